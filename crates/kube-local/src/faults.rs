@@ -73,11 +73,7 @@ impl FaultHandle {
 
     /// Delay added before every API request is handled.
     pub fn set_latency(&self, d: Duration) {
-        *self
-            .inner
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = d;
+        *self.inner.latency.lock().unwrap_or_else(|e| e.into_inner()) = d;
     }
 
     /// Removes all pending failures and latency.
@@ -91,11 +87,7 @@ impl FaultHandle {
     }
 
     pub(crate) fn latency(&self) -> Duration {
-        *self
-            .inner
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        *self.inner.latency.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Consumes one pending failure matching this request, returning its status code.

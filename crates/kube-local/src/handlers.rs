@@ -103,21 +103,51 @@ pub async fn handle(
         ["apis", group, version] => {
             let list = discovery::resource_list(&app.store.lock(), group, version);
             if list["resources"].as_array().is_some_and(|r| r.is_empty()) {
-                ApiError::new(404, "NotFound", "the server could not find the requested resource")
-                    .into_response()
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+                .into_response()
             } else {
                 json_ok(&list)
             }
         }
         ["api", "v1", rest @ ..] => {
-            resource(&app, "", "v1", rest, &method, query, &accept, &content_type, &body).await
+            resource(
+                &app,
+                "",
+                "v1",
+                rest,
+                &method,
+                query,
+                &accept,
+                &content_type,
+                &body,
+            )
+            .await
         }
         ["apis", group, version, rest @ ..] => {
             let (g, v) = (group.to_string(), version.to_string());
-            resource(&app, &g, &v, rest, &method, query, &accept, &content_type, &body).await
+            resource(
+                &app,
+                &g,
+                &v,
+                rest,
+                &method,
+                query,
+                &accept,
+                &content_type,
+                &body,
+            )
+            .await
         }
-        _ => ApiError::new(404, "NotFound", "the server could not find the requested resource")
-            .into_response(),
+        _ => ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .into_response(),
     }
 }
 
@@ -186,8 +216,13 @@ fn parse_resource_path(
     query: HashMap<String, String>,
     accept: &str,
 ) -> ApiResult<ResourceRequest> {
-    let not_found =
-        || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
     let state = app.store.lock();
     let namespaced = rest.len() >= 3
         && rest[0] == "namespaces"
@@ -205,14 +240,16 @@ fn parse_resource_path(
         [p, n, s] => (*p, Some(n.to_string()), Some(s.to_string())),
         _ => return Err(not_found()),
     };
-    let rt = state.find_type(group, version, plural).ok_or_else(not_found)?;
+    let rt = state
+        .find_type(group, version, plural)
+        .ok_or_else(not_found)?;
     if rt.namespaced && namespace.is_none() && name.is_some() {
         return Err(not_found());
     }
-    if let Some(s) = &sub {
-        if s != "status" || !rt.status_subresource {
-            return Err(not_found());
-        }
+    if let Some(s) = &sub
+        && (s != "status" || !rt.status_subresource)
+    {
+        return Err(not_found());
     }
     Ok(ResourceRequest {
         rt,
@@ -242,7 +279,10 @@ fn get(app: &App, req: &ResourceRequest) -> ApiResult<(StatusCode, Value)> {
         .ok_or_else(|| ApiError::not_found(&req.rt.group, &req.rt.plural, &name))?;
     let obj = present(&req.rt, obj);
     if req.wants_table {
-        return Ok((StatusCode::OK, table::table(&req.rt, &[obj], &state.rv.to_string(), req)));
+        return Ok((
+            StatusCode::OK,
+            table::table(&req.rt, &[obj], &state.rv.to_string(), req),
+        ));
     }
     Ok((StatusCode::OK, obj))
 }
@@ -272,7 +312,10 @@ fn list(app: &App, req: &ResourceRequest) -> ApiResult<(StatusCode, Value)> {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
         items.retain(|o| {
-            (meta_str(o, "namespace").to_string(), meta_str(o, "name").to_string()) > after
+            (
+                meta_str(o, "namespace").to_string(),
+                meta_str(o, "name").to_string(),
+            ) > after
         });
     }
     let mut metadata = json!({"resourceVersion": rv});
@@ -372,7 +415,9 @@ fn dry_run(req: &ResourceRequest) -> bool {
 
 fn create(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
     if req.name.is_some() {
-        return Err(ApiError::method_not_allowed("POST to a named object is not allowed"));
+        return Err(ApiError::method_not_allowed(
+            "POST to a named object is not allowed",
+        ));
     }
     let rt = &req.rt;
     let mut obj = lifecycle::prepare_create(rt, parse_object(body)?, &req.ns())?;
@@ -461,12 +506,12 @@ fn delete(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
     } else {
         patch::parse_body(body, false)?
     };
-    if let Some(policy) = options.get("propagationPolicy").and_then(Value::as_str) {
-        if !matches!(policy, "Orphan" | "Background" | "Foreground") {
-            return Err(ApiError::bad_request(format!(
-                "propagationPolicy: Unsupported value: \"{policy}\""
-            )));
-        }
+    if let Some(policy) = options.get("propagationPolicy").and_then(Value::as_str)
+        && !matches!(policy, "Orphan" | "Background" | "Foreground")
+    {
+        return Err(ApiError::bad_request(format!(
+            "propagationPolicy: Unsupported value: \"{policy}\""
+        )));
     }
     if dry_run(req) {
         let state = app.store.lock();

@@ -31,10 +31,10 @@ preferences: {{}}
 }
 
 pub fn write_kubeconfig(server_url: &str, path: &Path) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
     }
     std::fs::write(path, kubeconfig_yaml(server_url))
 }

@@ -74,7 +74,9 @@ pub fn is_deleting(obj: &Value) -> bool {
 /// Checks `apiVersion`/`kind` of a request body against the resource and fills them in.
 fn check_type(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
     if !kind.is_empty() && kind != rt.kind {
@@ -140,10 +142,10 @@ pub fn prepare_create(rt: &ResourceType, mut obj: Value, ns: &str) -> ApiResult<
     } else {
         meta.remove("generation");
     }
-    if let Some(map) = obj.as_object_mut() {
-        if rt.status_subresource {
-            map.remove("status");
-        }
+    if rt.status_subresource
+        && let Some(map) = obj.as_object_mut()
+    {
+        map.remove("status");
     }
     type_specific_defaults(rt, &mut obj)?;
     Ok(obj)
@@ -165,7 +167,12 @@ fn type_specific_defaults(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
 
 /// `stringData` is write-only: its entries are base64-encoded into `data` (winning on clash).
 fn fold_string_data(obj: &mut Value) -> ApiResult<()> {
-    if obj.get("type").and_then(Value::as_str).unwrap_or_default().is_empty() {
+    if obj
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .is_empty()
+    {
         obj["type"] = json!("Opaque");
     }
     let Some(map) = obj.as_object_mut() else {
@@ -365,9 +372,8 @@ pub fn commit_create(state: &mut State, rt: &ResourceType, obj: Value) -> ApiRes
     }
     let mut obj = obj;
     if is_crd(rt) {
-        registry::check_crd(&obj).map_err(|m| {
-            ApiError::invalid(&rt.kind, &rt.group, &name, "spec", &m)
-        })?;
+        registry::check_crd(&obj)
+            .map_err(|m| ApiError::invalid(&rt.kind, &rt.group, &name, "spec", &m))?;
         obj["status"] = registry::established_status(&obj, &now());
     }
     let stored = state.put(&key, (ns, name), obj, EventType::Added);
@@ -384,7 +390,13 @@ fn is_crd(rt: &ResourceType) -> bool {
 fn register_crd(state: &mut State, crd: &Value) -> ApiResult<()> {
     let name = meta_str(crd, "name").to_string();
     let types = registry::types_from_crd(crd).map_err(|m| {
-        ApiError::invalid("CustomResourceDefinition", "apiextensions.k8s.io", &name, "spec", &m)
+        ApiError::invalid(
+            "CustomResourceDefinition",
+            "apiextensions.k8s.io",
+            &name,
+            "spec",
+            &m,
+        )
     })?;
     state
         .types
@@ -467,7 +479,12 @@ pub fn delete(
     let stored = state.put(&key, okey.clone(), marked, EventType::Modified);
     if is_namespace {
         for (skey, obj_key) in state.keys_in_namespace(&okey.1) {
-            let Some(t) = state.types.iter().find(|t| t.storage_key() == skey).cloned() else {
+            let Some(t) = state
+                .types
+                .iter()
+                .find(|t| t.storage_key() == skey)
+                .cloned()
+            else {
                 continue;
             };
             // Errors cannot happen here: the object exists and there are no preconditions.

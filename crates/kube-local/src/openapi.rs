@@ -38,7 +38,10 @@ fn schema_name(t: &ResourceType) -> String {
 fn type_schema(state: &State, t: &ResourceType) -> Value {
     let gvk = json!([{"group": t.group, "version": t.version, "kind": t.kind}]);
     let crd_schema = t.crd_name.as_ref().and_then(|crd_name| {
-        let key = ("apiextensions.k8s.io".to_string(), "customresourcedefinitions".to_string());
+        let key = (
+            "apiextensions.k8s.io".to_string(),
+            "customresourcedefinitions".to_string(),
+        );
         let crd = state.get(&key, "", crd_name)?;
         crd.pointer("/spec/versions")?
             .as_array()?
@@ -60,9 +63,7 @@ fn gv_document(state: &State, path: &str) -> Option<Value> {
     }
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
-    let param = |name: &str, location: &str| {
-        json!({"name": name, "in": location, "schema": {"type": "string", "uniqueItems": true}})
-    };
+    let param = |name: &str, location: &str| json!({"name": name, "in": location, "schema": {"type": "string", "uniqueItems": true}});
     for t in types {
         let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
         let name = schema_name(t);
@@ -106,7 +107,6 @@ fn gv_document(state: &State, path: &str) -> Option<Value> {
         let patch_types = [
             "application/json-patch+json",
             "application/merge-patch+json",
-            "application/strategic-merge-patch+json",
             "application/apply-patch+yaml",
         ];
         paths.insert(

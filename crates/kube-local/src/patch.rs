@@ -202,7 +202,9 @@ pub fn json_patch(target: &Value, ops: &Value) -> ApiResult<Value> {
                 add_at(&mut doc, path, v)?;
             }
             "test" => {
-                let actual = get_at(&doc, path)?;
+                // A missing path tests equal to null (kube-runtime's finalizer helper relies
+                // on this, as does the apiserver's json-patch implementation).
+                let actual = get_at(&doc, path).unwrap_or(Value::Null);
                 if actual != value()? {
                     return Err(bad(format!(
                         "the server rejected our request due to an error in our request: testing value {path} failed"

@@ -194,14 +194,20 @@ pub fn check_crd(crd: &Value) -> Result<(), String> {
         .and_then(Value::as_array)
         .ok_or("spec.versions: Required value")?;
     if versions.is_empty() {
-        return Err("spec.versions: Invalid value: must have exactly one version marked as storage version".into());
+        return Err(
+            "spec.versions: Invalid value: must have exactly one version marked as storage version"
+                .into(),
+        );
     }
     let storage = versions
         .iter()
         .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
         .count();
     if storage != 1 {
-        return Err("spec.versions: Invalid value: must have exactly one version marked as storage version".into());
+        return Err(
+            "spec.versions: Invalid value: must have exactly one version marked as storage version"
+                .into(),
+        );
     }
     Ok(())
 }

@@ -269,7 +269,10 @@ mod tests {
             eval(&obj, r#".status.conditions[?(@.type=="Ready")].status"#),
             vec![json!("True")]
         );
-        assert_eq!(eval(&obj, ".status.conditions[0].type"), vec![json!("Synced")]);
+        assert_eq!(
+            eval(&obj, ".status.conditions[0].type"),
+            vec![json!("Synced")]
+        );
         assert_eq!(eval(&obj, ".status.conditions[*].type").len(), 2);
         assert!(eval(&obj, ".status.missing").is_empty());
     }

@@ -68,7 +68,8 @@ impl Filter {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"apiVersion": self.rt.api_version(), "kind": self.rt.kind, "metadata": meta});
+        let obj =
+            json!({"apiVersion": self.rt.api_version(), "kind": self.rt.kind, "metadata": meta});
         self.line("BOOKMARK", &obj)
     }
 }
