@@ -1,1 +1,4 @@
+//! trusthub-operator: a Kubernetes operator that automates Twilio Trust Hub SHAKEN/STIR
+//! onboarding for direct customers whose phone numbers live in subaccounts.
 
+pub mod api;
