@@ -1,6 +1,10 @@
 //! `BusinessProfileBinding`: the seed's steps 1–2. It names the parent account's Primary Business
 //! Profile (vetted in the Console) and the subaccount phone numbers that must be assigned to it.
 
+// Each `printcolumn(...)` repeats `type_ = ...` and `priority = ...`; that is the derive's syntax,
+// not a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

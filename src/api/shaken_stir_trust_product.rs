@@ -2,6 +2,10 @@
 //! account, attached to the Primary Business Profile and to its numbers, submitted for vetting and
 //! followed until Twilio approves it.
 
+// Each `printcolumn(...)` repeats `type_ = ...` and `priority = ...`; that is the derive's syntax,
+// not a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
