@@ -2,3 +2,4 @@
 //! onboarding for direct customers whose phone numbers live in subaccounts.
 
 pub mod api;
+pub mod planner;
