@@ -354,14 +354,8 @@ fn admit(
     let Some(schema) = &rt.schema else {
         return Ok(());
     };
-    let original = obj.clone();
-    let name = meta_str(obj, "name").to_string();
-    schema
-        .admit(obj, old, &rt.kind, &rt.group, &name)
-        .map_err(ApiError::from_status)?;
     if req.q("fieldValidation") == "Strict" {
-        let mut unknown = Vec::new();
-        pruned_fields(&original, obj, "", &mut unknown);
+        let unknown = schema.unknown_fields(obj);
         if !unknown.is_empty() {
             let list: Vec<String> = unknown
                 .iter()
@@ -376,33 +370,10 @@ fn admit(
             )));
         }
     }
-    Ok(())
-}
-
-/// Paths present in `before` but pruned from `after` (for `fieldValidation=Strict`).
-fn pruned_fields(before: &Value, after: &Value, prefix: &str, out: &mut Vec<String>) {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            for (k, v) in b {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                match a.get(k) {
-                    None if prefix.is_empty() && k == "status" => {}
-                    None => out.push(path),
-                    Some(av) => pruned_fields(v, av, &path, out),
-                }
-            }
-        }
-        (Value::Array(b), Value::Array(a)) if a.len() == b.len() => {
-            for (i, (bv, av)) in b.iter().zip(a).enumerate() {
-                pruned_fields(bv, av, &format!("{prefix}[{i}]"), out);
-            }
-        }
-        _ => {}
-    }
+    let name = meta_str(obj, "name").to_string();
+    schema
+        .admit(obj, old, &rt.kind, &rt.group, &name)
+        .map_err(ApiError::from_status)
 }
 
 fn parse_object(body: &[u8]) -> ApiResult<Value> {
@@ -441,6 +412,7 @@ fn update(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
     let mut result =
         lifecycle::prepare_update(rt, parse_object(body)?, &old, req.status_write(), true)?;
     admit(rt, &mut result, Some(&old), req)?;
+    lifecycle::bump_generation(rt, &mut result, &old);
     if dry_run(req) {
         return Ok(present(rt, &result));
     }
@@ -492,6 +464,7 @@ fn patch(
     let patched = patch::apply_patch(kind, &present(rt, &old), &patch_body)?;
     let mut result = lifecycle::prepare_update(rt, patched, &old, req.status_write(), false)?;
     admit(rt, &mut result, Some(&old), req)?;
+    lifecycle::bump_generation(rt, &mut result, &old);
     if dry_run(req) {
         return Ok((StatusCode::OK, present(rt, &result)));
     }

@@ -309,14 +309,18 @@ pub fn prepare_update(
     if !status_write {
         type_specific_defaults(rt, &mut result)?;
     }
-    if rt.tracks_generation && spec_view(rt, &result) != spec_view(rt, old) {
+    Ok(result)
+}
+
+/// Bumps `generation` when the (admitted, so defaulted and pruned) object's spec changed.
+pub fn bump_generation(rt: &ResourceType, result: &mut Value, old: &Value) {
+    if rt.tracks_generation && spec_view(rt, result) != spec_view(rt, old) {
         let generation = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(0);
-        meta_mut(&mut result).insert("generation".into(), json!(generation + 1));
+        meta_mut(result).insert("generation".into(), json!(generation + 1));
     }
-    Ok(result)
 }
 
 /// Stores an update unless it changes nothing (as the apiserver does: no new resourceVersion,

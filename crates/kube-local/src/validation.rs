@@ -17,6 +17,9 @@ pub trait SchemaAdmitter: Send + Sync {
         group: &str,
         name: &str,
     ) -> Result<(), Value>;
+
+    /// Paths of fields the schema does not declare (reported by `fieldValidation=Strict`).
+    fn unknown_fields(&self, obj: &Value) -> Vec<String>;
 }
 
 /// Compiles the schema of `version` of `crd`; `Ok(None)` when the version has no schema.
@@ -36,13 +39,34 @@ pub fn compile(crd: &Value, version: &str) -> Result<Option<Arc<dyn SchemaAdmitt
 }
 
 mod backend {
-    //! Interim backend until `crd-validation` lands on main: it accepts every object.
+    //! The `crd-validation` crate: structural schema (defaults, pruning, OpenAPI validation)
+    //! and CEL rules, with the apiserver's messages.
     use super::*;
+    use crd_validation::CrdSchema;
 
-    pub fn compile(
-        _crd: &Value,
-        _version: &str,
-    ) -> Result<Option<Arc<dyn SchemaAdmitter>>, String> {
-        Ok(None)
+    struct CrdValidation(CrdSchema);
+
+    impl SchemaAdmitter for CrdValidation {
+        fn admit(
+            &self,
+            obj: &mut Value,
+            old: Option<&Value>,
+            kind: &str,
+            group: &str,
+            name: &str,
+        ) -> Result<(), Value> {
+            self.0
+                .admit(obj, old)
+                .map_err(|invalid| invalid.to_status(kind, group, name))
+        }
+
+        fn unknown_fields(&self, obj: &Value) -> Vec<String> {
+            self.0.unknown_fields(obj)
+        }
+    }
+
+    pub fn compile(crd: &Value, version: &str) -> Result<Option<Arc<dyn SchemaAdmitter>>, String> {
+        let schema = CrdSchema::from_crd(crd, version).map_err(|e| e.to_string())?;
+        Ok(Some(Arc::new(CrdValidation(schema))))
     }
 }

@@ -7,6 +7,7 @@ mod discovery;
 mod faults;
 mod kubectl;
 mod semantics;
+mod validation;
 mod watch;
 
 use std::time::Duration;
@@ -38,9 +39,11 @@ use serde::{Deserialize, Serialize};
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    validation = "self.spec.size <= 100"
 )]
 pub struct WidgetSpec {
+    #[schemars(range(min = 0))]
     pub size: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,

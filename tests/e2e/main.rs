@@ -1,0 +1,5 @@
+//! The root package's integration tests, in one binary (each tests/*.rs file would link
+//! separately, and linking dominates the build on small machines).
+
+mod api_crds;
+mod api_manifests;
