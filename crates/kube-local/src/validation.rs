@@ -55,14 +55,36 @@ mod backend {
             group: &str,
             name: &str,
         ) -> Result<(), Value> {
-            self.0
-                .admit(obj, old)
-                .map_err(|invalid| invalid.to_status(kind, group, name))
+            self.0.admit(obj, old).map_err(|invalid| {
+                cause_messages_without_field(invalid.to_status(kind, group, name))
+            })
         }
 
         fn unknown_fields(&self, obj: &Value) -> Vec<String> {
             self.0.unknown_fields(obj)
         }
+    }
+
+    /// The apiserver's `details.causes[].message` does not repeat the field (kubectl prints
+    /// `field: message`), while crd-validation's messages start with it.
+    fn cause_messages_without_field(mut status: Value) -> Value {
+        let causes = status
+            .pointer_mut("/details/causes")
+            .and_then(Value::as_array_mut);
+        for cause in causes.into_iter().flatten() {
+            let field = cause
+                .get("field")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let message = cause
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+                cause["message"] = Value::String(rest.to_string());
+            }
+        }
+        status
     }
 
     pub fn compile(crd: &Value, version: &str) -> Result<Option<Arc<dyn SchemaAdmitter>>, String> {

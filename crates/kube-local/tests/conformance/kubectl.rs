@@ -205,3 +205,37 @@ async fn kubectl_apply_get_describe_wait_delete() {
     assert!(!ok && stderr.contains("NotFound"), "{stderr}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_refuses_invalid_and_unknown_fields() {
+    let server = start().await;
+    let k = Kubectl::new(&server);
+    let crd_file = k.file("crd.yaml", &serde_yaml::to_string(&Widget::crd()).unwrap());
+    k.ok(&["apply", "-f", &crd_file]).await;
+
+    let bad = k.file(
+        "bad.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: bad\nspec:\n  size: -1\n",
+    );
+    let (ok, _, stderr) = k.run(&["apply", "-f", &bad]).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("The Widget \"bad\" is invalid: spec.size: Invalid value: -1"),
+        "{stderr}"
+    );
+
+    let unknown = k.file(
+        "unknown.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: u\nspec:\n  size: 1\n  sise: 2\n",
+    );
+    let (ok, _, stderr) = k.run(&["apply", "-f", &unknown]).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("strict decoding error: unknown field \"spec.sise\""),
+        "{stderr}"
+    );
+    let api: Api<Widget> = Api::default_namespaced(server.client().await);
+    assert!(api.get_opt("bad").await.unwrap().is_none());
+    assert!(api.get_opt("u").await.unwrap().is_none());
+    server.shutdown().await;
+}
