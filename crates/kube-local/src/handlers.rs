@@ -18,7 +18,7 @@ use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult, json_response};
 use crate::store::Store;
-use crate::{discovery, openapi, table, watch};
+use crate::{discovery, events, openapi, table, watch};
 
 #[derive(Clone)]
 pub struct App {
@@ -263,7 +263,11 @@ fn parse_resource_path(
 
 /// The object as served at the requested version (no conversion: versions share a schema).
 pub fn present(rt: &ResourceType, obj: &Value) -> Value {
-    let mut o = obj.clone();
+    let mut o = if rt.stored_as_core_event {
+        events::from_core(obj)
+    } else {
+        obj.clone()
+    };
     if o.is_object() {
         o["apiVersion"] = json!(rt.api_version());
         o["kind"] = json!(rt.kind);
@@ -380,6 +384,31 @@ fn parse_object(body: &[u8]) -> ApiResult<Value> {
     patch::parse_body(body, true)
 }
 
+/// The type whose rules apply to stored objects, and a request object in its stored form
+/// (they differ only for events.k8s.io Events, which are stored as core Events).
+fn storage_form(app: &App, rt: &Arc<ResourceType>, obj: Value) -> (Arc<ResourceType>, Value) {
+    (storage_type(app, rt), to_storage(rt, obj))
+}
+
+/// Locks the store briefly: call before taking the lock for the write itself.
+fn storage_type(app: &App, rt: &Arc<ResourceType>) -> Arc<ResourceType> {
+    if !rt.stored_as_core_event {
+        return rt.clone();
+    }
+    app.store
+        .lock()
+        .find_type("", "v1", "events")
+        .unwrap_or_else(|| rt.clone())
+}
+
+fn to_storage(rt: &ResourceType, obj: Value) -> Value {
+    if rt.stored_as_core_event {
+        events::to_core(&obj)
+    } else {
+        obj
+    }
+}
+
 fn dry_run(req: &ResourceRequest) -> bool {
     req.q("dryRun") == "All"
 }
@@ -390,34 +419,34 @@ fn create(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
             "POST to a named object is not allowed",
         ));
     }
-    let rt = &req.rt;
-    let mut obj = lifecycle::prepare_create(rt, parse_object(body)?, &req.ns())?;
-    admit(rt, &mut obj, None, req)?;
+    let (srt, body) = storage_form(app, &req.rt, parse_object(body)?);
+    let mut obj = lifecycle::prepare_create(&srt, body, &req.ns())?;
+    admit(&srt, &mut obj, None, req)?;
     if dry_run(req) {
-        return Ok(present(rt, &obj));
+        return Ok(present(&req.rt, &obj));
     }
     let mut state = app.store.lock();
-    let stored = lifecycle::commit_create(&mut state, rt, obj)?;
-    Ok(present(rt, &stored))
+    let stored = lifecycle::commit_create(&mut state, &srt, obj)?;
+    Ok(present(&req.rt, &stored))
 }
 
 fn update(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
     let name = req.name()?;
-    let rt = &req.rt;
+    let (rt, body) = storage_form(app, &req.rt, parse_object(body)?);
+    let rt = &rt;
     let mut state = app.store.lock();
     let old = state
         .get(&rt.storage_key(), &req.ns(), &name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &name))?;
-    let mut result =
-        lifecycle::prepare_update(rt, parse_object(body)?, &old, req.status_write(), true)?;
+    let mut result = lifecycle::prepare_update(rt, body, &old, req.status_write(), true)?;
     admit(rt, &mut result, Some(&old), req)?;
     lifecycle::bump_generation(rt, &mut result, &old);
     if dry_run(req) {
-        return Ok(present(rt, &result));
+        return Ok(present(&req.rt, &result));
     }
     let stored = lifecycle::commit_update(&mut state, rt, (req.ns(), name), result, &old)?;
-    Ok(present(rt, &stored))
+    Ok(present(&req.rt, &stored))
 }
 
 fn patch(
@@ -427,7 +456,6 @@ fn patch(
     body: &[u8],
 ) -> ApiResult<(StatusCode, Value)> {
     let name = req.name()?;
-    let rt = &req.rt;
     let kind = PatchKind::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(
             415,
@@ -441,35 +469,37 @@ fn patch(
         ));
     }
     let patch_body = patch::parse_body(body, kind == PatchKind::Apply)?;
+    let api_rt = &req.rt;
+    let rt = &storage_type(app, api_rt);
     let mut state = app.store.lock();
     let Some(old) = state.get(&rt.storage_key(), &req.ns(), &name).cloned() else {
         if kind != PatchKind::Apply || req.status_write() {
-            return Err(ApiError::not_found(&rt.group, &rt.plural, &name));
+            return Err(ApiError::not_found(&api_rt.group, &api_rt.plural, &name));
         }
         // Server-side apply creates missing objects.
-        let mut obj = patch_body;
-        if meta_str(&obj, "name") != name {
+        if meta_str(&patch_body, "name") != name {
             return Err(ApiError::bad_request(
                 "the name of the object does not match the name on the URL",
             ));
         }
-        obj = lifecycle::prepare_create(rt, obj, &req.ns())?;
+        let mut obj = lifecycle::prepare_create(rt, to_storage(api_rt, patch_body), &req.ns())?;
         admit(rt, &mut obj, None, req)?;
         if dry_run(req) {
-            return Ok((StatusCode::CREATED, present(rt, &obj)));
+            return Ok((StatusCode::CREATED, present(api_rt, &obj)));
         }
         let stored = lifecycle::commit_create(&mut state, rt, obj)?;
-        return Ok((StatusCode::CREATED, present(rt, &stored)));
+        return Ok((StatusCode::CREATED, present(api_rt, &stored)));
     };
-    let patched = patch::apply_patch(kind, &present(rt, &old), &patch_body)?;
+    let patched = patch::apply_patch(kind, &present(api_rt, &old), &patch_body)?;
+    let patched = to_storage(api_rt, patched);
     let mut result = lifecycle::prepare_update(rt, patched, &old, req.status_write(), false)?;
     admit(rt, &mut result, Some(&old), req)?;
     lifecycle::bump_generation(rt, &mut result, &old);
     if dry_run(req) {
-        return Ok((StatusCode::OK, present(rt, &result)));
+        return Ok((StatusCode::OK, present(api_rt, &result)));
     }
     let stored = lifecycle::commit_update(&mut state, rt, (req.ns(), name), result, &old)?;
-    Ok((StatusCode::OK, present(rt, &stored)))
+    Ok((StatusCode::OK, present(api_rt, &stored)))
 }
 
 fn delete(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {

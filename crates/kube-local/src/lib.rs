@@ -40,7 +40,8 @@
 //! - No garbage collector: ownerReferences and propagation policies are accepted but
 //!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase.
 //! - No version conversion: all served versions of a CRD share objects (as with
-//!   `strategy: None`). Core and `events.k8s.io` Events are stored separately.
+//!   `strategy: None`). (`events.k8s.io/v1` Events are the exception: they are stored as
+//!   core Events, so both APIs see the same events.)
 //! - Lists are always served from the latest state (`resourceVersion`/`resourceVersionMatch`
 //!   are not honoured for lists); continue tokens are not snapshot-consistent.
 //! - Watches with selectors filter on the new object only (no synthetic DELETED when an object
@@ -50,6 +51,7 @@
 //!   `/openapi/v2` protobuf, no subresources other than `status` (no scale, no exec/logs).
 
 mod discovery;
+mod events;
 mod faults;
 mod handlers;
 mod kubeconfig;

@@ -62,6 +62,8 @@ pub struct ResourceType {
     pub schema: Option<Arc<dyn SchemaAdmitter>>,
     /// Name of the CRD that defines this type, if any.
     pub crd_name: Option<String>,
+    /// events.k8s.io/v1 Events: stored as core v1 Events and converted on the way in and out.
+    pub stored_as_core_event: bool,
 }
 
 impl std::fmt::Debug for ResourceType {
@@ -86,6 +88,9 @@ impl ResourceType {
 
     /// Storage key: all versions of one group+resource share their objects.
     pub fn storage_key(&self) -> (String, String) {
+        if self.stored_as_core_event {
+            return (String::new(), "events".into());
+        }
         (self.group.clone(), self.plural.clone())
     }
 
@@ -104,6 +109,7 @@ impl ResourceType {
             columns: vec![PrinterColumn::age()],
             schema: None,
             crd_name: None,
+            stored_as_core_event: false,
         }
     }
 }
@@ -137,6 +143,7 @@ pub fn builtin_types() -> Vec<Arc<ResourceType>> {
     ];
 
     let mut events = ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true);
+    events.stored_as_core_event = true;
     events.short_names = vec!["ev".into()];
     events.columns = vec![
         PrinterColumn::path("Type", "string", ".type"),
@@ -258,6 +265,7 @@ pub fn types_from_crd(crd: &Value) -> Result<Vec<Arc<ResourceType>>, String> {
             columns,
             schema,
             crd_name: Some(str_at(crd, &["metadata", "name"])),
+            stored_as_core_event: false,
         }));
     }
     Ok(out)

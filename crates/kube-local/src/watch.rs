@@ -39,11 +39,15 @@ struct Filter {
 }
 
 impl Filter {
+    /// Selectors apply to the object as served (events.k8s.io field names for those Events).
     fn accepts(&self, e: &ChangeEvent) -> bool {
-        e.key == self.rt.storage_key()
-            && self.namespace.as_ref().is_none_or(|ns| ns == &e.namespace)
-            && self.labels.matches(&e.object)
-            && self.fields.matches(&e.object)
+        if e.key != self.rt.storage_key()
+            || self.namespace.as_ref().is_some_and(|ns| ns != &e.namespace)
+        {
+            return false;
+        }
+        let served = present(&self.rt, &e.object);
+        self.labels.matches(&served) && self.fields.matches(&served)
     }
 
     fn line(&self, type_: &str, object: &Value) -> Bytes {

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{CustomResourceExt, Resource};
 use serde_json::json;
 
 use crate::{Widget, start};
@@ -184,6 +185,30 @@ async fn kubectl_apply_get_describe_wait_delete() {
         "{short}"
     );
 
+    // An event recorded through events.k8s.io/v1 (kube-runtime's Recorder) is listed by
+    // describe, which reads core v1 Events by involvedObject.
+    let recorder = Recorder::new(
+        server.client().await,
+        Reporter {
+            controller: "widget-controller".into(),
+            instance: None,
+        },
+    );
+    let w1 = api.get("w1").await.unwrap();
+    recorder
+        .publish(
+            &Event {
+                type_: EventType::Normal,
+                reason: "Provisioned".into(),
+                note: Some("widget provisioned as BU123".into()),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            &w1.object_ref(&()),
+        )
+        .await
+        .unwrap();
+
     let described = k.ok(&["describe", "widget", "w1"]).await;
     for want in [
         "Name:         w1",
@@ -191,6 +216,8 @@ async fn kubectl_apply_get_describe_wait_delete() {
         "Sid:",
         "BU123",
         "Size:  3",
+        "Provisioned",
+        "widget provisioned as BU123",
     ] {
         assert!(
             described.contains(want),
