@@ -93,6 +93,15 @@ pub async fn handle(
         ["openapi", "v2"] => openapi::v2(&app.store.lock()),
         ["openapi", "v3"] => json_ok(&openapi::v3_root(&app.store.lock())),
         ["openapi", "v3", rest @ ..] => openapi::v3_group_version(&app.store.lock(), rest),
+        ["api"] | ["apis"] if discovery::wants_aggregated(&accept) => {
+            let body = discovery::aggregated(&app.store.lock(), segs == ["api"]);
+            let mut resp = json_ok(&body);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE),
+            );
+            resp
+        }
         ["api"] => json_ok(&discovery::core_versions(&app.address)),
         ["apis"] => json_ok(&discovery::group_list(&app.store.lock())),
         ["apis", group] => match discovery::group(&app.store.lock(), group) {

@@ -5,7 +5,8 @@
 //! kubectl 1.35 (`apply`, `get` with printer columns, `describe`, `wait`, `delete`).
 //!
 //! # What is modelled
-//! - Discovery (`/version`, `/api`, `/apis`, group and group-version resource lists) for the
+//! - Discovery (`/version`, `/api`, `/apis`, group and group-version resource lists, and
+//!   aggregated discovery v2) for the
 //!   built-ins core/v1 `namespaces` (a `default` one exists), `secrets`, `events`,
 //!   `events.k8s.io/v1` `events`, `coordination.k8s.io/v1` `leases`,
 //!   `apiextensions.k8s.io/v1` `customresourcedefinitions`, and every served version of each
@@ -47,8 +48,8 @@
 //! - Watches with selectors filter on the new object only (no synthetic DELETED when an object
 //!   stops matching); bookmarks every 2s rather than ~1 min.
 //! - Built-in types are not schema-validated; Table columns of built-ins are simplified.
-//! - No aggregated discovery (clients fall back to the per-version documents), no
-//!   `/openapi/v2` protobuf, no subresources other than `status` (no scale, no exec/logs).
+//! - No `/openapi/v2` protobuf (kubectl uses v3), no subresources other than `status` (no
+//!   scale, no exec/logs), no `v2beta1` aggregated discovery (v2 only).
 
 mod discovery;
 mod events;

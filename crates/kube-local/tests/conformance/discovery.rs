@@ -64,3 +64,36 @@ async fn discovery_lists_builtins_and_crds_once_created() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn aggregated_discovery_v2_matches_legacy_discovery() {
+    let server = start().await;
+    let client = server.client().await;
+    install_crd(&client).await;
+    let aggregated = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (resource, caps) = aggregated
+        .get("example.com")
+        .and_then(|g| g.recommended_kind("Widget"))
+        .expect("Widget in aggregated discovery");
+    assert_eq!(
+        (resource.plural.as_str(), caps.scope),
+        ("widgets", Scope::Namespaced)
+    );
+    let core = aggregated.get("").expect("core group from /api");
+    assert!(core.recommended_kind("Secret").is_some());
+    let leases = aggregated
+        .get("coordination.k8s.io")
+        .expect("coordination group");
+    assert!(leases.recommended_kind("Lease").is_some());
+
+    let raw = client.list_api_groups_aggregated().await.unwrap();
+    assert!(
+        raw.items
+            .iter()
+            .any(|g| g.metadata.as_ref().and_then(|m| m.name.as_deref()) == Some("events.k8s.io"))
+    );
+    server.shutdown().await;
+}
