@@ -18,7 +18,7 @@ use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult, json_response};
 use crate::store::Store;
-use crate::{discovery, events, openapi, table, watch};
+use crate::{discovery, events, openapi, protobuf, table, watch};
 
 #[derive(Clone)]
 pub struct App {
@@ -202,6 +202,25 @@ async fn resource(
     if verb == "watch" {
         return watch::watch(app, &req);
     }
+    let decoded;
+    let body = if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        match protobuf::decode(body) {
+            Ok(obj) => {
+                decoded = obj.to_string().into_bytes();
+                decoded.as_slice()
+            }
+            Err(e) => {
+                return ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("{e}; kube-local otherwise accepts JSON/YAML bodies (use `kubectl apply -f`)"),
+                )
+                .into_response();
+            }
+        }
+    } else {
+        body
+    };
     let result = match verb {
         "list" => list(app, &req),
         "get" => get(app, &req),

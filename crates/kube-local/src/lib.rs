@@ -34,7 +34,9 @@
 //! - Fault injection (see [`FaultHandle`]) in Rust and under `/_local/faults/`.
 //!
 //! # Limits (what a real apiserver does that this does not)
-//! - No authentication, authorization, admission webhooks, TLS, HTTP/2 or protobuf/CBOR.
+//! - No authentication, authorization, admission webhooks, TLS, HTTP/2 or CBOR. Protobuf
+//!   request bodies are decoded for Secrets and Namespaces only (what imperative
+//!   `kubectl create secret|namespace` sends); responses are always JSON.
 //! - No field ownership: server-side apply is a merge patch (no conflicts, no removal of
 //!   fields a manager stopped applying), `managedFields` are dropped. Strategic merge patch
 //!   has no list-merge keys: lists are replaced.
@@ -59,6 +61,7 @@ mod kubeconfig;
 mod lifecycle;
 mod openapi;
 mod patch;
+mod protobuf;
 mod registry;
 mod selectors;
 mod status;

@@ -463,6 +463,13 @@ pub fn delete(
         }
     }
     let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    if is_namespace && okey.1 == "default" {
+        return Err(ApiError::new(
+            403,
+            "Forbidden",
+            "namespaces \"default\" is forbidden: this namespace may not be deleted",
+        ));
+    }
     if is_deleting(&old) {
         return Ok(old);
     }

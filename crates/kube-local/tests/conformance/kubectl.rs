@@ -266,3 +266,40 @@ async fn kubectl_apply_refuses_invalid_and_unknown_fields() {
     assert!(api.get_opt("u").await.unwrap().is_none());
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_imperative_namespace_and_secret() {
+    let server = start().await;
+    let k = Kubectl::new(&server);
+    // These send protobuf bodies (client-go typed clients).
+    k.ok(&["create", "namespace", "team"]).await;
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "-n",
+        "team",
+        "--from-literal=token=abc",
+    ])
+    .await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(server.client().await, "team");
+    let creds = secrets.get("creds").await.unwrap();
+    assert_eq!(creds.data.unwrap()["token"].0, b"abc");
+    assert_eq!(creds.metadata.generate_name, None);
+
+    let table = k.ok(&["get", "secrets", "-n", "team"]).await;
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "TYPE", "DATA", "AGE"], "{table}");
+    assert_eq!(&rows[1][..3], ["creds", "Opaque", "1"], "{table}");
+
+    let (ok, _, stderr) = k.run(&["delete", "namespace", "default"]).await;
+    assert!(!ok && stderr.contains("may not be deleted"), "{stderr}");
+    k.ok(&["delete", "namespace", "team"]).await;
+    assert!(secrets.get_opt("creds").await.unwrap().is_none());
+    server.shutdown().await;
+}
