@@ -143,6 +143,32 @@ pub(crate) fn decide(
     Ok(bundle)
 }
 
+/// Admin "start review": `pending-review` → `in-review` (callback and, with an
+/// `approve_delay`, the decision timer follow as for a timed review).
+pub(crate) fn start_review(app: &App, sid: &str) -> Result<Bundle, SimError> {
+    let (bundle, change) = {
+        let mut state = app.state();
+        let status = state
+            .bundles
+            .iter()
+            .find(|b| b.sid == sid)
+            .map(|b| b.status)
+            .ok_or_else(|| SimError::UnknownBundle(sid.to_string()))?;
+        let change = apply_decision(&mut state, sid, &Decision::StartReview, chrono::Utc::now())
+            .ok_or_else(|| SimError::NotUnderReview {
+                sid: sid.to_string(),
+                status: status.as_str().to_string(),
+            })?;
+        let bundle = state.bundles.iter().find(|b| b.sid == sid).cloned();
+        (
+            bundle.ok_or_else(|| SimError::UnknownBundle(sid.to_string()))?,
+            change,
+        )
+    };
+    on_change(app, change);
+    Ok(bundle)
+}
+
 /// Start timers for bundles that the seed put under review.
 pub(crate) fn resume_seeded(app: &App) {
     let pending: Vec<StatusChange> = app

@@ -52,7 +52,10 @@ impl Resp {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.code(), code, "body: {}", self.body);
         assert_eq!(self.body["status"], status);
-        assert_eq!(self.body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
+        assert_eq!(
+            self.body["more_info"],
+            format!("https://www.twilio.com/docs/errors/{code}")
+        );
         assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
 }
@@ -84,7 +87,10 @@ impl Api {
     }
 
     pub fn with_base(&self, base: &str) -> Api {
-        Api { base: base.to_string(), ..self.clone() }
+        Api {
+            base: base.to_string(),
+            ..self.clone()
+        }
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
@@ -99,21 +105,29 @@ impl Api {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
-        self.send(self.http.post(format!("{}{path}", self.base)).form(form)).await
+        self.send(self.http.post(format!("{}{path}", self.base)).form(form))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
-        self.send(self.http.delete(format!("{}{path}", self.base))).await
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
     }
 }
 
@@ -139,7 +153,10 @@ pub fn tools_dir() -> PathBuf {
 pub fn load_spec(file: &str) -> Value {
     let path = spec_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read spec {} ({e}); set TRUSTHUB_SPEC_DIR to the twilio-oai directory", path.display())
+        panic!(
+            "cannot read spec {} ({e}); set TRUSTHUB_SPEC_DIR to the twilio-oai directory",
+            path.display()
+        )
     });
     serde_json::from_str(&text).expect("spec is JSON")
 }
@@ -191,16 +208,29 @@ impl Prism {
             prism.display()
         );
         let spec = spec_dir().join(spec_file);
-        assert!(spec.exists(), "spec {} missing; set TRUSTHUB_SPEC_DIR", spec.display());
+        assert!(
+            spec.exists(),
+            "spec {} missing; set TRUSTHUB_SPEC_DIR",
+            spec.display()
+        );
         let port = free_port();
         let mut cmd = Command::new(&prism);
-        cmd.arg("proxy").arg(&spec).arg(upstream).arg("--port").arg(port.to_string()).arg("--host").arg("127.0.0.1");
+        cmd.arg("proxy")
+            .arg(&spec)
+            .arg(upstream)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--host")
+            .arg("127.0.0.1");
         if errors {
             cmd.arg("--errors");
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().expect("prism starts");
-        let mut guard = Prism { child, base: format!("http://127.0.0.1:{port}") };
+        let mut guard = Prism {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
@@ -210,7 +240,10 @@ impl Prism {
             if let Ok(Some(status)) = guard.child.try_wait() {
                 panic!("prism exited before listening: {status}");
             }
-            assert!(Instant::now() < deadline, "prism did not listen on {port} within 180 s");
+            assert!(
+                Instant::now() < deadline,
+                "prism did not listen on {port} within 180 s"
+            );
             std::thread::sleep(Duration::from_millis(250));
         }
     }
@@ -230,4 +263,144 @@ pub fn violations(resp: &Resp) -> Vec<Value> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| serde_json::from_str::<Vec<Value>>(v).ok())
         .unwrap_or_default()
+}
+
+/// Steps 2–5 of the walkthrough with one number: put `number` on the Primary profile,
+/// create a SHAKEN/STIR trust product, link it to the profile and assign the number.
+/// Returns the trust product SID.
+pub async fn ready_trust_product(api: &Api, number: &str) -> String {
+    let r = api
+        .post(
+            &format!("/v1/CustomerProfiles/{PRIMARY}/ChannelEndpointAssignments"),
+            &[
+                ("ChannelEndpointType", "phone-number"),
+                ("ChannelEndpointSid", number),
+            ],
+        )
+        .await;
+    assert!(
+        r.status == 201 || r.code() == 20409,
+        "profile assignment: {}",
+        r.body
+    );
+    let tp = create_trust_product(api, "tp").await;
+    let r = api
+        .post(
+            &format!("/v1/TrustProducts/{tp}/EntityAssignments"),
+            &[("ObjectSid", PRIMARY)],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api
+        .post(
+            &format!("/v1/TrustProducts/{tp}/ChannelEndpointAssignments"),
+            &[
+                ("ChannelEndpointType", "phone-number"),
+                ("ChannelEndpointSid", number),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    tp
+}
+
+pub async fn create_trust_product(api: &Api, name: &str) -> String {
+    let r = api
+        .post(
+            "/v1/TrustProducts",
+            &[
+                ("FriendlyName", name),
+                ("Email", "ops@acme.example"),
+                ("PolicySid", SHAKEN),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["sid"].as_str().expect("sid").to_string()
+}
+
+/// A captured webhook request.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub url: String,
+    pub signature: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+/// An HTTP server that records every POST it gets (status callback receiver).
+pub struct CallbackSink {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Captured>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CallbackSink {
+    pub async fn start() -> CallbackSink {
+        use axum::body::Bytes;
+        use axum::http::{HeaderMap, Uri};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let received: std::sync::Arc<std::sync::Mutex<Vec<Captured>>> = Default::default();
+        let sink = received.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                let params = url::form_urlencoded::parse(&body).into_owned().collect();
+                let signature = headers
+                    .get("X-Twilio-Signature")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                sink.lock().expect("sink lock").push(Captured {
+                    url: format!("http://{addr}{uri}"),
+                    signature,
+                    params,
+                });
+                "ok"
+            }
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        CallbackSink {
+            url: format!("http://{addr}/status?tenant=acme"),
+            received,
+            task,
+        }
+    }
+
+    pub fn captured(&self) -> Vec<Captured> {
+        self.received.lock().expect("sink lock").clone()
+    }
+
+    /// Wait until at least `n` callbacks arrived (up to 10 s).
+    pub async fn wait_for(&self, n: usize) -> Vec<Captured> {
+        for _ in 0..200 {
+            let got = self.captured();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} callbacks, got {:?}", self.captured());
+    }
+}
+
+impl Drop for CallbackSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Poll a trust product until its status is `status` (up to 10 s).
+pub async fn wait_status(api: &Api, path: &str, status: &str) -> Value {
+    for _ in 0..200 {
+        let r = api.get(path).await;
+        if r.body["status"] == status {
+            return r.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never reached {status}");
 }

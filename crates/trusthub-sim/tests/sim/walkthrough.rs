@@ -18,13 +18,23 @@ const API_SPEC: &str = "twilio_api_v2010.json";
 
 #[track_caller]
 fn strict(resp: &Resp, status: u16) {
-    assert_eq!(violations(resp), Vec::<Value>::new(), "Prism violations; body {}", resp.body);
+    assert_eq!(
+        violations(resp),
+        Vec::<Value>::new(),
+        "Prism violations; body {}",
+        resp.body
+    );
     assert_eq!(resp.status, status, "body: {}", resp.body);
 }
 
 #[track_caller]
 fn checked_2010(resp: &Resp, status: u16) {
-    let tolerated = ["first_page_uri", "next_page_uri", "previous_page_uri", "uri"];
+    let tolerated = [
+        "first_page_uri",
+        "next_page_uri",
+        "previous_page_uri",
+        "uri",
+    ];
     for v in violations(resp) {
         let location = v["location"].as_array().cloned().unwrap_or_default();
         let ok = v["code"] == "format"
@@ -95,9 +105,13 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     let api = Api::parent(&sim).with_base(&api_proxy.base);
 
     // Step 1: the Primary Business Profile exists (made in the Console); find and fetch it.
-    let r = th.get("/v1/CustomerProfiles?PolicySid=RN6433641899984f951173ef1738c3bdd0").await;
+    let r = th
+        .get("/v1/CustomerProfiles?PolicySid=RN6433641899984f951173ef1738c3bdd0")
+        .await;
     strict(&r, 200);
-    let list_url = format!("{base}/v1/CustomerProfiles?PolicySid=RN6433641899984f951173ef1738c3bdd0&PageSize=50&Page=0");
+    let list_url = format!(
+        "{base}/v1/CustomerProfiles?PolicySid=RN6433641899984f951173ef1738c3bdd0&PageSize=50&Page=0"
+    );
     assert_eq!(
         r.body["meta"],
         json!({"page": 0, "page_size": 50, "first_page_url": list_url, "previous_page_url": null,
@@ -113,7 +127,11 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     let r = api.get("/2010-04-01/Accounts.json").await;
     checked_2010(&r, 200);
     // Proof that the proxy is in the path and its header is read: the tolerated violations.
-    assert_eq!(violations(&r).len(), 2, "expected the relative-URI format findings");
+    assert_eq!(
+        violations(&r).len(),
+        2,
+        "expected the relative-URI format findings"
+    );
     let accounts = r.body["accounts"].as_array().expect("accounts array");
     let sids: Vec<&str> = accounts.iter().filter_map(|a| a["sid"].as_str()).collect();
     assert_eq!(sids, [PARENT, EAST, WEST]);
@@ -133,12 +151,24 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     }
     assert_eq!(accounts[1]["friendly_name"], "Acme East");
     assert_eq!(accounts[1]["auth_token"], EAST_TOKEN);
-    assert_eq!(r.body["first_page_uri"], "/2010-04-01/Accounts.json?PageSize=50&Page=0");
-    assert_eq!(r.body["uri"], "/2010-04-01/Accounts.json?PageSize=50&Page=0");
+    assert_eq!(
+        r.body["first_page_uri"],
+        "/2010-04-01/Accounts.json?PageSize=50&Page=0"
+    );
+    assert_eq!(
+        r.body["uri"],
+        "/2010-04-01/Accounts.json?PageSize=50&Page=0"
+    );
     assert_eq!(r.body["next_page_uri"], Value::Null);
     assert_eq!(r.body["previous_page_uri"], Value::Null);
-    assert_eq!((r.body["page"].clone(), r.body["page_size"].clone()), (json!(0), json!(50)));
-    assert_eq!((r.body["start"].clone(), r.body["end"].clone()), (json!(0), json!(2)));
+    assert_eq!(
+        (r.body["page"].clone(), r.body["page_size"].clone()),
+        (json!(0), json!(50))
+    );
+    assert_eq!(
+        (r.body["start"].clone(), r.body["end"].clone()),
+        (json!(0), json!(2))
+    );
 
     let r = api.get(&format!("/2010-04-01/Accounts/{EAST}.json")).await;
     checked_2010(&r, 200);
@@ -146,18 +176,37 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     assert_eq!(r.body["sid"], EAST);
 
     let mut sub_numbers = Vec::new();
-    for (sub, expected) in [(EAST, vec![EAST_NUMBER_1, EAST_NUMBER_2]), (WEST, vec![WEST_NUMBER])] {
-        let r = api.get(&format!("/2010-04-01/Accounts/{sub}/IncomingPhoneNumbers.json")).await;
+    for (sub, expected) in [
+        (EAST, vec![EAST_NUMBER_1, EAST_NUMBER_2]),
+        (WEST, vec![WEST_NUMBER]),
+    ] {
+        let r = api
+            .get(&format!(
+                "/2010-04-01/Accounts/{sub}/IncomingPhoneNumbers.json"
+            ))
+            .await;
         checked_2010(&r, 200);
-        let numbers = r.body["incoming_phone_numbers"].as_array().expect("numbers");
+        let numbers = r.body["incoming_phone_numbers"]
+            .as_array()
+            .expect("numbers");
         let sids: Vec<&str> = numbers.iter().filter_map(|n| n["sid"].as_str()).collect();
         assert_eq!(sids, expected);
         for n in numbers {
             assert_schema_fields(&api_spec, "api.v2010.account.incoming_phone_number", n);
             assert_eq!(n["account_sid"], sub);
-            assert!(n["phone_number"].as_str().is_some_and(|p| p.starts_with("+1500555")));
+            assert!(
+                n["phone_number"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("+1500555"))
+            );
             assert!(rfc2822(&n["date_created"]) && rfc2822(&n["date_updated"]));
-            assert_eq!(n["uri"], format!("/2010-04-01/Accounts/{sub}/IncomingPhoneNumbers/{}.json", n["sid"].as_str().unwrap_or_default()));
+            assert_eq!(
+                n["uri"],
+                format!(
+                    "/2010-04-01/Accounts/{sub}/IncomingPhoneNumbers/{}.json",
+                    n["sid"].as_str().unwrap_or_default()
+                )
+            );
             assert_eq!(n["capabilities"]["voice"], true);
             assert_eq!(n["api_version"], "2010-04-01");
             assert_eq!(n["status"], "in-use");
@@ -167,11 +216,22 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     let r = api.get(&format!("/2010-04-01/Accounts/{EAST}/IncomingPhoneNumbers.json?PhoneNumber=%2B15005550202&PageSize=1")).await;
     checked_2010(&r, 200);
     assert_eq!(r.body["incoming_phone_numbers"][0]["sid"], EAST_NUMBER_2);
-    assert_eq!(r.body["incoming_phone_numbers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        r.body["incoming_phone_numbers"].as_array().map(Vec::len),
+        Some(1)
+    );
     assert_eq!(r.body["page_size"], 1);
-    let r = api.get(&format!("/2010-04-01/Accounts/{EAST}/IncomingPhoneNumbers/{EAST_NUMBER_1}.json")).await;
+    let r = api
+        .get(&format!(
+            "/2010-04-01/Accounts/{EAST}/IncomingPhoneNumbers/{EAST_NUMBER_1}.json"
+        ))
+        .await;
     checked_2010(&r, 200);
-    assert_schema_fields(&api_spec, "api.v2010.account.incoming_phone_number", &r.body);
+    assert_schema_fields(
+        &api_spec,
+        "api.v2010.account.incoming_phone_number",
+        &r.body,
+    );
     assert_eq!(r.body["phone_number"], "+15005550201");
     assert_eq!(r.body["friendly_name"], "(500) 555-0201");
 
@@ -179,12 +239,19 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
         let r = th
             .post(
                 &format!("/v1/CustomerProfiles/{PRIMARY}/ChannelEndpointAssignments"),
-                &[("ChannelEndpointType", "phone-number"), ("ChannelEndpointSid", number)],
+                &[
+                    ("ChannelEndpointType", "phone-number"),
+                    ("ChannelEndpointSid", number),
+                ],
             )
             .await;
         strict(&r, 201);
         let a = &r.body;
-        assert_schema_fields(&th_spec, "trusthub.v1.customer_profile.customer_profile_channel_endpoint_assignment", a);
+        assert_schema_fields(
+            &th_spec,
+            "trusthub.v1.customer_profile.customer_profile_channel_endpoint_assignment",
+            a,
+        );
         let sid = a["sid"].as_str().expect("sid");
         assert!(sid.starts_with("RA") && sid.len() == 34);
         assert_eq!(a["customer_profile_sid"], PRIMARY);
@@ -192,18 +259,34 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
         assert_eq!(a["channel_endpoint_type"], "phone-number");
         assert_eq!(a["channel_endpoint_sid"], *number);
         assert!(iso(&a["date_created"]));
-        assert_eq!(a["url"], format!("{base}/v1/CustomerProfiles/{PRIMARY}/ChannelEndpointAssignments/{sid}"));
+        assert_eq!(
+            a["url"],
+            format!("{base}/v1/CustomerProfiles/{PRIMARY}/ChannelEndpointAssignments/{sid}")
+        );
     }
 
     // Step 3: create the SHAKEN/STIR Trust Product.
     let r = th
-        .post("/v1/TrustProducts", &[("FriendlyName", "Acme SHAKEN/STIR"), ("Email", "ops@acme.example"), ("PolicySid", SHAKEN)])
+        .post(
+            "/v1/TrustProducts",
+            &[
+                ("FriendlyName", "Acme SHAKEN/STIR"),
+                ("Email", "ops@acme.example"),
+                ("PolicySid", SHAKEN),
+            ],
+        )
         .await;
     strict(&r, 201);
     let tp = r.body["sid"].as_str().expect("sid").to_string();
     let tp_url = format!("{base}/v1/TrustProducts/{tp}");
     assert_schema_fields(&th_spec, "trusthub.v1.trust_product", &r.body);
-    assert!(tp.starts_with("BU") && tp.len() == 34 && tp[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(
+        tp.starts_with("BU")
+            && tp.len() == 34
+            && tp[2..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
     assert_eq!(r.body["account_sid"], PARENT);
     assert_eq!(r.body["policy_sid"], SHAKEN);
     assert_eq!(r.body["friendly_name"], "Acme SHAKEN/STIR");
@@ -224,9 +307,18 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     assert_eq!(r.body["errors"], Value::Null);
 
     // Step 4: link the Trust Product to the Business Profile.
-    let r = th.post(&format!("/v1/TrustProducts/{tp}/EntityAssignments"), &[("ObjectSid", PRIMARY)]).await;
+    let r = th
+        .post(
+            &format!("/v1/TrustProducts/{tp}/EntityAssignments"),
+            &[("ObjectSid", PRIMARY)],
+        )
+        .await;
     strict(&r, 201);
-    assert_schema_fields(&th_spec, "trusthub.v1.trust_product.trust_product_entity_assignment", &r.body);
+    assert_schema_fields(
+        &th_spec,
+        "trusthub.v1.trust_product.trust_product_entity_assignment",
+        &r.body,
+    );
     let bv = r.body["sid"].as_str().expect("sid").to_string();
     assert!(bv.starts_with("BV"));
     assert_eq!(r.body["trust_product_sid"], tp.as_str());
@@ -234,7 +326,9 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     assert_eq!(r.body["object_sid"], PRIMARY);
     assert!(iso(&r.body["date_created"]));
     assert_eq!(r.body["url"], format!("{tp_url}/EntityAssignments/{bv}"));
-    let r = th.get(&format!("/v1/TrustProducts/{tp}/EntityAssignments/{bv}")).await;
+    let r = th
+        .get(&format!("/v1/TrustProducts/{tp}/EntityAssignments/{bv}"))
+        .await;
     strict(&r, 200);
     assert_eq!(r.body["object_sid"], PRIMARY);
 
@@ -243,11 +337,18 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
         let r = th
             .post(
                 &format!("/v1/TrustProducts/{tp}/ChannelEndpointAssignments"),
-                &[("ChannelEndpointType", "phone-number"), ("ChannelEndpointSid", number)],
+                &[
+                    ("ChannelEndpointType", "phone-number"),
+                    ("ChannelEndpointSid", number),
+                ],
             )
             .await;
         strict(&r, 201);
-        assert_schema_fields(&th_spec, "trusthub.v1.trust_product.trust_product_channel_endpoint_assignment", &r.body);
+        assert_schema_fields(
+            &th_spec,
+            "trusthub.v1.trust_product.trust_product_channel_endpoint_assignment",
+            &r.body,
+        );
         let ra = r.body["sid"].as_str().expect("sid");
         assert!(ra.starts_with("RA"));
         assert_eq!(r.body["trust_product_sid"], tp.as_str());
@@ -255,17 +356,33 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
         assert_eq!(r.body["channel_endpoint_type"], "phone-number");
         assert_eq!(r.body["channel_endpoint_sid"], number);
         assert!(iso(&r.body["date_created"]));
-        assert_eq!(r.body["url"], format!("{tp_url}/ChannelEndpointAssignments/{ra}"));
+        assert_eq!(
+            r.body["url"],
+            format!("{tp_url}/ChannelEndpointAssignments/{ra}")
+        );
     }
-    let r = th.get(&format!("/v1/TrustProducts/{tp}/ChannelEndpointAssignments?ChannelEndpointSid={WEST_NUMBER}")).await;
+    let r = th
+        .get(&format!(
+            "/v1/TrustProducts/{tp}/ChannelEndpointAssignments?ChannelEndpointSid={WEST_NUMBER}"
+        ))
+        .await;
     strict(&r, 200);
     assert_eq!(r.body["results"].as_array().map(Vec::len), Some(1));
     assert_eq!(r.body["results"][0]["channel_endpoint_sid"], WEST_NUMBER);
 
     // Optional check before submitting: an evaluation.
-    let r = th.post(&format!("/v1/TrustProducts/{tp}/Evaluations"), &[("PolicySid", SHAKEN)]).await;
+    let r = th
+        .post(
+            &format!("/v1/TrustProducts/{tp}/Evaluations"),
+            &[("PolicySid", SHAKEN)],
+        )
+        .await;
     strict(&r, 201);
-    assert_schema_fields(&th_spec, "trusthub.v1.trust_product.trust_product_evaluation", &r.body);
+    assert_schema_fields(
+        &th_spec,
+        "trusthub.v1.trust_product.trust_product_evaluation",
+        &r.body,
+    );
     let el = r.body["sid"].as_str().expect("sid").to_string();
     assert!(el.starts_with("EL"));
     assert_eq!(r.body["account_sid"], PARENT);
@@ -280,13 +397,21 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
         assert_eq!(req["passed"], true, "{req}");
         assert_eq!(req["invalid"], json!([]));
     }
-    let r = th.get(&format!("/v1/TrustProducts/{tp}/Evaluations/{el}")).await;
+    let r = th
+        .get(&format!("/v1/TrustProducts/{tp}/Evaluations/{el}"))
+        .await;
     strict(&r, 200);
     assert_eq!(r.body["status"], "compliant");
 
     // Step 6: submit for vetting.
     let r = th
-        .post(&format!("/v1/TrustProducts/{tp}"), &[("Status", "pending-review"), ("StatusCallback", "http://127.0.0.1:9/cb")])
+        .post(
+            &format!("/v1/TrustProducts/{tp}"),
+            &[
+                ("Status", "pending-review"),
+                ("StatusCallback", "http://127.0.0.1:9/cb"),
+            ],
+        )
         .await;
     strict(&r, 200);
     assert_schema_fields(&th_spec, "trusthub.v1.trust_product", &r.body);
@@ -295,7 +420,11 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
 
     // Twilio vets it (admin decision), the client sees the approval.
     sim.approve(&tp).expect("approve");
-    let r = th.get(&format!("/v1/TrustProducts?PolicySid={SHAKEN}&Status=twilio-approved")).await;
+    let r = th
+        .get(&format!(
+            "/v1/TrustProducts?PolicySid={SHAKEN}&Status=twilio-approved"
+        ))
+        .await;
     strict(&r, 200);
     assert_eq!(r.body["results"].as_array().map(Vec::len), Some(1));
     let approved = &r.body["results"][0];
@@ -310,8 +439,13 @@ async fn seed_walkthrough_six_steps_validate_against_the_spec() {
     assert_eq!(r.body["sid"], SHAKEN);
 
     // Proof that the strict check is not vacuous: an undeclared 404 is reported by Prism.
-    let r = th.get("/v1/TrustProducts/BU00000000000000000000000000000000").await;
-    assert!(!violations(&r).is_empty(), "Prism did not flag an undeclared 404");
+    let r = th
+        .get("/v1/TrustProducts/BU00000000000000000000000000000000")
+        .await;
+    assert!(
+        !violations(&r).is_empty(),
+        "Prism did not flag an undeclared 404"
+    );
 
     drop(th_proxy);
     drop(api_proxy);
