@@ -95,7 +95,7 @@ pub(crate) struct DroppableStream {
     dropped: Arc<AtomicBool>,
 }
 
-/// Connection info given to handlers: the remote address and the connection's drop switch.
+/// Connection info given to handlers: the connection's drop switch.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnHandle {
     pub dropped: Arc<AtomicBool>,

@@ -237,6 +237,18 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The callback URL without user info (a URL may carry Basic credentials).
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "<unparsable url>".to_string(),
+    }
+}
+
 /// Deliver queued callbacks one at a time.
 pub(crate) async fn callback_worker(app: App, mut rx: mpsc::UnboundedReceiver<StatusChange>) {
     let client = match reqwest::Client::builder()
@@ -268,7 +280,7 @@ pub(crate) async fn callback_worker(app: App, mut rx: mpsc::UnboundedReceiver<St
             .await;
         let ok = matches!(&result, Ok(r) if r.status().is_success());
         if !ok {
-            tracing::warn!(url = %url, sid = %change.sid, "status callback failed");
+            tracing::warn!(url = %redacted(&url), sid = %change.sid, "status callback failed");
         }
         let mut counters = lock(&app.counters);
         if ok {

@@ -404,3 +404,60 @@ pub async fn wait_status(api: &Api, path: &str, status: &str) -> Value {
     }
     panic!("{path} never reached {status}");
 }
+
+/// Trust Hub responses through `prism proxy --errors`: no violation at all.
+#[track_caller]
+pub fn strict(resp: &Resp, status: u16) {
+    assert_eq!(
+        violations(resp),
+        Vec::<Value>::new(),
+        "Prism violations; body {}",
+        resp.body
+    );
+    assert_eq!(resp.status, status, "body: {}", resp.body);
+}
+
+#[track_caller]
+pub fn checked_2010(resp: &Resp, status: u16) {
+    let tolerated = [
+        "first_page_uri",
+        "next_page_uri",
+        "previous_page_uri",
+        "uri",
+    ];
+    for v in violations(resp) {
+        let location = v["location"].as_array().cloned().unwrap_or_default();
+        let ok = v["code"] == "format"
+            && location.len() == 3
+            && location[0] == "response"
+            && location[1] == "body"
+            && tolerated.iter().any(|t| location[2] == *t)
+            && resp.body[location[2].as_str().unwrap_or_default()]
+                .as_str()
+                .is_some_and(|u| u.starts_with("/2010-04-01/"));
+        assert!(ok, "Prism violation: {v}");
+    }
+    assert_eq!(resp.status, status, "body: {}", resp.body);
+}
+
+pub fn iso(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.ends_with('Z'))
+}
+
+pub fn rfc2822(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| chrono::DateTime::parse_from_rfc2822(s).is_ok() && s.ends_with("+0000"))
+}
+
+pub async fn proxies(sim: &SimServer) -> (Prism, Prism) {
+    let upstream = sim.base_url();
+    let up2 = upstream.clone();
+    let th = tokio::task::spawn_blocking(move || {
+        Prism::start("twilio_trusthub_v1.json", &upstream, true)
+    });
+    let v2010 =
+        tokio::task::spawn_blocking(move || Prism::start("twilio_api_v2010.json", &up2, false));
+    let (th, v2010) = tokio::join!(th, v2010);
+    (th.expect("prism thread"), v2010.expect("prism thread"))
+}

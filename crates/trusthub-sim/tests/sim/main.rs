@@ -5,5 +5,6 @@ mod auth;
 mod common;
 mod faults;
 mod rules;
+mod spec_coverage;
 mod vetting;
 mod walkthrough;

@@ -9,65 +9,11 @@
 //! `--errors` Prism would turn those faithful responses into 500s.
 
 use serde_json::{Value, json};
-use trusthub_sim::SimServer;
 
 use crate::common::*;
 
 const TH_SPEC: &str = "twilio_trusthub_v1.json";
 const API_SPEC: &str = "twilio_api_v2010.json";
-
-#[track_caller]
-fn strict(resp: &Resp, status: u16) {
-    assert_eq!(
-        violations(resp),
-        Vec::<Value>::new(),
-        "Prism violations; body {}",
-        resp.body
-    );
-    assert_eq!(resp.status, status, "body: {}", resp.body);
-}
-
-#[track_caller]
-fn checked_2010(resp: &Resp, status: u16) {
-    let tolerated = [
-        "first_page_uri",
-        "next_page_uri",
-        "previous_page_uri",
-        "uri",
-    ];
-    for v in violations(resp) {
-        let location = v["location"].as_array().cloned().unwrap_or_default();
-        let ok = v["code"] == "format"
-            && location.len() == 3
-            && location[0] == "response"
-            && location[1] == "body"
-            && tolerated.iter().any(|t| location[2] == *t)
-            && resp.body[location[2].as_str().unwrap_or_default()]
-                .as_str()
-                .is_some_and(|u| u.starts_with("/2010-04-01/"));
-        assert!(ok, "Prism violation: {v}");
-    }
-    assert_eq!(resp.status, status, "body: {}", resp.body);
-}
-
-fn iso(v: &Value) -> bool {
-    v.as_str()
-        .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.ends_with('Z'))
-}
-
-fn rfc2822(v: &Value) -> bool {
-    v.as_str()
-        .is_some_and(|s| chrono::DateTime::parse_from_rfc2822(s).is_ok() && s.ends_with("+0000"))
-}
-
-async fn proxies(sim: &SimServer) -> (Prism, Prism) {
-    let upstream = sim.base_url();
-    let up2 = upstream.clone();
-    let th = tokio::task::spawn_blocking(move || Prism::start(TH_SPEC, &upstream, true));
-    let v2010 = tokio::task::spawn_blocking(move || Prism::start(API_SPEC, &up2, false));
-    let (th, v2010) = tokio::join!(th, v2010);
-    (th.expect("prism thread"), v2010.expect("prism thread"))
-}
 
 #[track_caller]
 fn assert_profile(th_spec: &Value, p: &Value, base: &str) {
