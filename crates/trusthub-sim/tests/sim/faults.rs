@@ -175,6 +175,13 @@ async fn requests_beyond_the_concurrency_limit_get_429() {
         }
     }
     assert_eq!((ok, limited), (2, 3));
+    let r = api.get("/v1/Policies").await;
+    assert_eq!(
+        r.headers
+            .get("twilio-concurrent-requests")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
     assert_eq!(sim.counters().faults.get("concurrency_429"), Some(&3));
     sim.shutdown().await;
 }
