@@ -8,7 +8,11 @@ use trusthub_operator::planner::PollSchedule;
 use trusthub_operator::twilio::{ClientConfig, Endpoints};
 
 #[derive(Parser, Debug)]
-#[command(name = "trusthub-operator", version, about = "Automates Twilio Trust Hub SHAKEN/STIR onboarding from Kubernetes custom resources")]
+#[command(
+    name = "trusthub-operator",
+    version,
+    about = "Automates Twilio Trust Hub SHAKEN/STIR onboarding from Kubernetes custom resources"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,9 +77,19 @@ struct RunArgs {
 }
 
 fn endpoints(args: &RunArgs) -> Result<Endpoints, Box<dyn std::error::Error>> {
-    let regional = Endpoints::twilio_region(args.twilio_region.as_deref(), args.twilio_edge.as_deref())?;
-    let trust_hub = args.trust_hub_url.clone().unwrap_or_else(|| regional.trust_hub().as_str().trim_end_matches('/').to_string());
-    let api = args.api_url.clone().unwrap_or_else(|| regional.api().as_str().trim_end_matches('/').to_string());
+    let regional =
+        Endpoints::twilio_region(args.twilio_region.as_deref(), args.twilio_edge.as_deref())?;
+    let trust_hub = args.trust_hub_url.clone().unwrap_or_else(|| {
+        regional
+            .trust_hub()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    });
+    let api = args
+        .api_url
+        .clone()
+        .unwrap_or_else(|| regional.api().as_str().trim_end_matches('/').to_string());
     Ok(Endpoints::new(&trust_hub, &api)?)
 }
 
@@ -83,10 +97,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -98,7 +113,9 @@ async fn shutdown_signal() {
 
 async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     match args.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

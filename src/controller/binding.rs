@@ -12,16 +12,22 @@ use kube::{Api, ResourceExt};
 use super::status::{StatusWriter, apply_conditions, event, report_error};
 use super::{Context, ReconcileError, object_key};
 use crate::api::{
-    BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy, FINALIZER,
-    NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true, find_condition,
+    BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
+    FINALIZER, NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true,
+    find_condition,
 };
 use crate::planner::ConditionSpec;
-use crate::planner::binding::{BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan};
+use crate::planner::binding::{
+    BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan,
+};
 use crate::twilio::{BundleFilter, CustomerProfile, TrustHub};
 
 type Writer<'a> = StatusWriter<'a, BusinessProfileBinding, BusinessProfileBindingStatus>;
 
-pub(super) async fn reconcile(obj: Arc<BusinessProfileBinding>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+pub(super) async fn reconcile(
+    obj: Arc<BusinessProfileBinding>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let key = object_key(obj.as_ref());
@@ -37,12 +43,19 @@ pub(super) async fn reconcile(obj: Arc<BusinessProfileBinding>, ctx: Arc<Context
             ctx.reset_backoff(&key);
             Ok(action)
         }
-        Err(kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(
+            kube::runtime::finalizer::Error::ApplyFailed(e)
+            | kube::runtime::finalizer::Error::CleanupFailed(e),
+        ) => Err(e),
         Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
     }
 }
 
-async fn apply(api: &Api<BusinessProfileBinding>, obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, ReconcileError> {
+async fn apply(
+    api: &Api<BusinessProfileBinding>,
+    obj: &BusinessProfileBinding,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
     let mut writer = StatusWriter::new(api, obj, obj.status.clone().unwrap_or_default());
     match sync(obj, ctx, &mut writer).await {
         Ok(action) => Ok(action),
@@ -51,28 +64,46 @@ async fn apply(api: &Api<BusinessProfileBinding>, obj: &BusinessProfileBinding, 
 }
 
 /// Finds the profile by SID or by its unique friendly name.
-async fn resolve_profile(twilio: &dyn TrustHub, wanted: &BusinessProfileRef) -> Result<CustomerProfile, ReconcileError> {
+async fn resolve_profile(
+    twilio: &dyn TrustHub,
+    wanted: &BusinessProfileRef,
+) -> Result<CustomerProfile, ReconcileError> {
     if let Some(sid) = &wanted.sid {
         return twilio.fetch_customer_profile(sid).await.map_err(|e| {
             if e.is_not_found() {
-                ReconcileError::terminal("ProfileNotFound", format!("Business Profile {sid} does not exist in this account"))
+                ReconcileError::terminal(
+                    "ProfileNotFound",
+                    format!("Business Profile {sid} does not exist in this account"),
+                )
             } else {
                 ReconcileError::twilio("fetch the Business Profile")(e)
             }
         });
     }
     let name = wanted.friendly_name.clone().unwrap_or_default();
-    let filter = BundleFilter { friendly_name: Some(name.clone()), ..Default::default() };
-    let mut found = twilio.list_customer_profiles(&filter).await.map_err(ReconcileError::twilio("list Business Profiles"))?;
+    let filter = BundleFilter {
+        friendly_name: Some(name.clone()),
+        ..Default::default()
+    };
+    let mut found = twilio
+        .list_customer_profiles(&filter)
+        .await
+        .map_err(ReconcileError::twilio("list Business Profiles"))?;
     found.retain(|p| p.friendly_name.as_deref() == Some(name.as_str()));
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(ReconcileError::terminal("ProfileNotFound", format!("no Business Profile named {name:?} in this account"))),
+        0 => Err(ReconcileError::terminal(
+            "ProfileNotFound",
+            format!("no Business Profile named {name:?} in this account"),
+        )),
         n => {
             let sids: Vec<String> = found.iter().filter_map(|p| p.sid.clone()).collect();
             Err(ReconcileError::terminal(
                 "ProfileAmbiguous",
-                format!("{n} Business Profiles are named {name:?} ({}); name one by businessProfile.sid", sids.join(", ")),
+                format!(
+                    "{n} Business Profiles are named {name:?} ({}); name one by businessProfile.sid",
+                    sids.join(", ")
+                ),
             ))
         }
     }
@@ -88,7 +119,10 @@ async fn resolve_numbers(
     let mut targets = Vec::with_capacity(wanted.len());
     for entry in wanted {
         if let Some(sid) = &entry.sid {
-            let known = recorded.phone_numbers.iter().find(|n| n.sid.as_deref() == Some(sid));
+            let known = recorded
+                .phone_numbers
+                .iter()
+                .find(|n| n.sid.as_deref() == Some(sid));
             targets.push(NumberTarget::Resolved {
                 number_sid: sid.clone(),
                 phone_number: known.and_then(|n| n.phone_number.clone()),
@@ -96,9 +130,13 @@ async fn resolve_numbers(
             });
             continue;
         }
-        let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else { continue };
+        let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else {
+            continue;
+        };
         let known = recorded.phone_numbers.iter().find(|n| {
-            n.phone_number.as_ref() == Some(number) && n.subaccount_sid.as_ref() == Some(account) && n.sid.is_some()
+            n.phone_number.as_ref() == Some(number)
+                && n.subaccount_sid.as_ref() == Some(account)
+                && n.sid.is_some()
         });
         if let Some(known) = known {
             targets.push(NumberTarget::Resolved {
@@ -113,19 +151,30 @@ async fn resolve_numbers(
             subaccount_sid: Some(account.clone()),
             message,
         };
-        match twilio.list_incoming_phone_numbers(account, Some(number)).await {
-            Ok(found) => match found.into_iter().find(|n| n.phone_number.as_ref() == Some(number)).and_then(|n| n.sid) {
+        match twilio
+            .list_incoming_phone_numbers(account, Some(number))
+            .await
+        {
+            Ok(found) => match found
+                .into_iter()
+                .find(|n| n.phone_number.as_ref() == Some(number))
+                .and_then(|n| n.sid)
+            {
                 Some(sid) => targets.push(NumberTarget::Resolved {
                     number_sid: sid,
                     phone_number: Some(number.clone()),
                     subaccount_sid: Some(account.clone()),
                 }),
-                None => targets.push(unresolvable(format!("not found among the IncomingPhoneNumbers of account {account}"))),
+                None => targets.push(unresolvable(format!(
+                    "not found among the IncomingPhoneNumbers of account {account}"
+                ))),
             },
             Err(e) if e.is_transient() || e.is_ambiguous() => {
                 return Err(ReconcileError::twilio("look up a phone number")(e));
             }
-            Err(e) => targets.push(unresolvable(format!("account {account} cannot be searched: {e}"))),
+            Err(e) => targets.push(unresolvable(format!(
+                "account {account} cannot be searched: {e}"
+            ))),
         }
     }
     Ok(targets)
@@ -137,25 +186,40 @@ fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
         friendly_name: profile.friendly_name.clone(),
         status: profile.status.as_ref().map(|s| s.as_str().to_string()),
         policy_sid: profile.policy_sid.clone(),
-        valid_until: profile.valid_until.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        valid_until: profile
+            .valid_until
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     }
 }
 
-async fn sync(obj: &BusinessProfileBinding, ctx: &Context, writer: &mut Writer<'_>) -> Result<Action, ReconcileError> {
+async fn sync(
+    obj: &BusinessProfileBinding,
+    ctx: &Context,
+    writer: &mut Writer<'_>,
+) -> Result<Action, ReconcileError> {
     let ns = obj.namespace().unwrap_or_default();
     let generation = obj.metadata.generation;
-    let twilio = ctx.credentials.client_for(&ns, &obj.spec.credentials).await?;
+    let twilio = ctx
+        .credentials
+        .client_for(&ns, &obj.spec.credentials)
+        .await?;
     let profile = resolve_profile(twilio.as_ref(), &obj.spec.business_profile).await?;
     let profile_view = ProfileView {
         sid: profile.sid.clone().unwrap_or_default(),
-        status: profile.status.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: profile
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
     let mut assignments: Vec<(String, String)> = twilio
         .list_customer_profile_channel_endpoint_assignments(&profile_view.sid, None)
         .await
-        .map_err(ReconcileError::twilio("list the profile's phone number assignments"))?
+        .map_err(ReconcileError::twilio(
+            "list the profile's phone number assignments",
+        ))?
         .into_iter()
         .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
         .collect();
@@ -207,10 +271,18 @@ async fn sync(obj: &BusinessProfileBinding, ctx: &Context, writer: &mut Writer<'
         status.business_profile = Some(profile_status(&profile));
         status.phone_numbers = planned.numbers.clone();
         status.numbers_summary = Some(planned.summary.clone());
-        let next = planned.actions.iter().find(|a| !attempted.contains(*a)).cloned();
+        let next = planned
+            .actions
+            .iter()
+            .find(|a| !attempted.contains(*a))
+            .cloned();
         let mut conditions = planned.conditions.clone();
         if next.is_none() {
-            conditions.push(ConditionSpec::ok("Synced", "Synced", "in sync with Trust Hub"));
+            conditions.push(ConditionSpec::ok(
+                "Synced",
+                "Synced",
+                "in sync with Trust Hub",
+            ));
         }
         let was_ready = condition_is_true(&status.conditions, "Ready");
         apply_conditions(&mut status.conditions, &conditions, generation);
@@ -222,37 +294,89 @@ async fn sync(obj: &BusinessProfileBinding, ctx: &Context, writer: &mut Writer<'
         writer.write(status).await?;
         let Some(action) = next else {
             if now_ready && !was_ready {
-                event(ctx, obj, EventType::Normal, "Ready", "Reconcile", format!("profile approved; numbers {}", planned.summary)).await;
+                event(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    "Ready",
+                    "Reconcile",
+                    format!("profile approved; numbers {}", planned.summary),
+                )
+                .await;
             }
             return Ok(ctx.requeue(planned.requeue));
         };
         attempted.insert(action.clone());
         match action {
             BindingAction::Assign { number_sid } => {
-                match twilio.create_customer_profile_channel_endpoint_assignment(&profile_view.sid, &number_sid).await {
+                match twilio
+                    .create_customer_profile_channel_endpoint_assignment(
+                        &profile_view.sid,
+                        &number_sid,
+                    )
+                    .await
+                {
                     Ok(created) => {
                         let sid = created.sid.unwrap_or_default();
-                        event(ctx, obj, EventType::Normal, "NumberAssigned", "AssignNumber", format!("assigned {number_sid} to Business Profile {} ({sid})", profile_view.sid)).await;
+                        event(
+                            ctx,
+                            obj,
+                            EventType::Normal,
+                            "NumberAssigned",
+                            "AssignNumber",
+                            format!(
+                                "assigned {number_sid} to Business Profile {} ({sid})",
+                                profile_view.sid
+                            ),
+                        )
+                        .await;
                         owned.insert(sid.clone());
                         assignments.push((sid, number_sid));
                     }
                     Err(e) if e.is_transient() || e.is_ambiguous() => {
-                        return Err(ReconcileError::twilio("assign a phone number to the profile")(e));
+                        return Err(ReconcileError::twilio(
+                            "assign a phone number to the profile",
+                        )(e));
                     }
                     Err(e) => {
                         let message = format!("Twilio refused the assignment: {e}");
-                        event(ctx, obj, EventType::Warning, "AssignmentRefused", "AssignNumber", format!("{number_sid}: {message}")).await;
+                        event(
+                            ctx,
+                            obj,
+                            EventType::Warning,
+                            "AssignmentRefused",
+                            "AssignNumber",
+                            format!("{number_sid}: {message}"),
+                        )
+                        .await;
                         failures.insert(number_sid, message);
                     }
                 }
             }
-            BindingAction::Unassign { assignment_sid, number_sid } => {
-                match twilio.delete_customer_profile_channel_endpoint_assignment(&profile_view.sid, &assignment_sid).await {
+            BindingAction::Unassign {
+                assignment_sid,
+                number_sid,
+            } => {
+                match twilio
+                    .delete_customer_profile_channel_endpoint_assignment(
+                        &profile_view.sid,
+                        &assignment_sid,
+                    )
+                    .await
+                {
                     Ok(()) => {}
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(ReconcileError::twilio("unassign a phone number")(e)),
                 }
-                event(ctx, obj, EventType::Normal, "NumberUnassigned", "UnassignNumber", format!("unassigned {number_sid} ({assignment_sid})")).await;
+                event(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    "NumberUnassigned",
+                    "UnassignNumber",
+                    format!("unassigned {number_sid} ({assignment_sid})"),
+                )
+                .await;
                 assignments.retain(|(ra, _)| *ra != assignment_sid);
                 owned.remove(&assignment_sid);
                 released.retain(|r| r.number_sid != number_sid);
@@ -274,31 +398,70 @@ async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, 
     if obj.spec.deletion_policy == DeletionPolicy::Orphan || ours.is_empty() {
         return Ok(Action::await_change());
     }
-    let profile_sid = status.business_profile.as_ref().map(|p| p.sid.clone()).unwrap_or_default();
+    let profile_sid = status
+        .business_profile
+        .as_ref()
+        .map(|p| p.sid.clone())
+        .unwrap_or_default();
     let ns = obj.namespace().unwrap_or_default();
     let twilio = match ctx.credentials.client_for(&ns, &obj.spec.credentials).await {
         Ok(t) => t,
         Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
             let left: Vec<String> = ours.iter().map(|(ra, pn)| format!("{ra} ({pn})")).collect();
-            let note = format!("cannot clean up ({e}); left in Trust Hub on profile {profile_sid}: {}", left.join(", "));
-            event(ctx, obj, EventType::Warning, "CleanupSkipped", "Delete", note).await;
+            let note = format!(
+                "cannot clean up ({e}); left in Trust Hub on profile {profile_sid}: {}",
+                left.join(", ")
+            );
+            event(
+                ctx,
+                obj,
+                EventType::Warning,
+                "CleanupSkipped",
+                "Delete",
+                note,
+            )
+            .await;
             return Ok(Action::await_change());
         }
         Err(e) => return Err(e),
     };
     let mut left = Vec::new();
     for (ra, pn) in &ours {
-        match twilio.delete_customer_profile_channel_endpoint_assignment(&profile_sid, ra).await {
+        match twilio
+            .delete_customer_profile_channel_endpoint_assignment(&profile_sid, ra)
+            .await
+        {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
-            Err(e) if e.is_transient() || e.is_ambiguous() => return Err(ReconcileError::twilio("unassign a phone number")(e)),
+            Err(e) if e.is_transient() || e.is_ambiguous() => {
+                return Err(ReconcileError::twilio("unassign a phone number")(e));
+            }
             Err(e) => left.push(format!("{ra} ({pn}): {e}")),
         }
     }
     if left.is_empty() {
-        event(ctx, obj, EventType::Normal, "CleanedUp", "Delete", format!("removed {} number assignments from profile {profile_sid}", ours.len())).await;
+        event(
+            ctx,
+            obj,
+            EventType::Normal,
+            "CleanedUp",
+            "Delete",
+            format!(
+                "removed {} number assignments from profile {profile_sid}",
+                ours.len()
+            ),
+        )
+        .await;
     } else {
-        event(ctx, obj, EventType::Warning, "CleanupIncomplete", "Delete", format!("Twilio refused to remove: {}", left.join("; "))).await;
+        event(
+            ctx,
+            obj,
+            EventType::Warning,
+            "CleanupIncomplete",
+            "Delete",
+            format!("Twilio refused to remove: {}", left.join("; ")),
+        )
+        .await;
     }
     Ok(Action::await_change())
 }

@@ -65,20 +65,41 @@ pub struct CredentialsCache {
 }
 
 impl CredentialsCache {
-    pub(super) fn new(client: Client, twilio: ClientConfig, observer: Option<Arc<dyn CallObserver>>) -> Self {
-        Self { client, twilio, observer, cached: Mutex::new(HashMap::new()) }
+    pub(super) fn new(
+        client: Client,
+        twilio: ClientConfig,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Self {
+        Self {
+            client,
+            twilio,
+            observer,
+            cached: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The Twilio client for `reference` in `namespace`.
-    pub async fn client_for(&self, namespace: &str, reference: &CredentialsRef) -> Result<Arc<dyn TrustHub>, ReconcileError> {
+    pub async fn client_for(
+        &self,
+        namespace: &str,
+        reference: &CredentialsRef,
+    ) -> Result<Arc<dyn TrustHub>, ReconcileError> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let name = reference.secret_name.clone();
         let Some(secret) = secrets.get_opt(&name).await? else {
-            return Err(CredentialsError::SecretNotFound { namespace: namespace.into(), name }.into());
+            return Err(CredentialsError::SecretNotFound {
+                namespace: namespace.into(),
+                name,
+            }
+            .into());
         };
         let version = secret.metadata.resource_version.clone().unwrap_or_default();
         let key = (namespace.to_string(), name.clone());
-        if let Some((cached_version, client)) = self.cached.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+        if let Some((cached_version, client)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
             && *cached_version == version
         {
             return Ok(client.clone());
@@ -91,7 +112,11 @@ impl CredentialsCache {
                 .and_then(|v| String::from_utf8(v.0.clone()).ok())
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| CredentialsError::KeyMissing { namespace: namespace.into(), name: name.clone(), key: key.into() })
+                .ok_or_else(|| CredentialsError::KeyMissing {
+                    namespace: namespace.into(),
+                    name: name.clone(),
+                    key: key.into(),
+                })
         };
         let account_sid = value(&reference.account_sid_key)?;
         let invalid = |e: crate::twilio::TwilioError| CredentialsError::Invalid {
@@ -100,10 +125,14 @@ impl CredentialsCache {
             reason: e.to_string(),
         };
         let credentials = match reference.auth_type {
-            AuthType::AuthToken => Credentials::auth_token(account_sid, value(&reference.auth_token_key)?),
-            AuthType::ApiKey => {
-                Credentials::api_key(account_sid, value(&reference.api_key_key)?, value(&reference.api_secret_key)?)
+            AuthType::AuthToken => {
+                Credentials::auth_token(account_sid, value(&reference.auth_token_key)?)
             }
+            AuthType::ApiKey => Credentials::api_key(
+                account_sid,
+                value(&reference.api_key_key)?,
+                value(&reference.api_secret_key)?,
+            ),
         }
         .map_err(invalid)?;
         let mut twilio = TwilioClient::new(credentials, self.twilio.clone()).map_err(invalid)?;
@@ -111,7 +140,10 @@ impl CredentialsCache {
             twilio = twilio.with_observer(observer.clone());
         }
         let twilio: Arc<dyn TrustHub> = Arc::new(twilio);
-        self.cached.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (version, twilio.clone()));
+        self.cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (version, twilio.clone()));
         Ok(twilio)
     }
 }

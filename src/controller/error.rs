@@ -63,20 +63,25 @@ impl ReconcileError {
 
     /// A terminal error with `reason`.
     pub fn terminal(reason: &'static str, message: impl Into<String>) -> Self {
-        ReconcileError::Terminal { reason, message: message.into() }
+        ReconcileError::Terminal {
+            reason,
+            message: message.into(),
+        }
     }
 
     /// Transient or terminal.
     pub fn class(&self) -> ErrorClass {
         match self {
             ReconcileError::Kube(_) | ReconcileError::Finalizer(_) => ErrorClass::Transient,
-            ReconcileError::Twilio { source, .. } if source.is_transient() || source.is_ambiguous() => ErrorClass::Transient,
+            ReconcileError::Twilio { source, .. }
+                if source.is_transient() || source.is_ambiguous() =>
+            {
+                ErrorClass::Transient
+            }
             ReconcileError::Twilio { .. }
             | ReconcileError::Credentials(_)
             | ReconcileError::Terminal { .. }
-            | ReconcileError::Waiting { .. } => {
-                ErrorClass::Terminal
-            }
+            | ReconcileError::Waiting { .. } => ErrorClass::Terminal,
         }
     }
 
@@ -86,7 +91,9 @@ impl ReconcileError {
             ReconcileError::Kube(_) => "KubernetesApiError",
             ReconcileError::Finalizer(_) => "FinalizerError",
             ReconcileError::Credentials(e) => e.reason(),
-            ReconcileError::Terminal { reason, .. } | ReconcileError::Waiting { reason, .. } => reason,
+            ReconcileError::Terminal { reason, .. } | ReconcileError::Waiting { reason, .. } => {
+                reason
+            }
             ReconcileError::Twilio { source, .. } => {
                 if source.is_auth() {
                     "TwilioAuthenticationFailed"
@@ -105,7 +112,10 @@ impl ReconcileError {
 
     /// A wait for something in the cluster, with `reason`.
     pub fn waiting(reason: &'static str, message: impl Into<String>) -> Self {
-        ReconcileError::Waiting { reason, message: message.into() }
+        ReconcileError::Waiting {
+            reason,
+            message: message.into(),
+        }
     }
 
     /// How long Twilio asked us to wait, if it did.

@@ -18,16 +18,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::PredicateConfig;
-use kube::core::PartialObjectMeta;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rand::Rng;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 
 pub use credentials::{CredentialsCache, CredentialsError};
 pub use error::{ErrorClass, ReconcileError};
@@ -91,8 +91,15 @@ pub struct Context {
 
 impl Context {
     /// A context for `client` with `config`; `observer` sees every Twilio call (metrics).
-    pub fn new(client: Client, config: ControllerConfig, observer: Option<Arc<dyn CallObserver>>) -> Arc<Self> {
-        let reporter = Reporter { controller: config.reporter.clone(), instance: std::env::var("POD_NAME").ok() };
+    pub fn new(
+        client: Client,
+        config: ControllerConfig,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: config.reporter.clone(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             credentials: CredentialsCache::new(client.clone(), config.twilio.clone(), observer),
@@ -107,7 +114,10 @@ impl Context {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
-        let exp = self.config.error_backoff_initial.saturating_mul(1u32 << (*n - 1).min(16));
+        let exp = self
+            .config
+            .error_backoff_initial
+            .saturating_mul(1u32 << (*n - 1).min(16));
         let capped = exp.min(self.config.error_backoff_max);
         // Full jitter keeps many objects failing together from retrying together.
         let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
@@ -115,7 +125,10 @@ impl Context {
     }
 
     fn reset_backoff(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
     /// A requeue decided by a planner, with ±10 % jitter.
@@ -129,10 +142,19 @@ impl Context {
 }
 
 fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
-    format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
 
-fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    err: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
     let wait = ctx.backoff_for(&object_key(obj.as_ref()), err.retry_after());
     tracing::warn!(object = %object_key(obj.as_ref()), error = %err, retry_in = ?wait, "reconcile failed");
     Action::requeue(wait)
@@ -146,7 +168,10 @@ fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     let mut h = DefaultHasher::new();
     meta.uid.hash(&mut h);
     meta.generation.hash(&mut h);
-    meta.annotations.as_ref().and_then(|a| a.get(crate::api::RESUBMIT_ANNOTATION)).hash(&mut h);
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::RESUBMIT_ANNOTATION))
+        .hash(&mut h);
     meta.finalizers.hash(&mut h);
     meta.deletion_timestamp.is_some().hash(&mut h);
     Some(h.finish())
@@ -157,9 +182,19 @@ fn binding_outcome_hash(binding: &BusinessProfileBinding) -> Option<u64> {
     let mut h = DefaultHasher::new();
     binding.metadata.uid.hash(&mut h);
     if let Some(status) = &binding.status {
-        status.business_profile.as_ref().map(|p| &p.sid).hash(&mut h);
+        status
+            .business_profile
+            .as_ref()
+            .map(|p| &p.sid)
+            .hash(&mut h);
         for n in &status.phone_numbers {
-            (&n.sid, &n.phone_number, &n.assignment_sid, format!("{:?}", n.state)).hash(&mut h);
+            (
+                &n.sid,
+                &n.phone_number,
+                &n.assignment_sid,
+                format!("{:?}", n.state),
+            )
+                .hash(&mut h);
         }
     }
     Some(h.finish())
@@ -176,7 +211,11 @@ where
 }
 
 /// The objects of `store` in `namespace` whose credentials name `secret`.
-fn using_secret<K>(store: &Store<K>, secret: &PartialObjectMeta<Secret>, credentials: fn(&K) -> &str) -> Vec<ObjectRef<K>>
+fn using_secret<K>(
+    store: &Store<K>,
+    secret: &PartialObjectMeta<Secret>,
+    credentials: fn(&K) -> &str,
+) -> Vec<ObjectRef<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
@@ -190,7 +229,10 @@ where
 }
 
 /// Runs both controllers until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.clone();
     let bindings: Api<BusinessProfileBinding> = api_for(&client, &ns);
@@ -213,7 +255,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let bindings_run = Controller::for_stream(binding_stream, binding_reader)
         .with_config(config.clone())
         .watches(secrets.clone(), watcher::Config::default(), move |secret| {
-            using_secret(&binding_store, &secret, |b: &BusinessProfileBinding| b.spec.credentials.secret_name.as_str())
+            using_secret(&binding_store, &secret, |b: &BusinessProfileBinding| {
+                b.spec.credentials.secret_name.as_str()
+            })
         })
         .graceful_shutdown_on(shutdown.clone())
         .run(binding::reconcile, error_policy, ctx.clone())
@@ -235,14 +279,22 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     let products_run = Controller::for_stream(product_stream, product_reader)
         .with_config(config)
         .watches(secrets, watcher::Config::default(), move |secret| {
-            using_secret(&store_for_secrets, &secret, |p: &ShakenStirTrustProduct| p.spec.credentials.secret_name.as_str())
+            using_secret(&store_for_secrets, &secret, |p: &ShakenStirTrustProduct| {
+                p.spec.credentials.secret_name.as_str()
+            })
         })
         .watches_stream(binding_outcomes, move |binding: BusinessProfileBinding| {
             let (ns, name) = (binding.namespace(), binding.name_any());
             store_for_bindings
                 .state()
                 .into_iter()
-                .filter(|p| p.namespace() == ns && p.spec.business_profile_binding_ref.as_ref().is_some_and(|r| r.name == name))
+                .filter(|p| {
+                    p.namespace() == ns
+                        && p.spec
+                            .business_profile_binding_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                })
                 .map(|p| ObjectRef::from_obj(p.as_ref()))
                 .collect::<Vec<_>>()
         })

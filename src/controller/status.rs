@@ -22,7 +22,11 @@ pub fn now() -> Time {
 
 /// Sets each planned condition (plus its `observedGeneration`), keeping transition times of
 /// conditions whose status did not change.
-pub fn apply_conditions(conditions: &mut Vec<Condition>, planned: &[ConditionSpec], generation: Option<i64>) {
+pub fn apply_conditions(
+    conditions: &mut Vec<Condition>,
+    planned: &[ConditionSpec],
+    generation: Option<i64>,
+) {
     let at = now();
     for c in planned {
         set_condition(
@@ -80,16 +84,33 @@ where
     let old = serde_json::to_value(old).unwrap_or(Value::Null);
     let new = serde_json::to_value(new).unwrap_or(Value::Null);
     let patch = serde_json::json!({ "status": merge_diff(&old, &new) });
-    api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(())
 }
 
 /// Publishes an Event about `obj`; failures to publish are logged, never fatal.
-pub async fn event<K>(ctx: &Context, obj: &K, type_: EventType, reason: &str, action: &str, note: String)
-where
+pub async fn event<K>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) where
     K: Resource<DynamicType = ()>,
 {
-    let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::debug!(error = %e, reason, "could not publish event");
     }
@@ -139,7 +160,11 @@ where
 {
     /// A writer for `obj`, whose stored status is `current`.
     pub fn new(api: &'a Api<K>, obj: &'a K, current: S) -> Self {
-        Self { api, obj, written: current }
+        Self {
+            api,
+            obj,
+            written: current,
+        }
     }
 
     /// Writes `new` (a no-op when nothing changed).
@@ -178,9 +203,19 @@ where
     }
     if terminal {
         if !matches!(err, ReconcileError::Waiting { .. }) {
-            event(ctx, writer.obj, EventType::Warning, reason, "Reconcile", message).await;
+            event(
+                ctx,
+                writer.obj,
+                EventType::Warning,
+                reason,
+                "Reconcile",
+                message,
+            )
+            .await;
         }
-        Ok(kube::runtime::controller::Action::requeue(ctx.config.terminal_recheck))
+        Ok(kube::runtime::controller::Action::requeue(
+            ctx.config.terminal_recheck,
+        ))
     } else {
         Err(err)
     }

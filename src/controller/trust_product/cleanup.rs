@@ -29,9 +29,14 @@ impl Target {
     }
 }
 
-pub(super) async fn cleanup(obj: &ShakenStirTrustProduct, ctx: &Context) -> Result<Action, ReconcileError> {
+pub(super) async fn cleanup(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
     let status = obj.status.clone().unwrap_or_default();
-    let Some(product) = status.trust_product_sid.clone() else { return Ok(Action::await_change()) };
+    let Some(product) = status.trust_product_sid.clone() else {
+        return Ok(Action::await_change());
+    };
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(Action::await_change());
     }
@@ -58,7 +63,18 @@ pub(super) async fn cleanup(obj: &ShakenStirTrustProduct, ctx: &Context) -> Resu
         Ok(t) => t,
         Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
             let left: Vec<String> = targets.iter().map(|t| t.describe(&product)).collect();
-            event(ctx, obj, EventType::Warning, "CleanupSkipped", "Delete", format!("cannot clean up ({e}); left in Trust Hub: {}", left.join(", "))).await;
+            event(
+                ctx,
+                obj,
+                EventType::Warning,
+                "CleanupSkipped",
+                "Delete",
+                format!(
+                    "cannot clean up ({e}); left in Trust Hub: {}",
+                    left.join(", ")
+                ),
+            )
+            .await;
             return Ok(Action::await_change());
         }
         Err(e) => return Err(e),
@@ -66,22 +82,52 @@ pub(super) async fn cleanup(obj: &ShakenStirTrustProduct, ctx: &Context) -> Resu
     let mut removed = Vec::new();
     for (i, target) in targets.iter().enumerate() {
         let result: Result<(), TwilioError> = match target {
-            Target::Number { assignment_sid } => twilio.delete_trust_product_channel_endpoint_assignment(&product, assignment_sid).await,
-            Target::Profile { assignment_sid } => twilio.delete_trust_product_entity_assignment(&product, assignment_sid).await,
+            Target::Number { assignment_sid } => {
+                twilio
+                    .delete_trust_product_channel_endpoint_assignment(&product, assignment_sid)
+                    .await
+            }
+            Target::Profile { assignment_sid } => {
+                twilio
+                    .delete_trust_product_entity_assignment(&product, assignment_sid)
+                    .await
+            }
             Target::Product => twilio.delete_trust_product(&product).await,
         };
         match result {
             Ok(()) => removed.push(target.describe(&product)),
             Err(e) if e.is_not_found() => {}
-            Err(e) if e.is_transient() || e.is_ambiguous() => return Err(ReconcileError::twilio("clean up the Trust Product")(e)),
+            Err(e) if e.is_transient() || e.is_ambiguous() => {
+                return Err(ReconcileError::twilio("clean up the Trust Product")(e));
+            }
             Err(e) => {
                 let left: Vec<String> = targets[i..].iter().map(|t| t.describe(&product)).collect();
-                let note = format!("Twilio refused to delete the {} ({e}); left in Trust Hub: {}", target.describe(&product), left.join(", "));
-                event(ctx, obj, EventType::Warning, "CleanupIncomplete", "Delete", note).await;
+                let note = format!(
+                    "Twilio refused to delete the {} ({e}); left in Trust Hub: {}",
+                    target.describe(&product),
+                    left.join(", ")
+                );
+                event(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    "CleanupIncomplete",
+                    "Delete",
+                    note,
+                )
+                .await;
                 return Ok(Action::await_change());
             }
         }
     }
-    event(ctx, obj, EventType::Normal, "CleanedUp", "Delete", format!("removed {}", removed.join(", "))).await;
+    event(
+        ctx,
+        obj,
+        EventType::Normal,
+        "CleanedUp",
+        "Delete",
+        format!("removed {}", removed.join(", ")),
+    )
+    .await;
     Ok(Action::await_change())
 }

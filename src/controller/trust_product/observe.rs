@@ -24,25 +24,42 @@ pub(super) struct Source {
 }
 
 /// Reads the profile and numbers from the referenced binding, or from the spec.
-pub(super) async fn source(obj: &ShakenStirTrustProduct, ctx: &Context) -> Result<Source, ReconcileError> {
+pub(super) async fn source(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+) -> Result<Source, ReconcileError> {
     let spec = &obj.spec;
     let Some(binding_ref) = &spec.business_profile_binding_ref else {
-        let numbers = spec.phone_numbers.iter().flatten().map(|n| (n.0.clone(), None)).collect();
-        return Ok(Source { profile_sid: spec.business_profile_sid.clone().unwrap_or_default(), numbers });
+        let numbers = spec
+            .phone_numbers
+            .iter()
+            .flatten()
+            .map(|n| (n.0.clone(), None))
+            .collect();
+        return Ok(Source {
+            profile_sid: spec.business_profile_sid.clone().unwrap_or_default(),
+            numbers,
+        });
     };
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let Some(binding) = api.get_opt(&binding_ref.name).await? else {
         return Err(ReconcileError::terminal(
             "BindingNotFound",
-            format!("BusinessProfileBinding {ns}/{} does not exist", binding_ref.name),
+            format!(
+                "BusinessProfileBinding {ns}/{} does not exist",
+                binding_ref.name
+            ),
         ));
     };
     let status = binding.status.unwrap_or_default();
     let Some(profile) = status.business_profile else {
         return Err(ReconcileError::waiting(
             "WaitingForBinding",
-            format!("BusinessProfileBinding {} has not resolved its Business Profile yet", binding_ref.name),
+            format!(
+                "BusinessProfileBinding {} has not resolved its Business Profile yet",
+                binding_ref.name
+            ),
         ));
     };
     let mut numbers = BTreeMap::new();
@@ -64,17 +81,18 @@ pub(super) async fn source(obj: &ShakenStirTrustProduct, ctx: &Context) -> Resul
         }
         Some(subset) => {
             for wanted in subset {
-                let entry = status
-                    .phone_numbers
-                    .iter()
-                    .find(|n| n.sid.as_deref() == Some(&wanted.0) || n.phone_number.as_deref() == Some(&wanted.0));
+                let entry = status.phone_numbers.iter().find(|n| {
+                    n.sid.as_deref() == Some(&wanted.0)
+                        || n.phone_number.as_deref() == Some(&wanted.0)
+                });
                 match entry {
                     Some(n) if n.state == NumberState::Assigned && n.sid.is_some() => {
                         numbers.insert(n.sid.clone().unwrap_or_default(), n.phone_number.clone());
                     }
                     Some(_) => pending.push(wanted.0.clone()),
                     None if binding.spec.phone_numbers.iter().any(|r| {
-                        r.sid.as_deref() == Some(&wanted.0) || r.phone_number.as_deref() == Some(&wanted.0)
+                        r.sid.as_deref() == Some(&wanted.0)
+                            || r.phone_number.as_deref() == Some(&wanted.0)
                     }) =>
                     {
                         pending.push(wanted.0.clone())
@@ -82,7 +100,10 @@ pub(super) async fn source(obj: &ShakenStirTrustProduct, ctx: &Context) -> Resul
                     None => {
                         return Err(ReconcileError::terminal(
                             "NumberNotInBinding",
-                            format!("{} is not one of BusinessProfileBinding {}'s numbers", wanted.0, binding_ref.name),
+                            format!(
+                                "{} is not one of BusinessProfileBinding {}'s numbers",
+                                wanted.0, binding_ref.name
+                            ),
                         ));
                     }
                 }
@@ -92,21 +113,34 @@ pub(super) async fn source(obj: &ShakenStirTrustProduct, ctx: &Context) -> Resul
     if !pending.is_empty() {
         return Err(ReconcileError::waiting(
             "WaitingForBinding",
-            format!("waiting for BusinessProfileBinding {} to assign: {}", binding_ref.name, pending.join(", ")),
+            format!(
+                "waiting for BusinessProfileBinding {} to assign: {}",
+                binding_ref.name,
+                pending.join(", ")
+            ),
         ));
     }
-    Ok(Source { profile_sid: profile.sid, numbers })
+    Ok(Source {
+        profile_sid: profile.sid,
+        numbers,
+    })
 }
 
 /// Checks, against Trust Hub, that every number is assigned to the profile (only those can be
 /// attached to a SHAKEN/STIR Trust Product, seed step 5).
-pub(super) async fn check_numbers_on_profile(twilio: &dyn TrustHub, source: &Source) -> Result<(), ReconcileError> {
+pub(super) async fn check_numbers_on_profile(
+    twilio: &dyn TrustHub,
+    source: &Source,
+) -> Result<(), ReconcileError> {
     let on_profile: BTreeSet<String> = twilio
         .list_customer_profile_channel_endpoint_assignments(&source.profile_sid, None)
         .await
         .map_err(|e| {
             if e.is_not_found() {
-                ReconcileError::terminal("ProfileNotFound", format!("Business Profile {} does not exist", source.profile_sid))
+                ReconcileError::terminal(
+                    "ProfileNotFound",
+                    format!("Business Profile {} does not exist", source.profile_sid),
+                )
             } else {
                 ReconcileError::twilio("list the profile's phone numbers")(e)
             }
@@ -114,7 +148,12 @@ pub(super) async fn check_numbers_on_profile(twilio: &dyn TrustHub, source: &Sou
         .into_iter()
         .filter_map(|a| a.channel_endpoint_sid)
         .collect();
-    let missing: Vec<&str> = source.numbers.keys().filter(|n| !on_profile.contains(*n)).map(String::as_str).collect();
+    let missing: Vec<&str> = source
+        .numbers
+        .keys()
+        .filter(|n| !on_profile.contains(*n))
+        .map(String::as_str)
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
@@ -131,15 +170,27 @@ pub(super) async fn check_numbers_on_profile(twilio: &dyn TrustHub, source: &Sou
 
 /// Refuses numbers another `ShakenStirTrustProduct` of the cluster already attached: a number
 /// belongs to at most one SHAKEN/STIR Trust Product. Checked in the informer cache, no Twilio call.
-pub(super) fn check_numbers_unclaimed(obj: &ShakenStirTrustProduct, ctx: &Context, source: &Source) -> Result<(), ReconcileError> {
-    let Some(store) = ctx.products.get() else { return Ok(()) };
+pub(super) fn check_numbers_unclaimed(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+    source: &Source,
+) -> Result<(), ReconcileError> {
+    let Some(store) = ctx.products.get() else {
+        return Ok(());
+    };
     let me = obj.uid();
     for other in store.state() {
         if other.uid() == me || other.meta().deletion_timestamp.is_some() {
             continue;
         }
-        let Some(status) = &other.status else { continue };
-        if let Some(n) = status.phone_numbers.iter().find(|n| n.assignment_sid.is_some() && source.numbers.contains_key(&n.sid)) {
+        let Some(status) = &other.status else {
+            continue;
+        };
+        if let Some(n) = status
+            .phone_numbers
+            .iter()
+            .find(|n| n.assignment_sid.is_some() && source.numbers.contains_key(&n.sid))
+        {
             return Err(ReconcileError::terminal(
                 "NumberOnAnotherTrustProduct",
                 format!(
@@ -155,7 +206,12 @@ pub(super) fn check_numbers_unclaimed(obj: &ShakenStirTrustProduct, ctx: &Contex
     Ok(())
 }
 
-fn not_found_or(operation: &'static str, sid: &str, reason: &'static str, what: &str) -> impl FnOnce(crate::twilio::TwilioError) -> ReconcileError {
+fn not_found_or(
+    operation: &'static str,
+    sid: &str,
+    reason: &'static str,
+    what: &str,
+) -> impl FnOnce(crate::twilio::TwilioError) -> ReconcileError {
     let sid = sid.to_string();
     let what = what.to_string();
     move |e| {
@@ -173,7 +229,12 @@ type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProduc
 /// new one. Before the (non-idempotent) create, `createPendingSince` is written to status; after
 /// it, the SID. A crash in between leaves the marker, and the next reconcile's look-up finds and
 /// adopts the product instead of creating a second one.
-pub(super) async fn ensure_product(obj: &ShakenStirTrustProduct, ctx: &Context, twilio: &dyn TrustHub, writer: &mut Writer<'_>) -> Result<TrustProduct, ReconcileError> {
+pub(super) async fn ensure_product(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+    twilio: &dyn TrustHub,
+    writer: &mut Writer<'_>,
+) -> Result<TrustProduct, ReconcileError> {
     let spec = &obj.spec;
     let recorded = writer.written.trust_product_sid.clone();
     if let Some(sid) = &recorded {
@@ -214,7 +275,11 @@ pub(super) async fn ensure_product(obj: &ShakenStirTrustProduct, ctx: &Context, 
             ReconcileError::twilio("fetch the SHAKEN/STIR policy")(e)
         }
     })?;
-    let filter = BundleFilter { friendly_name: Some(spec.friendly_name.clone()), policy_sid: Some(spec.policy_sid.clone()), ..Default::default() };
+    let filter = BundleFilter {
+        friendly_name: Some(spec.friendly_name.clone()),
+        policy_sid: Some(spec.policy_sid.clone()),
+        ..Default::default()
+    };
     let found: Vec<TrustProduct> = twilio
         .list_trust_products(&filter)
         .await
@@ -223,9 +288,16 @@ pub(super) async fn ensure_product(obj: &ShakenStirTrustProduct, ctx: &Context, 
         .filter(|p| p.friendly_name.as_deref() == Some(spec.friendly_name.as_str()))
         .collect();
     let found_sids: Vec<String> = found.iter().filter_map(|p| p.sid.clone()).collect();
-    match decide_identity(&IdentityInputs { recorded_sid: None, adopt_sid: None, found_by_name: &found_sids }) {
+    match decide_identity(&IdentityInputs {
+        recorded_sid: None,
+        adopt_sid: None,
+        found_by_name: &found_sids,
+    }) {
         Identity::Use(sid) => {
-            let product = found.into_iter().find(|p| p.sid.as_deref() == Some(sid.as_str())).unwrap_or_default();
+            let product = found
+                .into_iter()
+                .find(|p| p.sid.as_deref() == Some(sid.as_str()))
+                .unwrap_or_default();
             // A pending create marker means this object made it before a crash.
             let ours = writer.written.create_pending_since.is_some();
             record_identity(obj, ctx, writer, &product, ours).await?;
@@ -251,14 +323,23 @@ pub(super) async fn ensure_product(obj: &ShakenStirTrustProduct, ctx: &Context, 
                 policy_sid: spec.policy_sid.clone(),
                 status_callback: spec.status_callback.clone(),
             };
-            let product = twilio.create_trust_product(&request).await.map_err(ReconcileError::twilio("create the Trust Product"))?;
+            let product = twilio
+                .create_trust_product(&request)
+                .await
+                .map_err(ReconcileError::twilio("create the Trust Product"))?;
             record_identity(obj, ctx, writer, &product, true).await?;
             Ok(product)
         }
     }
 }
 
-async fn record_identity(obj: &ShakenStirTrustProduct, ctx: &Context, writer: &mut Writer<'_>, product: &TrustProduct, created: bool) -> Result<(), ReconcileError> {
+async fn record_identity(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+    writer: &mut Writer<'_>,
+    product: &TrustProduct,
+    created: bool,
+) -> Result<(), ReconcileError> {
     let sid = product.sid.clone().unwrap_or_default();
     let mut status = writer.written.clone();
     status.trust_product_sid = Some(sid.clone());
@@ -266,10 +347,24 @@ async fn record_identity(obj: &ShakenStirTrustProduct, ctx: &Context, writer: &m
     status.create_pending_since = None;
     writer.write(status).await?;
     let (reason, note) = if created {
-        ("TrustProductCreated", format!("created SHAKEN/STIR Trust Product {sid}"))
+        (
+            "TrustProductCreated",
+            format!("created SHAKEN/STIR Trust Product {sid}"),
+        )
     } else {
-        ("TrustProductAdopted", format!("adopted existing Trust Product {sid}"))
+        (
+            "TrustProductAdopted",
+            format!("adopted existing Trust Product {sid}"),
+        )
     };
-    super::super::status::event(ctx, obj, kube::runtime::events::EventType::Normal, reason, "CreateTrustProduct", note).await;
+    super::super::status::event(
+        ctx,
+        obj,
+        kube::runtime::events::EventType::Normal,
+        reason,
+        "CreateTrustProduct",
+        note,
+    )
+    .await;
     Ok(())
 }
