@@ -2,5 +2,6 @@
 //! onboarding for direct customers whose phone numbers live in subaccounts.
 
 pub mod api;
+pub mod controller;
 pub mod planner;
 pub mod twilio;

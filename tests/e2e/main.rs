@@ -3,3 +3,6 @@
 
 mod api_crds;
 mod api_manifests;
+mod controller_bad_input;
+mod controller_happy;
+mod support;
