@@ -25,7 +25,8 @@
 //!   `data`.
 //! - Watches from a resourceVersion with a bounded replay history (410 Expired ERROR event
 //!   beyond it), initial ADDED events when no version (or "0") is given, `sendInitialEvents`
-//!   with the initial-events-end bookmark, periodic bookmarks, `timeoutSeconds`.
+//!   with the initial-events-end bookmark, periodic bookmarks, `timeoutSeconds`, label/field
+//!   selectors (an object that starts/stops matching is sent as ADDED/DELETED).
 //! - Custom resources are admitted through their CRD schema (defaults, pruning, validation,
 //!   422 Invalid) and `fieldValidation=Strict` turns pruned fields into 400 errors.
 //! - `Table` responses from printer columns (CRD `additionalPrinterColumns` with simple
@@ -47,8 +48,7 @@
 //!   core Events, so both APIs see the same events.)
 //! - Lists are always served from the latest state (`resourceVersion`/`resourceVersionMatch`
 //!   are not honoured for lists); continue tokens are not snapshot-consistent.
-//! - Watches with selectors filter on the new object only (no synthetic DELETED when an object
-//!   stops matching); bookmarks every 2s rather than ~1 min.
+//! - Bookmarks are sent every 2s rather than ~1 min.
 //! - Built-in types are not schema-validated; Table columns of built-ins are simplified.
 //! - No `/openapi/v2` protobuf (kubectl uses v3), no subresources other than `status` (no
 //!   scale, no exec/logs), no `v2beta1` aggregated discovery (v2 only).

@@ -43,6 +43,9 @@ pub struct ChangeEvent {
     pub namespace: String,
     pub type_: EventType,
     pub object: Value,
+    /// The object before a MODIFIED change (selector-filtered watches need it to turn a
+    /// change into ADDED/DELETED when the object starts/stops matching).
+    pub previous: Option<Value>,
 }
 
 pub struct Store {
@@ -158,11 +161,12 @@ impl State {
             meta.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
         }
         let ns = okey.0.clone();
-        self.objects
+        let previous = self
+            .objects
             .entry(key.clone())
             .or_default()
             .insert(okey, obj.clone());
-        self.record(key, ns, type_, obj.clone());
+        self.record(key, ns, type_, obj.clone(), previous);
         obj
     }
 
@@ -173,7 +177,7 @@ impl State {
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
         }
-        self.record(key, okey.0.clone(), EventType::Deleted, obj.clone());
+        self.record(key, okey.0.clone(), EventType::Deleted, obj.clone(), None);
         Some(obj)
     }
 
@@ -190,13 +194,21 @@ impl State {
         self.objects.remove(key);
     }
 
-    fn record(&mut self, key: &StorageKey, namespace: String, type_: EventType, object: Value) {
+    fn record(
+        &mut self,
+        key: &StorageKey,
+        namespace: String,
+        type_: EventType,
+        object: Value,
+        previous: Option<Value>,
+    ) {
         let event = Arc::new(ChangeEvent {
             rv: self.rv,
             key: key.clone(),
             namespace,
             type_,
             object,
+            previous,
         });
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {

@@ -85,6 +85,14 @@ async fn watch_from_version_replays_history_and_filters() {
     let picked = WatchParams::default().labels("pick=yes");
     let mut some = api.watch(&picked, &from).await.unwrap().boxed();
     assert_eq!(next(&mut some).await, "ADDED b");
+
+    // Objects that stop (start) matching the selector are DELETED (ADDED) for this watcher.
+    let pp = PatchParams::default();
+    let relabel = |v: &str| Patch::Merge(json!({"metadata": {"labels": {"pick": v}}}));
+    api.patch("b", &pp, &relabel("no")).await.unwrap();
+    assert_eq!(next(&mut some).await, "DELETED b");
+    api.patch("b", &pp, &relabel("yes")).await.unwrap();
+    assert_eq!(next(&mut some).await, "ADDED b");
     server.shutdown().await;
 }
 
