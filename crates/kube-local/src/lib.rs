@@ -4,6 +4,21 @@
 //! for kube-rs 5 (`Client`, `Api`, `kube::runtime::Controller`/`watcher`/`finalizer`) and
 //! kubectl 1.35 (`apply`, `get` with printer columns, `describe`, `wait`, `delete`).
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use kube_local::{LocalApiServer, ServerOptions};
+//! let server = LocalApiServer::start(ServerOptions::default()).await?;
+//! server.write_kubeconfig(std::path::Path::new("/tmp/kube-local.kubeconfig"))?; // for kubectl
+//! let client = server.client().await; // or build one from the kubeconfig
+//! server.faults().fail_next("patch", "widgets/status", 1, 500);
+//! # let _ = client;
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The `kube-local` binary runs the same server until Ctrl-C:
+//! `kube-local --listen 127.0.0.1:6443 --kubeconfig /tmp/kube-local.kubeconfig`.
+//!
 //! # What is modelled
 //! - Discovery (`/version`, `/api`, `/apis`, group and group-version resource lists, and
 //!   aggregated discovery v2) for the
@@ -148,6 +163,8 @@ impl LocalApiServer {
         let router = faults::admin_routes(faults.clone()).merge(
             axum::Router::new()
                 .fallback(handlers::handle)
+                // The apiserver's request size limit (3 MiB) rather than axum's 2 MiB.
+                .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
                 .with_state(app),
         );
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
