@@ -469,7 +469,7 @@ fn update(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
         .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &name))?;
     let mut result = lifecycle::prepare_update(rt, body, &old, req.status_write(), true)?;
     admit(rt, &mut result, Some(&old), req)?;
-    lifecycle::bump_generation(rt, &mut result, &old);
+    lifecycle::bump_generation(rt, &mut result, &old)?;
     if dry_run(req) {
         return Ok(present(&req.rt, &result));
     }
@@ -522,7 +522,7 @@ fn patch(
     let patched = to_storage(api_rt, patched);
     let mut result = lifecycle::prepare_update(rt, patched, &old, req.status_write(), false)?;
     admit(rt, &mut result, Some(&old), req)?;
-    lifecycle::bump_generation(rt, &mut result, &old);
+    lifecycle::bump_generation(rt, &mut result, &old)?;
     if dry_run(req) {
         return Ok((StatusCode::OK, present(api_rt, &result)));
     }

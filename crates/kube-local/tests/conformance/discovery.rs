@@ -1,6 +1,7 @@
 //! Discovery via kube-rs, before and after a CRD is created; CRD status conditions.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 use kube::api::Api;
 use kube::discovery::{Discovery, Scope};
 
@@ -95,5 +96,20 @@ async fn aggregated_discovery_v2_matches_legacy_discovery() {
             .iter()
             .any(|g| g.metadata.as_ref().and_then(|m| m.name.as_deref()) == Some("events.k8s.io"))
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unservable_crds_are_refused_and_not_stored() {
+    let server = start().await;
+    let client = server.client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let mut crd: serde_json::Value = serde_json::to_value(crate::Widget::crd()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"]
+        ["pattern"] = serde_json::json!("([unclosed");
+    let bad: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
+    let err = crds.create(&Default::default(), &bad).await.unwrap_err();
+    assert_eq!(crate::api_error(err).code, 422);
+    assert!(crds.get_opt("widgets.example.com").await.unwrap().is_none());
     server.shutdown().await;
 }
