@@ -14,6 +14,12 @@ pub enum ColumnSource {
     JsonPath(String),
     /// Number of keys under `.data` (the built-in Secret `Data` column).
     DataCount,
+    /// `metadata.name`; when a type lists it, the table does not prepend its own Name column.
+    Name,
+    /// `kind/name` of the object an Event is about (`involvedObject` or `regarding`).
+    EventObject,
+    /// Age of an Event's last occurrence (last timestamp, series, event time or creation).
+    EventLastSeen,
 }
 
 #[derive(Debug, Clone)]
@@ -133,24 +139,33 @@ pub fn builtin_types() -> Vec<Arc<ResourceType>> {
         PrinterColumn::age(),
     ];
 
+    // The columns `kubectl get events` prints on a real cluster (Name only with -o wide).
+    let event_columns = |message: &str, message_path: &str| {
+        let computed = |name: &str, source: ColumnSource, priority: i64| PrinterColumn {
+            source,
+            priority,
+            ..PrinterColumn::path(name, "string", "")
+        };
+        vec![
+            computed("Last Seen", ColumnSource::EventLastSeen, 0),
+            PrinterColumn::path("Type", "string", ".type"),
+            PrinterColumn::path("Reason", "string", ".reason"),
+            computed("Object", ColumnSource::EventObject, 0),
+            PrinterColumn::path(message, "string", message_path),
+            PrinterColumn {
+                format: "name".into(),
+                ..computed("Name", ColumnSource::Name, 1)
+            },
+        ]
+    };
     let mut core_events = ResourceType::builtin("", "v1", "events", "Event", true);
     core_events.short_names = vec!["ev".into()];
-    core_events.columns = vec![
-        PrinterColumn::path("Type", "string", ".type"),
-        PrinterColumn::path("Reason", "string", ".reason"),
-        PrinterColumn::path("Object", "string", ".involvedObject.name"),
-        PrinterColumn::path("Message", "string", ".message"),
-    ];
+    core_events.columns = event_columns("Message", ".message");
 
     let mut events = ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true);
     events.stored_as_core_event = true;
     events.short_names = vec!["ev".into()];
-    events.columns = vec![
-        PrinterColumn::path("Type", "string", ".type"),
-        PrinterColumn::path("Reason", "string", ".reason"),
-        PrinterColumn::path("Object", "string", ".regarding.name"),
-        PrinterColumn::path("Note", "string", ".note"),
-    ];
+    events.columns = event_columns("Note", ".note");
 
     let mut leases = ResourceType::builtin("coordination.k8s.io", "v1", "leases", "Lease", true);
     leases.columns = vec![

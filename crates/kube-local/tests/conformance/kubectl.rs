@@ -209,6 +209,23 @@ async fn kubectl_apply_get_describe_wait_delete() {
         .await
         .unwrap();
 
+    let events = k.ok(&["get", "events"]).await;
+    let first: Vec<&str> = events
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        first,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{events}"
+    );
+    assert!(
+        events.contains("Provisioned   widget/w1   widget provisioned as BU123"),
+        "{events}"
+    );
+
     let described = k.ok(&["describe", "widget", "w1"]).await;
     for want in [
         "Name:         w1",
