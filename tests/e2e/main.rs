@@ -5,4 +5,5 @@ mod api_crds;
 mod api_manifests;
 mod controller_bad_input;
 mod controller_happy;
+mod controller_lifecycle;
 mod support;
