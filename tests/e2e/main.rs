@@ -1,0 +1,5 @@
+//! End-to-end tests of the root package (one test binary: linking dominates build time).
+
+mod client_prism;
+mod client_retry;
+mod support;
