@@ -1,0 +1,145 @@
+//! Admin API under `/_sim/` (JSON in and out). No authentication unless the server was
+//! started with an admin token (`--admin-token` / [`crate::SimConfig::admin_token`]); then
+//! every admin request needs `Authorization: Bearer <token>`. Never faulted, never counted.
+//!
+//! | method + path | body | answer |
+//! | --- | --- | --- |
+//! | `GET /_sim/health` | | `{"status":"ok"}` |
+//! | `GET /_sim/counters` | | [`crate::Counters`] |
+//! | `POST /_sim/counters/reset` | | 204 |
+//! | `GET /_sim/faults` | | [`crate::Faults`] |
+//! | `PUT /_sim/faults` | [`crate::Faults`] (missing fields = 0/none) | 204 |
+//! | `DELETE /_sim/faults` | | 204, all faults off |
+//! | `POST /_sim/faults/scripted` | [`crate::ScriptedFault`] | 204 |
+//! | `POST /_sim/bundles/{sid}/approve` | | 200, the bundle's Trust Hub JSON |
+//! | `POST /_sim/bundles/{sid}/reject` | `{"codes":[18601]}` (optional; default `[18601]`) | 200, bundle JSON |
+//! | `GET /_sim/state` | | the whole state (includes auth tokens: test use only) |
+//! | `POST /_sim/reset` | | 204, state back to the seed and counters zeroed |
+//!
+//! Approve/reject answer 404 for an unknown SID and 409 when the object is not
+//! `pending-review`/`in-review`.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::{App, lock};
+use crate::counters::Counters;
+use crate::error::{ApiError, SimError};
+use crate::faults::{Faults, ScriptedFault};
+use crate::state::State;
+use crate::vetting;
+
+pub(crate) fn router() -> Router<App> {
+    Router::new()
+        .route(
+            "/_sim/health",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route("/_sim/counters", get(counters))
+        .route("/_sim/counters/reset", post(reset_counters))
+        .route(
+            "/_sim/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
+        .route("/_sim/faults/scripted", post(push_scripted))
+        .route("/_sim/bundles/{sid}/approve", post(approve))
+        .route("/_sim/bundles/{sid}/reject", post(reject))
+        .route("/_sim/state", get(state))
+        .route("/_sim/reset", post(reset))
+}
+
+fn bad_json(e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        20422,
+        format!("invalid JSON body: {e}"),
+    )
+}
+
+fn sim_error(e: SimError) -> Response {
+    let status = match e {
+        SimError::UnknownBundle(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::CONFLICT,
+    };
+    (status, Json(json!({"message": e.to_string()}))).into_response()
+}
+
+async fn counters(AxState(app): AxState<App>) -> Json<Counters> {
+    Json(app.counters().clone())
+}
+
+async fn reset_counters(AxState(app): AxState<App>) -> StatusCode {
+    *app.counters() = Counters::default();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(AxState(app): AxState<App>) -> Json<Faults> {
+    Json(lock(&app.faults).faults().clone())
+}
+
+async fn put_faults(AxState(app): AxState<App>, body: Bytes) -> Result<StatusCode, ApiError> {
+    let faults: Faults = serde_json::from_slice(&body).map_err(bad_json)?;
+    lock(&app.faults).set(faults);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn clear_faults(AxState(app): AxState<App>) -> StatusCode {
+    lock(&app.faults).set(Faults::none());
+    StatusCode::NO_CONTENT
+}
+
+async fn push_scripted(AxState(app): AxState<App>, body: Bytes) -> Result<StatusCode, ApiError> {
+    let fault: ScriptedFault = serde_json::from_slice(&body).map_err(bad_json)?;
+    lock(&app.faults).push_scripted(fault);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn approve(AxState(app): AxState<App>, Path(sid): Path<String>) -> Response {
+    match vetting::decide(&app, &sid, true, &[]) {
+        Ok(bundle) => Json(bundle.to_json(&app.base_url)).into_response(),
+        Err(e) => sim_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RejectBody {
+    #[serde(default = "default_codes")]
+    codes: Vec<u32>,
+}
+
+fn default_codes() -> Vec<u32> {
+    vec![18601]
+}
+
+async fn reject(AxState(app): AxState<App>, Path(sid): Path<String>, body: Bytes) -> Response {
+    let codes = if body.is_empty() {
+        default_codes()
+    } else {
+        match serde_json::from_slice::<RejectBody>(&body) {
+            Ok(b) => b.codes,
+            Err(e) => return bad_json(e).into_response(),
+        }
+    };
+    match vetting::decide(&app, &sid, false, &codes) {
+        Ok(bundle) => Json(bundle.to_json(&app.base_url)).into_response(),
+        Err(e) => sim_error(e),
+    }
+}
+
+async fn state(AxState(app): AxState<App>) -> Json<Value> {
+    let state = app.state().clone();
+    Json(serde_json::to_value(state).unwrap_or(Value::Null))
+}
+
+async fn reset(AxState(app): AxState<App>) -> StatusCode {
+    *app.state() = State::from_seed(&app.seed);
+    *app.counters() = Counters::default();
+    StatusCode::NO_CONTENT
+}
