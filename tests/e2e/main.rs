@@ -3,5 +3,6 @@
 mod client_ops;
 mod client_prism;
 mod client_retry;
+mod client_secrets;
 mod client_sim_faults;
 mod support;
