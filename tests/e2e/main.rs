@@ -6,3 +6,4 @@ mod client_retry;
 mod client_secrets;
 mod client_sim_faults;
 mod support;
+mod tls_provider;
