@@ -1,5 +1,8 @@
-//! End-to-end tests of the root package (one test binary: linking dominates build time).
+//! The root package's integration tests, in one binary (each tests/*.rs file would link
+//! separately, and linking dominates the build on small machines).
 
+mod api_crds;
+mod api_manifests;
 mod client_ops;
 mod client_prism;
 mod client_retry;

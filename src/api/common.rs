@@ -1,0 +1,184 @@
+//! Types shared by both custom resources: the credentials reference, deletion policy,
+//! SID and phone-number patterns, and condition helpers.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of both custom resources.
+pub const GROUP: &str = "trusthub.stir.dev";
+/// Served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// Policy SID of the SHAKEN/STIR Trust Product. Twilio documents it as a static value, "same across
+/// all accounts" (see the seed's step 3: "Do not change the policy_sid").
+pub const SHAKEN_STIR_POLICY_SID: &str = "RN7a97559effdf62d00f4298208492a5ea";
+/// Finalizer both controllers put on their objects so Twilio cleanup can run before deletion.
+pub const FINALIZER: &str = "trusthub.stir.dev/cleanup";
+/// Annotation whose new value asks the operator to resubmit a rejected Trust Product.
+pub const RESUBMIT_ANNOTATION: &str = "trusthub.stir.dev/resubmit";
+
+/// Business profile / trust product SID (`BU` + 32 lowercase hex digits).
+pub const BU_SID_PATTERN: &str = "^BU[0-9a-f]{32}$";
+/// Incoming phone number SID.
+pub const PN_SID_PATTERN: &str = "^PN[0-9a-f]{32}$";
+/// Account or subaccount SID.
+pub const AC_SID_PATTERN: &str = "^AC[0-9a-f]{32}$";
+/// Trust Hub policy SID.
+pub const RN_SID_PATTERN: &str = "^RN[0-9a-f]{32}$";
+/// E.164: a plus sign, a non-zero country code digit, up to 15 digits in all.
+pub const E164_PATTERN: &str = r"^\+[1-9][0-9]{1,14}$";
+/// A Secret data key (the apiserver's own rule for Secret keys).
+pub const SECRET_KEY_PATTERN: &str = "^[-._a-zA-Z0-9]+$";
+/// DNS-1123 subdomain, the rule for Secret and other object names.
+pub const DNS_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// How the operator authenticates to Twilio.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AuthType {
+    /// HTTP Basic with the account SID and its Auth Token. Required for the Accounts look-ups and
+    /// for validating Twilio's signed status callbacks.
+    #[default]
+    AuthToken,
+    /// HTTP Basic with an API key SID (`SK…`) and its secret; the account SID is still read from
+    /// the Secret. Standard API keys cannot call the Accounts API.
+    ApiKey,
+}
+
+/// Where the Twilio credentials live: a Secret in the custom resource's own namespace.
+/// Credentials are never read from any other namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsRef {
+    /// Name of the Secret, in the same namespace as this object, that holds the credentials.
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
+    pub secret_name: String,
+    /// `AuthToken` (default): account SID + Auth Token. `ApiKey`: API key SID + secret, plus the
+    /// account SID.
+    #[serde(default)]
+    pub auth_type: AuthType,
+    /// Secret key holding the account SID (`AC…`) of the parent account.
+    #[serde(default = "default_account_sid_key")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = SECRET_KEY_PATTERN))]
+    pub account_sid_key: String,
+    /// Secret key holding the Auth Token (used when `authType` is `AuthToken`).
+    #[serde(default = "default_auth_token_key")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = SECRET_KEY_PATTERN))]
+    pub auth_token_key: String,
+    /// Secret key holding the API key SID (`SK…`, used when `authType` is `ApiKey`).
+    #[serde(default = "default_api_key_key")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = SECRET_KEY_PATTERN))]
+    pub api_key_key: String,
+    /// Secret key holding the API key secret (used when `authType` is `ApiKey`).
+    #[serde(default = "default_api_secret_key")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = SECRET_KEY_PATTERN))]
+    pub api_secret_key: String,
+}
+
+fn default_account_sid_key() -> String {
+    "TWILIO_ACCOUNT_SID".into()
+}
+fn default_auth_token_key() -> String {
+    "TWILIO_AUTH_TOKEN".into()
+}
+fn default_api_key_key() -> String {
+    "TWILIO_API_KEY".into()
+}
+fn default_api_secret_key() -> String {
+    "TWILIO_API_SECRET".into()
+}
+
+impl CredentialsRef {
+    /// A reference to `secret_name` with every key name at its default.
+    pub fn new(secret_name: impl Into<String>) -> Self {
+        Self {
+            secret_name: secret_name.into(),
+            auth_type: AuthType::AuthToken,
+            account_sid_key: default_account_sid_key(),
+            auth_token_key: default_auth_token_key(),
+            api_key_key: default_api_key_key(),
+            api_secret_key: default_api_secret_key(),
+        }
+    }
+}
+
+/// What happens in Twilio when the custom resource is deleted (or an entry is removed from it).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave every Twilio object in place (default): deleting the custom resource only stops
+    /// management. Approved SHAKEN/STIR setups keep signing calls.
+    #[default]
+    Orphan,
+    /// Remove what this object created in Twilio, in reverse order of creation.
+    Delete,
+}
+
+/// The `status` of a Trust Hub CustomerProfile or TrustProduct, as Twilio reports it. Kept as a
+/// string in `.status` so a value Twilio adds later is shown rather than lost.
+pub mod twilio_status {
+    /// Created, not yet submitted.
+    pub const DRAFT: &str = "draft";
+    /// Submitted, waiting for Twilio to pick it up.
+    pub const PENDING_REVIEW: &str = "pending-review";
+    /// Being vetted.
+    pub const IN_REVIEW: &str = "in-review";
+    /// Rejected; see `errors`.
+    pub const TWILIO_REJECTED: &str = "twilio-rejected";
+    /// Approved.
+    pub const TWILIO_APPROVED: &str = "twilio-approved";
+}
+
+/// Sets `condition` in `conditions`, keeping `lastTransitionTime` when the status did not flip
+/// (Kubernetes API conventions: the transition time records the last status change only).
+pub fn set_condition(conditions: &mut Vec<Condition>, mut condition: Condition) {
+    match conditions.iter_mut().find(|c| c.type_ == condition.type_) {
+        Some(existing) => {
+            if existing.status == condition.status {
+                condition.last_transition_time = existing.last_transition_time.clone();
+            }
+            *existing = condition;
+        }
+        None => conditions.push(condition),
+    }
+}
+
+/// The condition of `type_`, if present.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the condition of `type_` is present with status `True`.
+pub fn condition_is_true(conditions: &[Condition], type_: &str) -> bool {
+    find_condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn cond(status: &str, reason: &str, at: i64) -> Condition {
+        Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: String::new(),
+            observed_generation: Some(1),
+            last_transition_time: Time(Timestamp::from_second(at).unwrap()),
+        }
+    }
+
+    #[test]
+    fn transition_time_changes_only_when_status_flips() {
+        let mut conditions = vec![cond("False", "Waiting", 100)];
+        set_condition(&mut conditions, cond("False", "StillWaiting", 200));
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].reason, "StillWaiting");
+        assert_eq!(conditions[0].last_transition_time.0.as_second(), 100);
+        set_condition(&mut conditions, cond("True", "Ready", 300));
+        assert_eq!(conditions[0].last_transition_time.0.as_second(), 300);
+        assert!(condition_is_true(&conditions, "Ready"));
+        assert!(!condition_is_true(&conditions, "Synced"));
+    }
+}

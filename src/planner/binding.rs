@@ -1,0 +1,286 @@
+//! Planner for a `BusinessProfileBinding`: which numbers to assign to the Primary Business
+//! Profile, which assignments to remove, and what the conditions say.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::{ConditionSpec, PollSchedule, Requeue};
+use crate::api::{DeletionPolicy, NumberState, PhoneNumberAssignmentStatus, twilio_status as ts};
+
+/// The profile as fetched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileView {
+    /// `BU…`.
+    pub sid: String,
+    /// Twilio status.
+    pub status: String,
+}
+
+/// One spec entry after resolution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NumberTarget {
+    /// The `PN…` SID is known.
+    Resolved {
+        /// `PN…`.
+        number_sid: String,
+        /// E.164, when known.
+        phone_number: Option<String>,
+        /// Owning (sub)account, when known.
+        subaccount_sid: Option<String>,
+    },
+    /// The number could not be found; the message says where it was looked for.
+    Unresolvable {
+        /// E.164 or SID as written in the spec.
+        shown: String,
+        /// Subaccount the number was looked up in.
+        subaccount_sid: Option<String>,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A number recorded in status that the spec no longer lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Released {
+    /// `PN…`.
+    pub number_sid: String,
+    /// The assignment, when one exists.
+    pub assignment_sid: Option<String>,
+    /// Whether this object made it.
+    pub created_by_operator: bool,
+}
+
+/// Everything the binding planner needs.
+#[derive(Clone, Debug)]
+pub struct BindingInputs<'a> {
+    /// Now.
+    pub now: Timestamp,
+    /// The resolved profile.
+    pub profile: &'a ProfileView,
+    /// Spec entries, in spec order, resolved.
+    pub targets: &'a [NumberTarget],
+    /// `(RA…, PN…)` assignments on the profile, as listed.
+    pub assignments: &'a [(String, String)],
+    /// `RA…` SIDs this object created.
+    pub owned: &'a BTreeSet<String>,
+    /// Numbers recorded in status that the spec dropped.
+    pub released: &'a [Released],
+    /// `spec.deletionPolicy`.
+    pub deletion_policy: DeletionPolicy,
+    /// Since when the profile has not been approved (the `ProfileApproved` condition's
+    /// transition time), for polling with growing intervals.
+    pub unapproved_since: Option<Timestamp>,
+    /// Failures of earlier assignment attempts, by `PN…`.
+    pub failures: &'a BTreeMap<String, String>,
+    /// Polling intervals.
+    pub poll: &'a PollSchedule,
+}
+
+/// A Twilio write for the binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindingAction {
+    /// CustomerProfile ChannelEndpointAssignments create (seed step 2).
+    Assign { number_sid: String },
+    /// CustomerProfile ChannelEndpointAssignments delete (a dropped number, `Delete` policy).
+    Unassign {
+        assignment_sid: String,
+        number_sid: String,
+    },
+}
+
+/// The binding planner's answer: every write still needed (independent of each other), the
+/// per-number status, the conditions and when to look again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BindingPlan {
+    /// Writes to perform, in order.
+    pub actions: Vec<BindingAction>,
+    /// `.status.phoneNumbers`, spec order, then numbers being released.
+    pub numbers: Vec<PhoneNumberAssignmentStatus>,
+    /// `ProfileApproved`, `NumbersAssigned`, `Ready`.
+    pub conditions: Vec<ConditionSpec>,
+    /// `assigned/requested`.
+    pub summary: String,
+    /// When to look again.
+    pub requeue: Requeue,
+}
+
+/// Plans a binding.
+pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
+    let by_number: BTreeMap<&str, &str> = inputs
+        .assignments
+        .iter()
+        .map(|(ra, pn)| (pn.as_str(), ra.as_str()))
+        .collect();
+    let mut actions = Vec::new();
+    let mut numbers = Vec::new();
+    let mut assigned = 0usize;
+    let mut problems = Vec::new();
+    for target in inputs.targets {
+        match target {
+            NumberTarget::Resolved {
+                number_sid,
+                phone_number,
+                subaccount_sid,
+            } => {
+                let assignment = by_number.get(number_sid.as_str()).map(|ra| ra.to_string());
+                let failure = inputs.failures.get(number_sid);
+                let state = match (&assignment, failure) {
+                    (Some(_), _) => NumberState::Assigned,
+                    (None, Some(_)) => NumberState::Failed,
+                    (None, None) => NumberState::Resolved,
+                };
+                if assignment.is_some() {
+                    assigned += 1;
+                } else {
+                    actions.push(BindingAction::Assign {
+                        number_sid: number_sid.clone(),
+                    });
+                    if let Some(f) = failure {
+                        problems.push(format!(
+                            "{}: {f}",
+                            phone_number.as_deref().unwrap_or(number_sid)
+                        ));
+                    }
+                }
+                numbers.push(PhoneNumberAssignmentStatus {
+                    phone_number: phone_number.clone(),
+                    sid: Some(number_sid.clone()),
+                    subaccount_sid: subaccount_sid.clone(),
+                    created_by_operator: assignment
+                        .as_ref()
+                        .is_some_and(|ra| inputs.owned.contains(ra)),
+                    assignment_sid: assignment,
+                    state,
+                    message: failure.cloned(),
+                });
+            }
+            NumberTarget::Unresolvable {
+                shown,
+                subaccount_sid,
+                message,
+            } => {
+                problems.push(format!("{shown}: {message}"));
+                numbers.push(PhoneNumberAssignmentStatus {
+                    phone_number: shown.starts_with('+').then(|| shown.clone()),
+                    sid: (!shown.starts_with('+')).then(|| shown.clone()),
+                    subaccount_sid: subaccount_sid.clone(),
+                    state: NumberState::Unresolvable,
+                    message: Some(message.clone()),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    for released in inputs.released {
+        let live = released
+            .assignment_sid
+            .as_ref()
+            .filter(|ra| by_number.get(released.number_sid.as_str()) == Some(&ra.as_str()));
+        if inputs.deletion_policy == DeletionPolicy::Delete
+            && released.created_by_operator
+            && let Some(ra) = live
+        {
+            actions.push(BindingAction::Unassign {
+                assignment_sid: ra.clone(),
+                number_sid: released.number_sid.clone(),
+            });
+            numbers.push(PhoneNumberAssignmentStatus {
+                sid: Some(released.number_sid.clone()),
+                assignment_sid: Some(ra.clone()),
+                created_by_operator: true,
+                state: NumberState::Releasing,
+                message: Some("removed from the spec; unassigning (deletionPolicy: Delete)".into()),
+                ..Default::default()
+            });
+        }
+    }
+
+    let total = inputs.targets.len();
+    let summary = format!("{assigned}/{total}");
+    let approved = inputs.profile.status == ts::TWILIO_APPROVED;
+    let profile_condition = if approved {
+        ConditionSpec::ok(
+            "ProfileApproved",
+            "Approved",
+            format!("Business Profile {} is twilio-approved", inputs.profile.sid),
+        )
+    } else if inputs.profile.status == ts::TWILIO_REJECTED {
+        ConditionSpec::not(
+            "ProfileApproved",
+            "Rejected",
+            format!(
+                "Business Profile {} was rejected by Twilio; fix it in the Console",
+                inputs.profile.sid
+            ),
+        )
+    } else {
+        ConditionSpec::not(
+            "ProfileApproved",
+            "NotApproved",
+            format!(
+                "Business Profile {} is {}",
+                inputs.profile.sid, inputs.profile.status
+            ),
+        )
+    };
+    let numbers_condition = if assigned == total {
+        ConditionSpec::ok(
+            "NumbersAssigned",
+            "Assigned",
+            format!("{assigned} of {total} numbers assigned"),
+        )
+    } else if !problems.is_empty() {
+        ConditionSpec::not(
+            "NumbersAssigned",
+            "NumbersUnresolvable",
+            problems.join("; "),
+        )
+    } else {
+        ConditionSpec::not(
+            "NumbersAssigned",
+            "Assigning",
+            format!("{assigned} of {total} numbers assigned"),
+        )
+    };
+    let ready = match (approved, assigned == total) {
+        (true, true) => ConditionSpec::ok(
+            "Ready",
+            "Ready",
+            format!("profile approved; {assigned} of {total} numbers assigned"),
+        ),
+        (false, _) => ConditionSpec::not(
+            "Ready",
+            profile_condition.reason,
+            profile_condition.message.clone(),
+        ),
+        (true, false) => ConditionSpec::not(
+            "Ready",
+            numbers_condition.reason,
+            numbers_condition.message.clone(),
+        ),
+    };
+    let requeue = if !approved {
+        Requeue::After(PollSchedule::growing(
+            inputs.poll.review_initial,
+            inputs.poll.review_max,
+            inputs.unapproved_since,
+            inputs.now,
+        ))
+    } else if !problems.is_empty() {
+        Requeue::After(inputs.poll.review_initial)
+    } else {
+        Requeue::After(inputs.poll.approved_resync)
+    };
+    BindingPlan {
+        actions,
+        numbers,
+        conditions: vec![profile_condition, numbers_condition, ready],
+        summary,
+        requeue,
+    }
+}
+
+#[cfg(test)]
+#[path = "binding_tests.rs"]
+mod tests;

@@ -1,0 +1,265 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::*;
+use crate::api::{DeletionPolicy, NumberState};
+use crate::planner::{PollSchedule, Requeue};
+
+const PN1: &str = "PN00000000000000000000000000000001";
+const PN2: &str = "PN00000000000000000000000000000002";
+const PN3: &str = "PN00000000000000000000000000000003";
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).unwrap()
+}
+
+#[derive(Clone)]
+struct World {
+    profile_status: &'static str,
+    targets: Vec<NumberTarget>,
+    assignments: Vec<(&'static str, &'static str)>,
+    owned: Vec<&'static str>,
+    released: Vec<Released>,
+    policy: DeletionPolicy,
+    unapproved_since: Option<i64>,
+    failures: Vec<(&'static str, &'static str)>,
+}
+
+fn resolved(pn: &str) -> NumberTarget {
+    NumberTarget::Resolved {
+        number_sid: pn.into(),
+        phone_number: Some(format!("+1415555{}", &pn[30..])),
+        subaccount_sid: None,
+    }
+}
+
+fn approved() -> World {
+    World {
+        profile_status: "twilio-approved",
+        targets: vec![resolved(PN1), resolved(PN2)],
+        assignments: vec![],
+        owned: vec![],
+        released: vec![],
+        policy: DeletionPolicy::Orphan,
+        unapproved_since: None,
+        failures: vec![],
+    }
+}
+
+fn run(w: &World) -> BindingPlan {
+    let profile = ProfileView {
+        sid: "BU00000000000000000000000000000aaa".into(),
+        status: w.profile_status.into(),
+    };
+    let assignments: Vec<(String, String)> = w
+        .assignments
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let owned: BTreeSet<String> = w.owned.iter().map(|s| s.to_string()).collect();
+    let failures: BTreeMap<String, String> = w
+        .failures
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let poll = PollSchedule::default();
+    plan(&BindingInputs {
+        now: at(600),
+        profile: &profile,
+        targets: &w.targets,
+        assignments: &assignments,
+        owned: &owned,
+        released: &w.released,
+        deletion_policy: w.policy,
+        unapproved_since: w.unapproved_since.map(at),
+        failures: &failures,
+        poll: &poll,
+    })
+}
+
+fn cond<'a>(p: &'a BindingPlan, t: &str) -> &'a crate::planner::ConditionSpec {
+    p.conditions.iter().find(|c| c.type_ == t).unwrap()
+}
+
+type Check = fn(&BindingPlan);
+
+#[test]
+fn plans_every_binding_state() {
+    let assign = |pn: &str| BindingAction::Assign {
+        number_sid: pn.into(),
+    };
+    let cases: Vec<(&str, World, Vec<BindingAction>, Check)> = vec![
+        (
+            "nothing assigned yet: assign every number",
+            approved(),
+            vec![assign(PN1), assign(PN2)],
+            |p| {
+                assert_eq!(p.summary, "0/2");
+                assert_eq!(cond(p, "NumbersAssigned").reason, "Assigning");
+                assert!(p.numbers.iter().all(|n| n.state == NumberState::Resolved));
+            },
+        ),
+        (
+            "only the missing number is assigned",
+            World {
+                assignments: vec![("RA1", PN1)],
+                owned: vec!["RA1"],
+                ..approved()
+            },
+            vec![assign(PN2)],
+            |p| {
+                assert_eq!(p.numbers[0].assignment_sid.as_deref(), Some("RA1"));
+                assert!(p.numbers[0].created_by_operator);
+                assert_eq!(p.summary, "1/2");
+            },
+        ),
+        (
+            "all assigned and approved: Ready, long resync",
+            World {
+                assignments: vec![("RA1", PN1), ("RA2", PN2)],
+                ..approved()
+            },
+            vec![],
+            |p| {
+                assert_eq!(cond(p, "Ready").status, "True");
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(12 * 3600)));
+                assert!(
+                    !p.numbers[1].created_by_operator,
+                    "assignments made by others are not ours"
+                );
+            },
+        ),
+        (
+            "profile in review: numbers still assigned, polled with growing intervals",
+            World {
+                profile_status: "in-review",
+                unapproved_since: Some(360),
+                ..approved()
+            },
+            vec![assign(PN1), assign(PN2)],
+            |p| {
+                assert_eq!(cond(p, "ProfileApproved").reason, "NotApproved");
+                assert_eq!(cond(p, "Ready").reason, "NotApproved");
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(240)));
+            },
+        ),
+        (
+            "profile rejected",
+            World {
+                profile_status: "twilio-rejected",
+                assignments: vec![("RA1", PN1), ("RA2", PN2)],
+                ..approved()
+            },
+            vec![],
+            |p| assert_eq!(cond(p, "Ready").reason, "Rejected"),
+        ),
+        (
+            "an unresolvable number is reported, the others assigned",
+            World {
+                targets: vec![
+                    resolved(PN1),
+                    NumberTarget::Unresolvable {
+                        shown: "+14155550199".into(),
+                        subaccount_sid: Some("AC2".into()),
+                        message: "not found in subaccount AC2".into(),
+                    },
+                ],
+                ..approved()
+            },
+            vec![assign(PN1)],
+            |p| {
+                assert_eq!(p.numbers[1].state, NumberState::Unresolvable);
+                assert_eq!(p.numbers[1].phone_number.as_deref(), Some("+14155550199"));
+                assert_eq!(cond(p, "NumbersAssigned").reason, "NumbersUnresolvable");
+                assert!(
+                    cond(p, "Ready")
+                        .message
+                        .contains("+14155550199: not found in subaccount AC2")
+                );
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(60)));
+            },
+        ),
+        (
+            "a refused assignment is shown and retried",
+            World {
+                failures: vec![(PN2, "Twilio refused: 21710")],
+                assignments: vec![("RA1", PN1)],
+                ..approved()
+            },
+            vec![assign(PN2)],
+            |p| {
+                assert_eq!(p.numbers[1].state, NumberState::Failed);
+                assert!(cond(p, "NumbersAssigned").message.contains("21710"));
+            },
+        ),
+        (
+            "a dropped number is unassigned under Delete when this object assigned it",
+            World {
+                policy: DeletionPolicy::Delete,
+                assignments: vec![("RA1", PN1), ("RA2", PN2), ("RA3", PN3)],
+                released: vec![Released {
+                    number_sid: PN3.into(),
+                    assignment_sid: Some("RA3".into()),
+                    created_by_operator: true,
+                }],
+                ..approved()
+            },
+            vec![BindingAction::Unassign {
+                assignment_sid: "RA3".into(),
+                number_sid: PN3.into(),
+            }],
+            |p| assert_eq!(p.numbers[2].state, NumberState::Releasing),
+        ),
+        (
+            "a dropped number is left assigned under Orphan",
+            World {
+                assignments: vec![("RA1", PN1), ("RA2", PN2), ("RA3", PN3)],
+                released: vec![Released {
+                    number_sid: PN3.into(),
+                    assignment_sid: Some("RA3".into()),
+                    created_by_operator: true,
+                }],
+                ..approved()
+            },
+            vec![],
+            |p| assert_eq!(p.numbers.len(), 2),
+        ),
+        (
+            "Delete leaves assignments it did not make",
+            World {
+                policy: DeletionPolicy::Delete,
+                assignments: vec![("RA1", PN1), ("RA2", PN2), ("RA3", PN3)],
+                released: vec![Released {
+                    number_sid: PN3.into(),
+                    assignment_sid: Some("RA3".into()),
+                    created_by_operator: false,
+                }],
+                ..approved()
+            },
+            vec![],
+            |_| {},
+        ),
+        (
+            "an assignment already gone is not deleted again",
+            World {
+                policy: DeletionPolicy::Delete,
+                assignments: vec![("RA1", PN1), ("RA2", PN2)],
+                released: vec![Released {
+                    number_sid: PN3.into(),
+                    assignment_sid: Some("RA3".into()),
+                    created_by_operator: true,
+                }],
+                ..approved()
+            },
+            vec![],
+            |_| {},
+        ),
+    ];
+    for (name, world, want, check) in cases {
+        let p = run(&world);
+        assert_eq!(p.actions, want, "{name}");
+        check(&p);
+    }
+}

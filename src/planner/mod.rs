@@ -1,0 +1,163 @@
+//! What to do next, as pure functions of what was observed in Trust Hub and recorded in
+//! `.status`. No I/O and no clock: the controller observes, calls a planner, performs the one
+//! write it asks for, folds the result into its observation and asks again, until the planner
+//! answers with no write. Every decision here is covered by table-driven tests.
+
+pub mod binding;
+pub mod trust_product;
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+/// A condition the planner wants in `.status.conditions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionSpec {
+    /// Condition type, e.g. `NumbersAttached`.
+    pub type_: &'static str,
+    /// `True`, `False` or `Unknown`.
+    pub status: &'static str,
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl ConditionSpec {
+    /// A `True` condition.
+    pub fn ok(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_,
+            status: "True",
+            reason,
+            message: message.into(),
+        }
+    }
+    /// A `False` condition.
+    pub fn not(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_,
+            status: "False",
+            reason,
+            message: message.into(),
+        }
+    }
+    /// An `Unknown` condition.
+    pub fn unknown(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_,
+            status: "Unknown",
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Polling intervals; all configurable on the operator's command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollSchedule {
+    /// First poll of an object under review.
+    pub review_initial: Duration,
+    /// Longest interval between polls of an object under review.
+    pub review_max: Duration,
+    /// Resync period of approved objects.
+    pub approved_resync: Duration,
+    /// How long before `valid_until` an approved object is looked at again.
+    pub expiry_margin: Duration,
+    /// First retry after a noncompliant evaluation.
+    pub noncompliant_initial: Duration,
+    /// Longest wait between evaluations of a noncompliant product.
+    pub noncompliant_max: Duration,
+}
+
+impl Default for PollSchedule {
+    fn default() -> Self {
+        Self {
+            review_initial: Duration::from_secs(60),
+            review_max: Duration::from_secs(30 * 60),
+            approved_resync: Duration::from_secs(12 * 3600),
+            expiry_margin: Duration::from_secs(3600),
+            noncompliant_initial: Duration::from_secs(30),
+            noncompliant_max: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl PollSchedule {
+    /// Interval before the next poll of something waiting since `since`: the time already
+    /// waited, clamped to `[initial, max]`. Polls therefore come at about 1, 2, 4, 8 … minutes
+    /// after submission without any counter in the status.
+    pub fn growing(
+        initial: Duration,
+        max: Duration,
+        since: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Duration {
+        let waited = since
+            .and_then(|s| Duration::try_from(now.duration_since(s)).ok())
+            .unwrap_or(Duration::ZERO);
+        waited.clamp(initial, max.max(initial))
+    }
+
+    /// Interval before an approved object is looked at again: the resync period, or sooner when
+    /// the approval expires before then (never sooner than a minute).
+    pub fn approved(&self, valid_until: Option<Timestamp>, now: Timestamp) -> Duration {
+        let mut wait = self.approved_resync;
+        if let Some(until) = valid_until
+            && let Ok(left) = Duration::try_from(until.duration_since(now))
+        {
+            wait = wait.min(left.saturating_sub(self.expiry_margin));
+        }
+        wait.max(Duration::from_secs(60))
+    }
+}
+
+/// When the controller should look again, as decided by a planner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// Look again after this long (the controller adds jitter).
+    After(Duration),
+    /// Nothing will change without a spec change, an annotation, or a watched object changing;
+    /// the controller still resyncs on its long period.
+    OnChange,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    #[test]
+    fn growing_intervals_double_from_the_time_already_waited() {
+        let (i, m) = (Duration::from_secs(60), Duration::from_secs(1800));
+        let table = [
+            (None, 0, 60),
+            (Some(0), 0, 60),
+            (Some(0), 60, 60),
+            (Some(0), 120, 120),
+            (Some(0), 480, 480),
+            (Some(0), 100_000, 1800),
+        ];
+        for (since, now, want) in table {
+            assert_eq!(
+                PollSchedule::growing(i, m, since.map(at), at(now)),
+                Duration::from_secs(want),
+                "since {since:?} now {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn approved_objects_resync_on_the_long_period_or_before_expiry() {
+        let p = PollSchedule::default();
+        assert_eq!(p.approved(None, at(0)), Duration::from_secs(12 * 3600));
+        assert_eq!(
+            p.approved(Some(at(5 * 3600)), at(0)),
+            Duration::from_secs(4 * 3600)
+        );
+        assert_eq!(p.approved(Some(at(10)), at(0)), Duration::from_secs(60));
+    }
+}

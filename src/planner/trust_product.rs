@@ -1,0 +1,490 @@
+//! Planner for a `ShakenStirTrustProduct` whose Trust Product exists (its identity is settled by
+//! [`decide_identity`]): attach the profile, attach the numbers, keep the editable fields in
+//! line, evaluate, submit, follow the vetting.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::{ConditionSpec, PollSchedule, Requeue};
+use crate::api::{DeletionPolicy, twilio_status as ts};
+
+/// How the operator knows which Trust Product is this object's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// Use this SID (recorded in status, adopted from the spec, or the one product found).
+    Use(String),
+    /// Nothing exists yet: mark the create as pending in status, then create.
+    Create,
+    /// Several products carry the name and policy: refuse to guess (terminal).
+    Ambiguous(Vec<String>),
+}
+
+/// Inputs of [`decide_identity`]: what status and spec say, and what the look-up by
+/// FriendlyName + PolicySid found (only performed when neither names a SID).
+#[derive(Clone, Debug, Default)]
+pub struct IdentityInputs<'a> {
+    /// `status.trustProductSid`.
+    pub recorded_sid: Option<&'a str>,
+    /// `spec.trustProductSid`.
+    pub adopt_sid: Option<&'a str>,
+    /// SIDs of the products listed with the spec's FriendlyName and PolicySid.
+    pub found_by_name: &'a [String],
+}
+
+/// The Trust Product's identity. A recorded SID wins, then the one to adopt, then the look-up:
+/// a create happens only when the look-up found nothing, which is what makes a crash between
+/// Twilio's 201 and the status write harmless (the next look-up finds and adopts the product).
+pub fn decide_identity(inputs: &IdentityInputs<'_>) -> Identity {
+    if let Some(sid) = inputs.recorded_sid.or(inputs.adopt_sid) {
+        return Identity::Use(sid.to_string());
+    }
+    match inputs.found_by_name {
+        [] => Identity::Create,
+        [one] => Identity::Use(one.clone()),
+        many => Identity::Ambiguous(many.to_vec()),
+    }
+}
+
+/// The Trust Product as fetched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductView {
+    /// `BU…`.
+    pub sid: String,
+    /// Twilio status string.
+    pub status: String,
+    /// Current friendly name.
+    pub friendly_name: Option<String>,
+    /// Current e-mail.
+    pub email: Option<String>,
+    /// Current status callback.
+    pub status_callback: Option<String>,
+    /// Rejection codes.
+    pub errors: Vec<i64>,
+    /// Approval expiry.
+    pub valid_until: Option<Timestamp>,
+}
+
+/// One number attached to the product (a TrustProduct ChannelEndpointAssignment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// `RA…`.
+    pub assignment_sid: String,
+    /// `PN…`.
+    pub number_sid: String,
+}
+
+/// The last evaluation the operator recorded, with what it was computed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvaluationMemo {
+    /// Whether Twilio answered `compliant`.
+    pub compliant: bool,
+    /// [`TrustProductInputs::evaluation_key`] at the time.
+    pub key: String,
+    /// When it ran.
+    pub at: Timestamp,
+    /// When the product was first found noncompliant for this key (retries back off from it).
+    pub noncompliant_since: Option<Timestamp>,
+    /// Failed requirements, rendered for the condition message.
+    pub failures: Vec<String>,
+}
+
+/// Everything the planner needs, observed or recorded.
+#[derive(Clone, Debug)]
+pub struct TrustProductInputs<'a> {
+    /// Now.
+    pub now: Timestamp,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `spec.friendlyName`.
+    pub friendly_name: &'a str,
+    /// `spec.email`.
+    pub email: &'a str,
+    /// `spec.statusCallback`.
+    pub status_callback: Option<&'a str>,
+    /// `spec.submit`.
+    pub submit: bool,
+    /// `spec.deletionPolicy`.
+    pub deletion_policy: DeletionPolicy,
+    /// The profile the product must be attached to.
+    pub profile_sid: &'a str,
+    /// The `PN…` SIDs to attach, every one checked to be on the profile.
+    pub desired_numbers: &'a BTreeSet<String>,
+    /// The product as fetched.
+    pub product: &'a ProductView,
+    /// `(BV…, object SID)` entity assignments of the product.
+    pub entity_assignments: &'a [(String, String)],
+    /// Numbers attached to the product.
+    pub attachments: &'a [Attachment],
+    /// `RA…` SIDs of attachments this object created (only those are ever removed).
+    pub owned_attachments: &'a BTreeSet<String>,
+    /// Last recorded evaluation.
+    pub evaluation: Option<&'a EvaluationMemo>,
+    /// Generation at which a rejection was recorded.
+    pub rejected_generation: Option<i64>,
+    /// The resubmit annotation holds a value not acted on yet.
+    pub resubmit_requested: bool,
+    /// When the operator submitted the product.
+    pub submitted_at: Option<Timestamp>,
+    /// Polling intervals.
+    pub poll: &'a PollSchedule,
+}
+
+/// A Twilio write the controller must perform next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustProductAction {
+    /// EntityAssignments create with `ObjectSid` = the profile (seed step 4).
+    AttachProfile { profile_sid: String },
+    /// ChannelEndpointAssignments create (seed step 5).
+    AttachNumber { number_sid: String },
+    /// ChannelEndpointAssignments delete of an attachment this object made.
+    DetachNumber {
+        assignment_sid: String,
+        number_sid: String,
+    },
+    /// Update the editable fields that drifted (draft or rejected products only).
+    UpdateFields {
+        friendly_name: Option<String>,
+        email: Option<String>,
+        status_callback: Option<String>,
+    },
+    /// Evaluations create; the result is recorded under `key`.
+    Evaluate { key: String },
+    /// Update `Status=pending-review` (seed step 6).
+    Submit,
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustProductPlan {
+    /// The next write, if any. With `Some`, perform it and plan again.
+    pub action: Option<TrustProductAction>,
+    /// Step conditions plus `Ready`.
+    pub conditions: Vec<ConditionSpec>,
+    /// When to look again once no write is left.
+    pub requeue: Requeue,
+    /// A rejection seen for the first time: record the generation it applies to.
+    pub record_rejection: bool,
+}
+
+fn editable(status: &str) -> bool {
+    status == ts::DRAFT || status == ts::TWILIO_REJECTED
+}
+
+impl TrustProductInputs<'_> {
+    /// What an evaluation depends on: the attached profile and numbers, and which submission it
+    /// is for (a resubmission after a rejection needs a fresh evaluation).
+    pub fn evaluation_key(&self) -> String {
+        let numbers: Vec<&str> = self.desired_numbers.iter().map(String::as_str).collect();
+        let round = if self.product.status == ts::TWILIO_REJECTED {
+            format!("resubmit-g{}-{}", self.generation, self.resubmit_requested)
+        } else {
+            "first".to_string()
+        };
+        format!("{}|{}|{}", self.profile_sid, numbers.join(","), round)
+    }
+
+    fn resubmit_allowed(&self) -> bool {
+        let rejected_at = self.rejected_generation.unwrap_or(self.generation);
+        self.generation > rejected_at || self.resubmit_requested
+    }
+
+    fn next_write(&self) -> Option<TrustProductAction> {
+        let status = self.product.status.as_str();
+        let profile_attached = self
+            .entity_assignments
+            .iter()
+            .any(|(_, object)| object == self.profile_sid);
+        if !profile_attached && editable(status) {
+            return Some(TrustProductAction::AttachProfile {
+                profile_sid: self.profile_sid.to_string(),
+            });
+        }
+        let attached: BTreeSet<&str> = self
+            .attachments
+            .iter()
+            .map(|a| a.number_sid.as_str())
+            .collect();
+        if let Some(missing) = self
+            .desired_numbers
+            .iter()
+            .find(|n| !attached.contains(n.as_str()))
+        {
+            return Some(TrustProductAction::AttachNumber {
+                number_sid: missing.clone(),
+            });
+        }
+        if self.deletion_policy == DeletionPolicy::Delete
+            && let Some(extra) = self.attachments.iter().find(|a| {
+                !self.desired_numbers.contains(&a.number_sid)
+                    && self.owned_attachments.contains(&a.assignment_sid)
+            })
+        {
+            return Some(TrustProductAction::DetachNumber {
+                assignment_sid: extra.assignment_sid.clone(),
+                number_sid: extra.number_sid.clone(),
+            });
+        }
+        if editable(status) {
+            let differs = |want: &str, have: &Option<String>| {
+                (have.as_deref() != Some(want)).then(|| want.to_string())
+            };
+            let friendly_name = differs(self.friendly_name, &self.product.friendly_name);
+            let email = differs(self.email, &self.product.email);
+            let status_callback = self
+                .status_callback
+                .and_then(|cb| differs(cb, &self.product.status_callback));
+            if friendly_name.is_some() || email.is_some() || status_callback.is_some() {
+                return Some(TrustProductAction::UpdateFields {
+                    friendly_name,
+                    email,
+                    status_callback,
+                });
+            }
+        }
+        let wants_submission = self.submit
+            && (status == ts::DRAFT || (status == ts::TWILIO_REJECTED && self.resubmit_allowed()));
+        let wants_check = wants_submission || (!self.submit && status == ts::DRAFT);
+        if !wants_check || !profile_attached {
+            return None;
+        }
+        let key = self.evaluation_key();
+        match self.evaluation.filter(|memo| memo.key == key) {
+            None => Some(TrustProductAction::Evaluate { key }),
+            Some(memo) if memo.compliant => wants_submission.then_some(TrustProductAction::Submit),
+            Some(memo) => {
+                let wait = self.noncompliant_retry(memo);
+                let due = Duration::try_from(self.now.duration_since(memo.at))
+                    .is_ok_and(|waited| waited >= wait);
+                due.then_some(TrustProductAction::Evaluate { key })
+            }
+        }
+    }
+
+    /// Wait after a noncompliant evaluation: grows with how long the product has been
+    /// noncompliant for this key, so retries come at about 30 s, 1, 2, 4 … minutes.
+    fn noncompliant_retry(&self, memo: &EvaluationMemo) -> Duration {
+        PollSchedule::growing(
+            self.poll.noncompliant_initial,
+            self.poll.noncompliant_max,
+            memo.noncompliant_since,
+            memo.at,
+        )
+    }
+}
+
+/// Plans the next step for a Trust Product whose identity is settled.
+pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
+    let status = inputs.product.status.as_str();
+    let mut conditions = Vec::new();
+
+    let profile_attached = inputs
+        .entity_assignments
+        .iter()
+        .any(|(_, o)| o == inputs.profile_sid);
+    conditions.push(if profile_attached {
+        ConditionSpec::ok("ProfileAttached", "Attached", format!("attached to Business Profile {}", inputs.profile_sid))
+    } else if editable(status) {
+        ConditionSpec::not("ProfileAttached", "Attaching", format!("attaching Business Profile {}", inputs.profile_sid))
+    } else {
+        ConditionSpec::not(
+            "ProfileAttached",
+            "LockedByReview",
+            format!("the product is {status} and cannot be attached to Business Profile {} until Twilio finishes", inputs.profile_sid),
+        )
+    });
+
+    let attached: BTreeSet<&str> = inputs
+        .attachments
+        .iter()
+        .map(|a| a.number_sid.as_str())
+        .collect();
+    let missing: Vec<&str> = inputs
+        .desired_numbers
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !attached.contains(n))
+        .collect();
+    let attached_count = inputs.desired_numbers.len() - missing.len();
+    conditions.push(if missing.is_empty() {
+        ConditionSpec::ok(
+            "NumbersAttached",
+            "Attached",
+            format!(
+                "{attached_count} of {} numbers attached",
+                inputs.desired_numbers.len()
+            ),
+        )
+    } else {
+        ConditionSpec::not(
+            "NumbersAttached",
+            "Attaching",
+            format!("not attached yet: {}", missing.join(", ")),
+        )
+    });
+
+    let key = inputs.evaluation_key();
+    let memo = inputs
+        .evaluation
+        .filter(|m| m.key == key)
+        .or(inputs.evaluation);
+    conditions.push(match memo {
+        Some(m) if m.compliant => ConditionSpec::ok(
+            "Compliant",
+            "Compliant",
+            "the last evaluation found the product compliant",
+        ),
+        Some(m) => ConditionSpec::not(
+            "Compliant",
+            "Noncompliant",
+            format!("evaluation failed: {}", m.failures.join("; ")),
+        ),
+        None if !editable(status) => ConditionSpec::unknown(
+            "Compliant",
+            "NotEvaluated",
+            "submitted without an evaluation by this operator",
+        ),
+        None => ConditionSpec::unknown("Compliant", "NotEvaluated", "not evaluated yet"),
+    });
+
+    let mut record_rejection = false;
+    let mut requeue = Requeue::OnChange;
+    let (submitted, approved, ready) = match status {
+        ts::DRAFT if inputs.submit => (
+            ConditionSpec::not(
+                "Submitted",
+                "Draft",
+                "in draft; submitted once attached and compliant",
+            ),
+            ConditionSpec::not("Approved", "Draft", "not submitted yet"),
+            ConditionSpec::not(
+                "Ready",
+                "Submitting",
+                "attaching, evaluating and submitting",
+            ),
+        ),
+        ts::DRAFT => (
+            ConditionSpec::not(
+                "Submitted",
+                "HeldInDraft",
+                "spec.submit is false: the product stays in draft for review",
+            ),
+            ConditionSpec::not(
+                "Approved",
+                "HeldInDraft",
+                "not submitted (spec.submit is false)",
+            ),
+            if profile_attached && missing.is_empty() && memo.is_some_and(|m| m.compliant) {
+                ConditionSpec::ok(
+                    "Ready",
+                    "HeldInDraft",
+                    "attached and compliant; held in draft because spec.submit is false",
+                )
+            } else {
+                ConditionSpec::not("Ready", "Preparing", "attaching and evaluating the draft")
+            },
+        ),
+        ts::PENDING_REVIEW | ts::IN_REVIEW => {
+            requeue = Requeue::After(PollSchedule::growing(
+                inputs.poll.review_initial,
+                inputs.poll.review_max,
+                inputs.submitted_at,
+                inputs.now,
+            ));
+            let reason = if status == ts::IN_REVIEW {
+                "InReview"
+            } else {
+                "PendingReview"
+            };
+            (
+                ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting"),
+                ConditionSpec::not("Approved", reason, format!("Twilio status is {status}")),
+                ConditionSpec::not(
+                    "Ready",
+                    reason,
+                    format!("waiting for Twilio's vetting ({status})"),
+                ),
+            )
+        }
+        ts::TWILIO_APPROVED => {
+            requeue = Requeue::After(inputs.poll.approved(inputs.product.valid_until, inputs.now));
+            let ready = if missing.is_empty() && profile_attached {
+                ConditionSpec::ok("Ready", "Approved", "approved by Twilio; numbers attached")
+            } else {
+                ConditionSpec::not(
+                    "Ready",
+                    "Attaching",
+                    "approved; attaching the remaining numbers",
+                )
+            };
+            (
+                ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting"),
+                ConditionSpec::ok("Approved", "Approved", "twilio-approved"),
+                ready,
+            )
+        }
+        ts::TWILIO_REJECTED => {
+            record_rejection = inputs.rejected_generation.is_none();
+            let codes: Vec<String> = inputs.product.errors.iter().map(i64::to_string).collect();
+            let codes = if codes.is_empty() {
+                "none given".to_string()
+            } else {
+                codes.join(", ")
+            };
+            let message = if inputs.submit && inputs.resubmit_allowed() {
+                format!("rejected by Twilio (error codes: {codes}); resubmitting")
+            } else {
+                format!(
+                    "rejected by Twilio (error codes: {codes}); fix the cause, then change the spec or set the annotation trusthub.stir.dev/resubmit to a new value"
+                )
+            };
+            (
+                ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting"),
+                ConditionSpec::not("Approved", "Rejected", message.clone()),
+                ConditionSpec::not("Ready", "Rejected", message),
+            )
+        }
+        other => {
+            requeue = Requeue::After(inputs.poll.review_max);
+            (
+                ConditionSpec::unknown(
+                    "Submitted",
+                    "UnknownStatus",
+                    format!("Twilio status {other:?} is not known to this operator"),
+                ),
+                ConditionSpec::unknown(
+                    "Approved",
+                    "UnknownStatus",
+                    format!("Twilio status {other:?}"),
+                ),
+                ConditionSpec::not(
+                    "Ready",
+                    "UnknownStatus",
+                    format!("Twilio reports status {other:?}"),
+                ),
+            )
+        }
+    };
+    conditions.extend([submitted, approved, ready]);
+
+    let action = inputs.next_write();
+    if action.is_none()
+        && let Some(m) = memo.filter(|m| !m.compliant && m.key == key)
+        && editable(status)
+    {
+        let wait = inputs.noncompliant_retry(m);
+        let waited = Duration::try_from(inputs.now.duration_since(m.at)).unwrap_or(Duration::ZERO);
+        requeue = Requeue::After(wait.saturating_sub(waited).max(Duration::from_secs(1)));
+    }
+    TrustProductPlan {
+        action,
+        conditions,
+        requeue,
+        record_rejection,
+    }
+}
+
+#[cfg(test)]
+#[path = "trust_product_tests.rs"]
+mod tests;

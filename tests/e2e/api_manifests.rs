@@ -1,0 +1,424 @@
+//! Every example validates against the committed CRDs (OpenAPI schema with a JSON Schema
+//! validator, and the CEL rules), and a table of bad manifests is refused, each with its own
+//! readable message, the way an apiserver refuses them at admission.
+
+use std::path::PathBuf;
+
+use crd_validation::CrdSchema;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn yaml_file(rel: &str) -> Value {
+    let text =
+        std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {rel}: {e}"))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Binding,
+    TrustProduct,
+}
+
+impl Kind {
+    fn crd(self) -> Value {
+        yaml_file(match self {
+            Kind::Binding => "crds/businessprofilebindings.yaml",
+            Kind::TrustProduct => "crds/shakenstirtrustproducts.yaml",
+        })
+    }
+
+    fn schema(self) -> CrdSchema {
+        CrdSchema::from_crd(&self.crd(), "v1alpha1").expect("CRD compiles")
+    }
+
+    fn example(self) -> Value {
+        yaml_file(match self {
+            Kind::Binding => "examples/10-business-profile-binding.yaml",
+            Kind::TrustProduct => "examples/20-shaken-stir-trust-product.yaml",
+        })
+    }
+}
+
+fn admit(kind: Kind, mut obj: Value, old: Option<&Value>) -> Result<Value, Vec<String>> {
+    match kind.schema().admit(&mut obj, old) {
+        Ok(()) => Ok(obj),
+        Err(invalid) => Err(invalid.causes.into_iter().map(|c| c.message).collect()),
+    }
+}
+
+/// The CRD's schema as plain JSON Schema (nullable → type union; Kubernetes extensions dropped),
+/// for an independent check with the `jsonschema` crate.
+fn as_json_schema(node: &Value) -> Value {
+    match node {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                if k.starts_with("x-kubernetes-") || k == "nullable" {
+                    continue;
+                }
+                let v = if k == "properties" {
+                    Value::Object(
+                        v.as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(n, s)| (n.clone(), as_json_schema(s)))
+                            .collect(),
+                    )
+                } else if k == "items" || k == "additionalProperties" {
+                    as_json_schema(v)
+                } else {
+                    v.clone()
+                };
+                out.insert(k.clone(), v);
+            }
+            if map.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::String(t)) = map.get("type")
+            {
+                out.insert("type".into(), json!([t, "null"]));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn examples_pass_the_schema_and_the_cel_rules() {
+    for kind in [Kind::Binding, Kind::TrustProduct] {
+        let example = kind.example();
+        let admitted = admit(kind, example.clone(), None)
+            .unwrap_or_else(|e| panic!("{kind:?} example refused: {e:?}"));
+        // Updating an object to itself must pass the transition rules too.
+        admit(kind, example.clone(), Some(&admitted))
+            .unwrap_or_else(|e| panic!("{kind:?} no-op update refused: {e:?}"));
+
+        let crd = kind.crd();
+        let schema = as_json_schema(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .expect("JSON schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(&admitted)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{kind:?} example fails JSON Schema: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn defaults_are_applied_at_admission() {
+    let mut tp = Kind::TrustProduct.example();
+    let spec = tp["spec"].as_object_mut().unwrap();
+    spec.remove("submit");
+    spec.remove("deletionPolicy");
+    let admitted = admit(Kind::TrustProduct, tp, None).unwrap();
+    assert_eq!(
+        admitted["spec"]["policySid"],
+        "RN7a97559effdf62d00f4298208492a5ea"
+    );
+    assert_eq!(admitted["spec"]["submit"], true);
+    assert_eq!(admitted["spec"]["deletionPolicy"], "Orphan");
+    assert_eq!(
+        admitted["spec"]["credentials"]["accountSidKey"],
+        "TWILIO_ACCOUNT_SID"
+    );
+    assert_eq!(
+        admitted["spec"]["credentials"]["authTokenKey"],
+        "TWILIO_AUTH_TOKEN"
+    );
+    assert_eq!(admitted["spec"]["credentials"]["authType"], "AuthToken");
+}
+
+#[test]
+fn the_secret_example_holds_the_default_keys() {
+    let secret = yaml_file("examples/00-credentials-secret.yaml");
+    assert_eq!(secret["kind"], "Secret");
+    for key in ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"] {
+        assert!(secret["stringData"][key].is_string(), "{key} present");
+    }
+}
+
+const BU: &str = "BU0123456789abcdef0123456789abcdef";
+const PN: &str = "PN0123456789abcdef0123456789abcdef";
+
+type Edit = fn(&mut Value);
+
+/// (case, kind, edit of the example for the new object, edit for the stored object on update,
+/// the one message expected).
+fn bad_manifests() -> Vec<(&'static str, Kind, Edit, Option<Edit>, &'static str)> {
+    vec![
+        (
+            "profile sid with a wrong prefix",
+            Kind::Binding,
+            |o| o["spec"]["businessProfile"] = json!({"sid": "XX0123456789abcdef0123456789abcdef"}),
+            None,
+            "spec.businessProfile.sid: Invalid value: \"XX0123456789abcdef0123456789abcdef\": spec.businessProfile.sid in body should match '^BU[0-9a-f]{32}$'",
+        ),
+        (
+            "profile by both sid and friendlyName",
+            Kind::Binding,
+            |o| o["spec"]["businessProfile"]["sid"] = json!(BU),
+            None,
+            "spec.businessProfile: Invalid value: \"object\": exactly one of businessProfile.sid or businessProfile.friendlyName must be set",
+        ),
+        (
+            "profile by neither sid nor friendlyName",
+            Kind::Binding,
+            |o| o["spec"]["businessProfile"] = json!({}),
+            None,
+            "spec.businessProfile: Invalid value: \"object\": exactly one of businessProfile.sid or businessProfile.friendlyName must be set",
+        ),
+        (
+            "missing phone numbers",
+            Kind::Binding,
+            |o| {
+                o["spec"].as_object_mut().unwrap().remove("phoneNumbers");
+            },
+            None,
+            "spec.phoneNumbers: Required value",
+        ),
+        (
+            "empty phone numbers",
+            Kind::Binding,
+            |o| o["spec"]["phoneNumbers"] = json!([]),
+            None,
+            "spec.phoneNumbers: Invalid value: 0: spec.phoneNumbers in body should have at least 1 items",
+        ),
+        (
+            "duplicate phone numbers",
+            Kind::Binding,
+            |o| o["spec"]["phoneNumbers"] = json!([{"sid": PN}, {"sid": PN}]),
+            None,
+            "spec.phoneNumbers[1]: Duplicate value: {\"sid\":\"PN0123456789abcdef0123456789abcdef\"}",
+        ),
+        (
+            "number with both sid and phoneNumber",
+            Kind::Binding,
+            |o| o["spec"]["phoneNumbers"][0]["sid"] = json!(PN),
+            None,
+            "spec.phoneNumbers[0]: Invalid value: \"object\": exactly one of sid or phoneNumber must be set",
+        ),
+        (
+            "phoneNumber without its subaccount",
+            Kind::Binding,
+            |o| {
+                o["spec"]["phoneNumbers"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("subaccountSid");
+            },
+            None,
+            "spec.phoneNumbers[0]: Invalid value: \"object\": subaccountSid is required with phoneNumber, and only with phoneNumber",
+        ),
+        (
+            "phone number not in E.164",
+            Kind::Binding,
+            |o| o["spec"]["phoneNumbers"][0]["phoneNumber"] = json!("(415) 555-0101"),
+            None,
+            "spec.phoneNumbers[0].phoneNumber: Invalid value: \"(415) 555-0101\": spec.phoneNumbers[0].phoneNumber in body should match '^\\+[1-9][0-9]{1,14}$'",
+        ),
+        (
+            "subaccount sid with a wrong prefix",
+            Kind::Binding,
+            |o| {
+                o["spec"]["phoneNumbers"][0]["subaccountSid"] =
+                    json!("SK00000000000000000000000000000002")
+            },
+            None,
+            "spec.phoneNumbers[0].subaccountSid: Invalid value: \"SK00000000000000000000000000000002\": spec.phoneNumbers[0].subaccountSid in body should match '^AC[0-9a-f]{32}$'",
+        ),
+        (
+            "number sid too short",
+            Kind::Binding,
+            |o| o["spec"]["phoneNumbers"][2]["sid"] = json!("PN123"),
+            None,
+            "spec.phoneNumbers[2].sid: Invalid value: \"PN123\": spec.phoneNumbers[2].sid in body should match '^PN[0-9a-f]{32}$'",
+        ),
+        (
+            "unknown deletion policy",
+            Kind::Binding,
+            |o| o["spec"]["deletionPolicy"] = json!("Keep"),
+            None,
+            "spec.deletionPolicy: Unsupported value: \"Keep\": supported values: \"Orphan\", \"Delete\"",
+        ),
+        (
+            "missing credentials",
+            Kind::Binding,
+            |o| {
+                o["spec"].as_object_mut().unwrap().remove("credentials");
+            },
+            None,
+            "spec.credentials: Required value",
+        ),
+        (
+            "secret name that is not a DNS name",
+            Kind::Binding,
+            |o| o["spec"]["credentials"]["secretName"] = json!("Twilio_Creds"),
+            None,
+            "spec.credentials.secretName: Invalid value: \"Twilio_Creds\": spec.credentials.secretName in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'",
+        ),
+        (
+            "changed business profile",
+            Kind::Binding,
+            |o| o["spec"]["businessProfile"] = json!({"friendlyName": "Another Profile"}),
+            Some(|_| {}),
+            "spec: Invalid value: \"object\": businessProfile is immutable: create a new BusinessProfileBinding to use another profile",
+        ),
+        (
+            "bad e-mail",
+            Kind::TrustProduct,
+            |o| o["spec"]["email"] = json!("compliance at acme"),
+            None,
+            "spec.email: Invalid value: \"compliance at acme\": spec.email in body must be of type email: \"compliance at acme\"",
+        ),
+        (
+            "missing e-mail",
+            Kind::TrustProduct,
+            |o| {
+                o["spec"].as_object_mut().unwrap().remove("email");
+            },
+            None,
+            "spec.email: Required value",
+        ),
+        (
+            "http status callback",
+            Kind::TrustProduct,
+            |o| o["spec"]["statusCallback"] = json!("http://hooks.acme-telecom.example/trusthub"),
+            None,
+            "spec.statusCallback: Invalid value: \"string\": statusCallback must be an absolute https:// URL",
+        ),
+        (
+            "both binding and profile sid",
+            Kind::TrustProduct,
+            |o| {
+                o["spec"]["businessProfileSid"] = json!(BU);
+                o["spec"]["phoneNumbers"] = json!([PN]);
+            },
+            None,
+            "spec: Invalid value: \"object\": exactly one of businessProfileBindingRef or businessProfileSid must be set",
+        ),
+        (
+            "neither binding nor profile sid",
+            Kind::TrustProduct,
+            |o| {
+                o["spec"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("businessProfileBindingRef");
+            },
+            None,
+            "spec: Invalid value: \"object\": exactly one of businessProfileBindingRef or businessProfileSid must be set",
+        ),
+        (
+            "profile sid with E.164 numbers",
+            Kind::TrustProduct,
+            |o| {
+                o["spec"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("businessProfileBindingRef");
+                o["spec"]["businessProfileSid"] = json!(BU);
+                o["spec"]["phoneNumbers"] = json!(["+14155550101"]);
+            },
+            None,
+            "spec: Invalid value: \"object\": with businessProfileSid, phoneNumbers must list the PN SIDs to attach (E.164 numbers are resolved only through a binding)",
+        ),
+        (
+            "duplicate numbers in the subset",
+            Kind::TrustProduct,
+            |o| o["spec"]["phoneNumbers"] = json!(["+14155550101", "+14155550101"]),
+            None,
+            "spec.phoneNumbers[1]: Duplicate value: \"+14155550101\"",
+        ),
+        (
+            "policy sid with a wrong prefix",
+            Kind::TrustProduct,
+            |o| o["spec"]["policySid"] = json!("BU7a97559effdf62d00f4298208492a5ea"),
+            None,
+            "spec.policySid: Invalid value: \"BU7a97559effdf62d00f4298208492a5ea\": spec.policySid in body should match '^RN[0-9a-f]{32}$'",
+        ),
+        (
+            "friendly name over 64 characters",
+            Kind::TrustProduct,
+            |o| o["spec"]["friendlyName"] = json!("x".repeat(65)),
+            None,
+            "spec.friendlyName: Too long: may not be more than 64 bytes",
+        ),
+        (
+            "submit that is not a boolean",
+            Kind::TrustProduct,
+            |o| o["spec"]["submit"] = json!("yes"),
+            None,
+            "spec.submit: Invalid value: \"string\": spec.submit in body must be of type boolean: \"string\"",
+        ),
+        (
+            "unknown auth type",
+            Kind::TrustProduct,
+            |o| o["spec"]["credentials"]["authType"] = json!("OAuth"),
+            None,
+            "spec.credentials.authType: Unsupported value: \"OAuth\": supported values: \"AuthToken\", \"ApiKey\"",
+        ),
+        (
+            "changed policy sid",
+            Kind::TrustProduct,
+            |o| o["spec"]["policySid"] = json!("RNf3db3cd1fe25fcfd3c3ded065c8fea53"),
+            Some(|_| {}),
+            "spec: Invalid value: \"object\": policySid is immutable",
+        ),
+        (
+            "trust product sid added after creation",
+            Kind::TrustProduct,
+            |o| o["spec"]["trustProductSid"] = json!(BU),
+            Some(|_| {}),
+            "spec: Invalid value: \"object\": trustProductSid is immutable",
+        ),
+        (
+            "changed trust product sid",
+            Kind::TrustProduct,
+            |o| o["spec"]["trustProductSid"] = json!("BUffffffffffffffffffffffffffffffff"),
+            Some(|o| o["spec"]["trustProductSid"] = json!(BU)),
+            "spec: Invalid value: \"object\": trustProductSid is immutable",
+        ),
+        (
+            "changed binding reference",
+            Kind::TrustProduct,
+            |o| o["spec"]["businessProfileBindingRef"]["name"] = json!("other-binding"),
+            Some(|_| {}),
+            "spec: Invalid value: \"object\": the business profile (businessProfileSid or businessProfileBindingRef) is immutable",
+        ),
+    ]
+}
+
+#[test]
+fn bad_manifests_are_refused_with_their_own_message() {
+    let cases = bad_manifests();
+    assert!(
+        cases.len() >= 20,
+        "the table covers at least 20 bad manifests"
+    );
+    let mut failures = Vec::new();
+    for (case, kind, edit, old_edit, want) in cases {
+        let mut new = kind.example();
+        edit(&mut new);
+        let old = old_edit.map(|old_edit| {
+            let mut old = kind.example();
+            old_edit(&mut old);
+            admit(kind, old, None)
+                .unwrap_or_else(|e| panic!("{case}: stored object refused: {e:?}"))
+        });
+        match admit(kind, new, old.as_ref()) {
+            Ok(_) => failures.push(format!("{case}: accepted")),
+            Err(got) if got == [want] => {}
+            Err(got) => failures.push(format!("{case}:\n   want {want}\n    got {got:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
