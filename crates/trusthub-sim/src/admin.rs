@@ -11,13 +11,14 @@
 //! | `PUT /_sim/faults` | [`crate::Faults`] (missing fields = 0/none) | 204 |
 //! | `DELETE /_sim/faults` | | 204, all faults off |
 //! | `POST /_sim/faults/scripted` | [`crate::ScriptedFault`] | 204 |
+//! | `POST /_sim/bundles/{sid}/review` | | 200, bundle JSON (pending-review → in-review) |
 //! | `POST /_sim/bundles/{sid}/approve` | | 200, the bundle's Trust Hub JSON |
 //! | `POST /_sim/bundles/{sid}/reject` | `{"codes":[18601]}` (optional; default `[18601]`) | 200, bundle JSON |
 //! | `GET /_sim/state` | | the whole state (includes auth tokens: test use only) |
 //! | `POST /_sim/reset` | | 204, state back to the seed and counters zeroed |
 //!
-//! Approve/reject answer 404 for an unknown SID and 409 when the object is not
-//! `pending-review`/`in-review`.
+//! Review/approve/reject answer 404 for an unknown SID and 409 when the object is not
+//! `pending-review`/`in-review` (review: not `pending-review`).
 
 use axum::Json;
 use axum::Router;
@@ -49,6 +50,7 @@ pub(crate) fn router() -> Router<App> {
             get(get_faults).put(put_faults).delete(clear_faults),
         )
         .route("/_sim/faults/scripted", post(push_scripted))
+        .route("/_sim/bundles/{sid}/review", post(start_review))
         .route("/_sim/bundles/{sid}/approve", post(approve))
         .route("/_sim/bundles/{sid}/reject", post(reject))
         .route("/_sim/state", get(state))
@@ -99,6 +101,13 @@ async fn push_scripted(AxState(app): AxState<App>, body: Bytes) -> Result<Status
     let fault: ScriptedFault = serde_json::from_slice(&body).map_err(bad_json)?;
     lock(&app.faults).push_scripted(fault);
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn start_review(AxState(app): AxState<App>, Path(sid): Path<String>) -> Response {
+    match vetting::start_review(&app, &sid) {
+        Ok(bundle) => Json(bundle.to_json(&app.base_url)).into_response(),
+        Err(e) => sim_error(e),
+    }
 }
 
 async fn approve(AxState(app): AxState<App>, Path(sid): Path<String>) -> Response {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State as AxState};
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -95,7 +96,7 @@ pub(crate) struct DroppableStream {
     dropped: Arc<AtomicBool>,
 }
 
-/// Connection info given to handlers: the remote address and the connection's drop switch.
+/// Connection info given to handlers: the connection's drop switch.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnHandle {
     pub dropped: Arc<AtomicBool>,
@@ -214,7 +215,11 @@ pub(crate) async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -
     };
     let Some(plan) = plan.filter(|_| !over_limit) else {
         app.counters().record_fault("concurrency_429");
-        return ApiError::too_many_requests(None).into_response();
+        let mut response = ApiError::too_many_requests(None).into_response();
+        response
+            .headers_mut()
+            .insert("Twilio-Concurrent-Requests", HeaderValue::from(in_flight));
+        return response;
     };
     if let Some(label) = plan.label {
         app.counters().record_fault(label);
@@ -222,7 +227,7 @@ pub(crate) async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -
     if plan.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(plan.delay_ms)).await;
     }
-    match plan.action {
+    let mut response = match plan.action {
         Some(FaultAction::Respond(error)) => error.into_response(),
         Some(FaultAction::Drop) => {
             match req.extensions().get::<ConnectInfo<ConnHandle>>() {
@@ -233,7 +238,12 @@ pub(crate) async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -
             ApiError::internal().into_response()
         }
         None => next.run(req).await,
-    }
+    };
+    // Twilio reports the account's concurrency on every response.
+    response
+        .headers_mut()
+        .insert("Twilio-Concurrent-Requests", HeaderValue::from(in_flight));
+    response
 }
 
 /// Middleware for `/_sim`: require `Authorization: Bearer <admin token>` when one is set.

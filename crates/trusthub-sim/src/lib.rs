@@ -172,6 +172,11 @@ impl SimServer {
         &self.app.seed
     }
 
+    /// Move a pending-review profile or trust product to in-review now.
+    pub fn start_review(&self, sid: &str) -> Result<Bundle, SimError> {
+        vetting::start_review(&self.app, sid)
+    }
+
     /// Approve a pending-review/in-review profile or trust product now.
     pub fn approve(&self, sid: &str) -> Result<Bundle, SimError> {
         vetting::decide(&self.app, sid, true, &[])

@@ -4,7 +4,7 @@
 //! trusthub-sim --listen 127.0.0.1:8080 [--seed seed.yaml] [--review-delay 2s] [--approve-delay 5s]
 //!              [--fault-429-rate 0.1] [--retry-after 1] [--fault-500-rate 0.05] [--fault-503-rate 0.05]
 //!              [--fault-drop-rate 0.01] [--latency 50ms] [--max-in-flight 10] [--fault-seed 42]
-//!              [--public-base-url http://sim:8080] [--admin-token TOKEN]
+//!              [--public-base-url http://sim:8080] [--admin-token TOKEN] [--print-default-seed]
 //! ```
 
 use std::net::SocketAddr;
@@ -57,6 +57,9 @@ struct Cli {
     /// Base URL written into `url`/`links`/`meta` fields.
     #[arg(long)]
     public_base_url: Option<String>,
+    /// Print the built-in default seed (YAML, commented) and exit.
+    #[arg(long)]
+    print_default_seed: bool,
     /// Require `Authorization: Bearer <token>` on /_sim/.
     #[arg(long, env = "TRUSTHUB_SIM_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -79,13 +82,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Logs on stderr: stdout carries the listening line and the credentials.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     let cli = Cli::parse();
+    if cli.print_default_seed {
+        print!("{}", trusthub_sim::seed::DEFAULT_SEED_YAML);
+        return std::process::ExitCode::SUCCESS;
+    }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

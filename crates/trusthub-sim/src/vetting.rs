@@ -143,6 +143,32 @@ pub(crate) fn decide(
     Ok(bundle)
 }
 
+/// Admin "start review": `pending-review` → `in-review` (callback and, with an
+/// `approve_delay`, the decision timer follow as for a timed review).
+pub(crate) fn start_review(app: &App, sid: &str) -> Result<Bundle, SimError> {
+    let (bundle, change) = {
+        let mut state = app.state();
+        let status = state
+            .bundles
+            .iter()
+            .find(|b| b.sid == sid)
+            .map(|b| b.status)
+            .ok_or_else(|| SimError::UnknownBundle(sid.to_string()))?;
+        let change = apply_decision(&mut state, sid, &Decision::StartReview, chrono::Utc::now())
+            .ok_or_else(|| SimError::NotUnderReview {
+                sid: sid.to_string(),
+                status: status.as_str().to_string(),
+            })?;
+        let bundle = state.bundles.iter().find(|b| b.sid == sid).cloned();
+        (
+            bundle.ok_or_else(|| SimError::UnknownBundle(sid.to_string()))?,
+            change,
+        )
+    };
+    on_change(app, change);
+    Ok(bundle)
+}
+
 /// Start timers for bundles that the seed put under review.
 pub(crate) fn resume_seeded(app: &App) {
     let pending: Vec<StatusChange> = app
@@ -211,6 +237,18 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The callback URL without user info (a URL may carry Basic credentials).
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "<unparsable url>".to_string(),
+    }
+}
+
 /// Deliver queued callbacks one at a time.
 pub(crate) async fn callback_worker(app: App, mut rx: mpsc::UnboundedReceiver<StatusChange>) {
     let client = match reqwest::Client::builder()
@@ -242,7 +280,7 @@ pub(crate) async fn callback_worker(app: App, mut rx: mpsc::UnboundedReceiver<St
             .await;
         let ok = matches!(&result, Ok(r) if r.status().is_success());
         if !ok {
-            tracing::warn!(url = %url, sid = %change.sid, "status callback failed");
+            tracing::warn!(url = %redacted(&url), sid = %change.sid, "status callback failed");
         }
         let mut counters = lock(&app.counters);
         if ok {
