@@ -4,3 +4,4 @@
 pub mod api;
 pub mod planner;
 pub mod twilio;
+pub mod controller;

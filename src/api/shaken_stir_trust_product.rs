@@ -162,6 +162,9 @@ pub struct ShakenStirTrustProductStatus {
     /// The Trust Product SID (`BU…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_product_sid: Option<String>,
+    /// Whether this object created the Trust Product (an adopted one is never deleted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_product_created: bool,
     /// Set just before the Trust Product create call and cleared once its SID is recorded: after
     /// a crash the operator looks the product up by name instead of creating a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +181,9 @@ pub struct ShakenStirTrustProductStatus {
     /// Entity assignment SID (`BV…`) linking the product to the profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity_assignment_sid: Option<String>,
+    /// Whether this object created the entity assignment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub entity_assignment_created: bool,
     /// Numbers attached to the product.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phone_numbers: Vec<TrustProductNumberStatus>,
@@ -233,6 +239,13 @@ pub struct TrustProductNumberStatus {
 pub struct EvaluationStatus {
     /// Evaluation SID (`EL…`).
     pub sid: String,
+    /// What the evaluation covered (profile, numbers, submission round); a change of any of
+    /// them calls for a new evaluation before submitting.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// Since when the product has been noncompliant for this key (retries back off from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncompliant_since: Option<Time>,
     /// `compliant` or `noncompliant`.
     pub status: String,
     /// Each requirement that did not pass.

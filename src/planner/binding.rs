@@ -78,7 +78,7 @@ pub struct BindingInputs<'a> {
 }
 
 /// A Twilio write for the binding.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BindingAction {
     /// CustomerProfile ChannelEndpointAssignments create (seed step 2).
     Assign { number_sid: String },

@@ -326,7 +326,7 @@ fn bad_manifests() -> Vec<(&'static str, Kind, Edit, Option<Edit>, &'static str)
                     .unwrap()
                     .remove("businessProfileBindingRef");
                 o["spec"]["businessProfileSid"] = json!(BU);
-                o["spec"]["phoneNumbers"] = json!(["+14155550101"]);
+                o["spec"]["phoneNumbers"] = json!(["+15005550201"]);
             },
             None,
             "spec: Invalid value: \"object\": with businessProfileSid, phoneNumbers must list the PN SIDs to attach (E.164 numbers are resolved only through a binding)",
@@ -334,9 +334,9 @@ fn bad_manifests() -> Vec<(&'static str, Kind, Edit, Option<Edit>, &'static str)
         (
             "duplicate numbers in the subset",
             Kind::TrustProduct,
-            |o| o["spec"]["phoneNumbers"] = json!(["+14155550101", "+14155550101"]),
+            |o| o["spec"]["phoneNumbers"] = json!(["+15005550201", "+15005550201"]),
             None,
-            "spec.phoneNumbers[1]: Duplicate value: \"+14155550101\"",
+            "spec.phoneNumbers[1]: Duplicate value: \"+15005550201\"",
         ),
         (
             "policy sid with a wrong prefix",

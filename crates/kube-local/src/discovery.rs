@@ -1,0 +1,124 @@
+//! Legacy (unaggregated) discovery: `/version`, `/api`, `/apis`, `/apis/{group}` and the
+//! per-group-version `APIResourceList`s, including CRD-defined resources as soon as their CRD
+//! exists. Aggregated discovery requests get the plain documents, which kubectl and kube-rs
+//! accept as "aggregated discovery not supported" and fall back to per-version lists.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::registry::ResourceType;
+use crate::store::State;
+
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "35",
+        "gitVersion": "v1.35.0-kube-local",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.25",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+pub fn core_versions(address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
+    })
+}
+
+/// Group name -> versions in registration order (first is preferred).
+fn groups(state: &State) -> BTreeMap<String, Vec<String>> {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in state.types.iter().filter(|t| !t.group.is_empty()) {
+        let versions = groups.entry(t.group.clone()).or_default();
+        if !versions.contains(&t.version) {
+            versions.push(t.version.clone());
+        }
+    }
+    groups
+}
+
+fn group_doc(name: &str, versions: &[String]) -> Value {
+    let gv = |v: &String| json!({"groupVersion": format!("{name}/{v}"), "version": v});
+    json!({
+        "name": name,
+        "versions": versions.iter().map(gv).collect::<Vec<_>>(),
+        "preferredVersion": versions.first().map(gv).unwrap_or(Value::Null),
+    })
+}
+
+pub fn group_list(state: &State) -> Value {
+    let groups: Vec<Value> = groups(state)
+        .iter()
+        .map(|(name, versions)| group_doc(name, versions))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn group(state: &State, name: &str) -> Option<Value> {
+    let groups = groups(state);
+    let versions = groups.get(name)?;
+    let mut doc = group_doc(name, versions);
+    doc["kind"] = json!("APIGroup");
+    doc["apiVersion"] = json!("v1");
+    Some(doc)
+}
+
+pub const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+fn resource_entries(t: &ResourceType) -> Vec<Value> {
+    let mut out = vec![json!({
+        "name": t.plural,
+        "singularName": t.singular,
+        "namespaced": t.namespaced,
+        "kind": t.kind,
+        "verbs": VERBS,
+        "shortNames": t.short_names,
+        "categories": t.categories,
+    })];
+    if t.status_subresource {
+        out.push(json!({
+            "name": format!("{}/status", t.plural),
+            "singularName": "",
+            "namespaced": t.namespaced,
+            "kind": t.kind,
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    out
+}
+
+pub fn resource_list(state: &State, group: &str, version: &str) -> Value {
+    let resources: Vec<Value> = state
+        .types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .flat_map(|t| resource_entries(t))
+        .collect();
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    })
+}

@@ -1,0 +1,208 @@
+//! An in-memory Kubernetes API server for tests and the playground.
+//!
+//! [`LocalApiServer::start`] serves plain HTTP on a loopback port enough of the Kubernetes API
+//! for kube-rs 5 (`Client`, `Api`, `kube::runtime::Controller`/`watcher`/`finalizer`) and
+//! kubectl 1.35 (`apply`, `get` with printer columns, `describe`, `wait`, `delete`).
+//!
+//! # What is modelled
+//! - Discovery (`/version`, `/api`, `/apis`, group and group-version resource lists) for the
+//!   built-ins core/v1 `namespaces` (a `default` one exists), `secrets`, `events`,
+//!   `events.k8s.io/v1` `events`, `coordination.k8s.io/v1` `leases`,
+//!   `apiextensions.k8s.io/v1` `customresourcedefinitions`, and every served version of each
+//!   CRD once it is created (CRDs get `NamesAccepted`/`Established` conditions immediately).
+//! - CRUD with apiserver-shaped `meta/v1 Status` errors: create (409 AlreadyExists,
+//!   `generateName`, uid, creationTimestamp), get (404), list (label selectors, field selectors
+//!   on any dotted path, all namespaces, `limit`/`continue`), update (409 Conflict on a stale
+//!   resourceVersion), JSON patch, merge patch, strategic merge patch (as a merge patch),
+//!   server-side apply (as a merge patch; creates missing objects), delete and
+//!   deletecollection (propagation options accepted), `dryRun=All`.
+//! - One global monotonically increasing resourceVersion; `generation` starting at 1 and bumped
+//!   on changes outside metadata (and outside status when the status subresource is on);
+//!   status subresource isolation both ways; no-op writes do not bump the resourceVersion;
+//!   finalizers (deletionTimestamp, removal with the last finalizer, no new finalizers while
+//!   deleting); namespace deletion cascades to its content; `Secret.stringData` folded into
+//!   `data`.
+//! - Watches from a resourceVersion with a bounded replay history (410 Expired ERROR event
+//!   beyond it), initial ADDED events when no version (or "0") is given, `sendInitialEvents`
+//!   with the initial-events-end bookmark, periodic bookmarks, `timeoutSeconds`.
+//! - Custom resources are admitted through their CRD schema (defaults, pruning, validation,
+//!   422 Invalid) and `fieldValidation=Strict` turns pruned fields into 400 errors.
+//! - `Table` responses from printer columns (CRD `additionalPrinterColumns` with simple
+//!   JSONPaths, dates as ages), OpenAPI v3 documents that advertise server-side field
+//!   validation, a JSON OpenAPI v2 document.
+//! - Fault injection (see [`FaultHandle`]) in Rust and under `/_local/faults/`.
+//!
+//! # Limits (what a real apiserver does that this does not)
+//! - No authentication, authorization, admission webhooks, TLS, HTTP/2 or protobuf/CBOR.
+//! - No field ownership: server-side apply is a merge patch (no conflicts, no removal of
+//!   fields a manager stopped applying), `managedFields` are dropped. Strategic merge patch
+//!   has no list-merge keys: lists are replaced.
+//! - No garbage collector: ownerReferences and propagation policies are accepted but
+//!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase.
+//! - No version conversion: all served versions of a CRD share objects (as with
+//!   `strategy: None`). Core and `events.k8s.io` Events are stored separately.
+//! - Lists are always served from the latest state (`resourceVersion`/`resourceVersionMatch`
+//!   are not honoured for lists); continue tokens are not snapshot-consistent.
+//! - Watches with selectors filter on the new object only (no synthetic DELETED when an object
+//!   stops matching); bookmarks every 2s rather than ~1 min.
+//! - Built-in types are not schema-validated; Table columns of built-ins are simplified.
+//! - No aggregated discovery (clients fall back to the per-version documents), no
+//!   `/openapi/v2` protobuf, no subresources other than `status` (no scale, no exec/logs).
+
+mod discovery;
+mod faults;
+mod handlers;
+mod kubeconfig;
+mod lifecycle;
+mod openapi;
+mod patch;
+mod registry;
+mod selectors;
+mod status;
+mod store;
+mod table;
+mod validation;
+mod watch;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::FaultHandle;
+
+/// How to start a [`LocalApiServer`].
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Where to listen; the default `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// How many change events are kept for watches to resume from; older resourceVersions
+    /// get 410 Expired.
+    pub history_limit: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            history_limit: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("invalid server url {0}")]
+    Url(String),
+    #[error("cannot build a kube client for the local server: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// A running in-memory API server.
+pub struct LocalApiServer {
+    addr: SocketAddr,
+    faults: FaultHandle,
+    client: kube::Client,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for LocalApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalApiServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalApiServer {
+    pub async fn start(opts: ServerOptions) -> Result<LocalApiServer, Error> {
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+        let faults = FaultHandle::new();
+        let app = handlers::App {
+            store: Arc::new(store::Store::new(opts.history_limit)),
+            faults: faults.clone(),
+            address: addr.to_string(),
+        };
+        let router = faults::admin_routes(faults.clone()).merge(
+            axum::Router::new()
+                .fallback(handlers::handle)
+                .with_state(app),
+        );
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = shutdown_rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "kube-local server stopped");
+            }
+        });
+        let url = format!("http://{addr}");
+        let uri: axum::http::Uri = url.parse().map_err(|_| Error::Url(url.clone()))?;
+        let client = kube::Client::try_from(kube::Config::new(uri))?;
+        Ok(LocalApiServer {
+            addr,
+            faults,
+            client,
+            shutdown,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn kubeconfig_yaml(&self) -> String {
+        kubeconfig::kubeconfig_yaml(&self.url())
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
+        kubeconfig::write_kubeconfig(&self.url(), path)
+    }
+
+    /// A kube client pointed at this server (default namespace `default`).
+    pub async fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    pub fn faults(&self) -> FaultHandle {
+        self.faults.clone()
+    }
+
+    /// Ends open watches, stops accepting requests and waits (up to 5s) for the server task.
+    pub async fn shutdown(self) {
+        self.faults.cut_watches();
+        let _ = self.shutdown.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Discovery via kube-rs, before and after a CRD is created; CRD status conditions.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
+use kube::discovery::{Discovery, Scope};
+
+use crate::{install_crd, start};
+
+#[tokio::test]
+async fn discovery_lists_builtins_and_crds_once_created() {
+    let server = start().await;
+    let client = server.client().await;
+    let version = client.apiserver_version().await.unwrap();
+    assert_eq!(
+        (version.major.as_str(), version.minor.as_str()),
+        ("1", "35")
+    );
+
+    let before = Discovery::new(client.clone()).run().await.unwrap();
+    assert!(!before.has_group("example.com"));
+    let core = before.get("").expect("core group");
+    let kinds: Vec<String> = core
+        .recommended_resources()
+        .into_iter()
+        .map(|(r, _)| r.kind)
+        .collect();
+    for kind in ["Namespace", "Secret", "Event"] {
+        assert!(kinds.contains(&kind.to_string()), "{kinds:?}");
+    }
+    for group in [
+        "events.k8s.io",
+        "coordination.k8s.io",
+        "apiextensions.k8s.io",
+    ] {
+        assert!(before.has_group(group), "{group}");
+    }
+
+    install_crd(&client).await;
+    let after = Discovery::new(client.clone()).run().await.unwrap();
+    let widgets = after
+        .get("example.com")
+        .expect("example.com group after CRD creation");
+    let (resource, caps) = widgets
+        .recommended_kind("Widget")
+        .expect("Widget kind discovered");
+    assert_eq!(resource.plural, "widgets");
+    assert_eq!(caps.scope, Scope::Namespaced);
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(r, _)| r.plural == "widgets/status" || r.plural == "status")
+    );
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let crd = crds.get("widgets.example.com").await.unwrap();
+    let conditions = crd.status.unwrap().conditions.unwrap();
+    for wanted in ["Established", "NamesAccepted"] {
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c.type_ == wanted && c.status == "True"),
+            "{wanted} missing in {conditions:?}"
+        );
+    }
+    server.shutdown().await;
+}

@@ -1,0 +1,90 @@
+//! Schema admission of custom resources (crd-validation): 422 Invalid on bad objects,
+//! pruning of unknown fields, and `fieldValidation=Strict`.
+
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::{api_error, widget, with_widgets};
+
+#[tokio::test]
+async fn invalid_objects_are_refused_with_422() {
+    let (server, _client, api) = with_widgets().await;
+    let status = api_error(
+        api.create(&PostParams::default(), &widget("neg", -1))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status
+            .message
+            .starts_with("Widget.example.com \"neg\" is invalid: spec.size"),
+        "{}",
+        status.message
+    );
+
+    // The CEL rule on the root.
+    let status = api_error(
+        api.create(&PostParams::default(), &widget("big", 101))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 422, "{}", status.message);
+
+    // Updates are admitted too; the stored object is unchanged after a refusal.
+    api.create(&PostParams::default(), &widget("ok", 1))
+        .await
+        .unwrap();
+    let err = api
+        .patch(
+            "ok",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": -5}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err).code, 422);
+    assert_eq!(api.get("ok").await.unwrap().spec.size, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_fields_are_pruned_or_refused_when_strict() {
+    let (server, _client, api) = with_widgets().await;
+    api.create(&PostParams::default(), &widget("a", 1))
+        .await
+        .unwrap();
+    let patched = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"bogus": true}})),
+        )
+        .await
+        .unwrap();
+    // Pruning removes the field and, the spec being unchanged, generation stays put.
+    assert_eq!(patched.metadata.generation, Some(1));
+    let raw = serde_json::to_value(api.get("a").await.unwrap()).unwrap();
+    assert!(raw["spec"].get("bogus").is_none(), "{raw}");
+
+    let strict = PatchParams {
+        field_validation: Some(kube::api::ValidationDirective::Strict),
+        ..PatchParams::default()
+    };
+    let err = api
+        .patch(
+            "a",
+            &strict,
+            &Patch::Merge(json!({"spec": {"bogus": true}})),
+        )
+        .await
+        .unwrap_err();
+    let status = api_error(err);
+    assert_eq!(status.code, 400);
+    assert!(
+        status.message.contains("unknown field \"spec.bogus\""),
+        "{}",
+        status.message
+    );
+    server.shutdown().await;
+}

@@ -1,0 +1,186 @@
+//! Watch streams: initial events, replay from a resourceVersion, 410 Gone, timeouts,
+//! bookmarks, and kube-runtime watchers in both initial-list strategies.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::runtime::watcher;
+use kube_local::ServerOptions;
+use serde_json::json;
+
+use crate::{Widget, install_crd, rv_of, start_with, widget, with_widgets};
+
+fn describe(e: &WatchEvent<Widget>) -> String {
+    match e {
+        WatchEvent::Added(w) => format!("ADDED {}", w.metadata.name.as_deref().unwrap_or("")),
+        WatchEvent::Modified(w) => format!("MODIFIED {}", w.metadata.name.as_deref().unwrap_or("")),
+        WatchEvent::Deleted(w) => format!("DELETED {}", w.metadata.name.as_deref().unwrap_or("")),
+        WatchEvent::Bookmark(_) => "BOOKMARK".into(),
+        WatchEvent::Error(s) => format!("ERROR {}", s.code),
+    }
+}
+
+async fn next(
+    stream: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<Widget>>> + Unpin),
+) -> String {
+    let item = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("watch event within 5s")
+        .expect("watch stream ok")
+        .expect("watch stream still open");
+    describe(&item)
+}
+
+#[tokio::test]
+async fn watch_from_zero_sends_current_objects_then_changes() {
+    let (server, _client, api) = with_widgets().await;
+    api.create(&PostParams::default(), &widget("a", 1))
+        .await
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(next(&mut stream).await, "ADDED a");
+    api.create(&PostParams::default(), &widget("b", 1))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut stream).await, "ADDED b");
+    api.patch(
+        "b",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"size": 2}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next(&mut stream).await, "MODIFIED b");
+    api.delete("b", &DeleteParams::default()).await.unwrap();
+    assert_eq!(next(&mut stream).await, "DELETED b");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn watch_from_version_replays_history_and_filters() {
+    let (server, _client, api) = with_widgets().await;
+    let a = api
+        .create(&PostParams::default(), &widget("a", 1))
+        .await
+        .unwrap();
+    let mut b = widget("b", 1);
+    b.metadata.labels = Some([("pick".to_string(), "yes".to_string())].into());
+    api.create(&PostParams::default(), &b).await.unwrap();
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+
+    let from = rv_of(&a).to_string();
+    let mut all = api
+        .watch(&WatchParams::default(), &from)
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(next(&mut all).await, "ADDED b");
+    assert_eq!(next(&mut all).await, "DELETED a");
+
+    let picked = WatchParams::default().labels("pick=yes");
+    let mut some = api.watch(&picked, &from).await.unwrap().boxed();
+    assert_eq!(next(&mut some).await, "ADDED b");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn too_old_resource_version_is_410_gone() {
+    let server = start_with(ServerOptions {
+        history_limit: 3,
+        ..ServerOptions::default()
+    })
+    .await;
+    let client = server.client().await;
+    install_crd(&client).await;
+    let api: Api<Widget> = Api::default_namespaced(client);
+    let first = api
+        .create(&PostParams::default(), &widget("w0", 1))
+        .await
+        .unwrap();
+    for i in 1..6 {
+        api.create(&PostParams::default(), &widget(&format!("w{i}"), 1))
+            .await
+            .unwrap();
+    }
+    let mut stream = api
+        .watch(&WatchParams::default(), &rv_of(&first).to_string())
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(next(&mut stream).await, "ERROR 410");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn timeout_seconds_ends_the_stream_and_bookmarks_arrive() {
+    let (server, _client, api) = with_widgets().await;
+    let started = std::time::Instant::now();
+    let params = WatchParams::default().timeout(1);
+    let stream = api.watch(&params, "0").await.unwrap();
+    let events: Vec<_> = tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+        .await
+        .expect("stream ended by timeoutSeconds");
+    assert!(events.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    let mut with_bookmarks = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(next(&mut with_bookmarks).await, "BOOKMARK");
+    server.shutdown().await;
+}
+
+async fn watcher_sees_lifecycle(config: watcher::Config) {
+    let (server, _client, api) = with_widgets().await;
+    api.create(&PostParams::default(), &widget("before", 1))
+        .await
+        .unwrap();
+    let mut events = watcher(api.clone(), config).boxed();
+    let mut seen = Vec::new();
+    let mut created_after = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .expect("watcher event within 5s")
+        else {
+            panic!("watcher stream ended");
+        };
+        match event {
+            watcher::Event::InitApply(w) => seen.push(format!("init {}", w.metadata.name.unwrap())),
+            watcher::Event::InitDone => {
+                seen.push("done".into());
+                if !created_after {
+                    created_after = true;
+                    api.create(&PostParams::default(), &widget("after", 1))
+                        .await
+                        .unwrap();
+                }
+            }
+            watcher::Event::Apply(w) => {
+                seen.push(format!("apply {}", w.metadata.name.unwrap()));
+                break;
+            }
+            watcher::Event::Delete(_) | watcher::Event::Init => {}
+        }
+    }
+    assert_eq!(seen, ["init before", "done", "apply after"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn runtime_watcher_list_watch() {
+    watcher_sees_lifecycle(watcher::Config::default()).await;
+}
+
+#[tokio::test]
+async fn runtime_watcher_streaming_list() {
+    watcher_sees_lifecycle(watcher::Config::default().streaming_lists()).await;
+}

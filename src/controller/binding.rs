@@ -1,0 +1,304 @@
+//! Reconciles `BusinessProfileBinding`: resolve the Primary Business Profile and the numbers,
+//! assign the missing numbers to the profile (seed step 2), report, poll the profile's vetting.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Api, ResourceExt};
+
+use super::status::{StatusWriter, apply_conditions, event, report_error};
+use super::{Context, ReconcileError, object_key};
+use crate::api::{
+    BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy, FINALIZER,
+    NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true, find_condition,
+};
+use crate::planner::ConditionSpec;
+use crate::planner::binding::{BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan};
+use crate::twilio::{BundleFilter, CustomerProfile, TrustHub};
+
+type Writer<'a> = StatusWriter<'a, BusinessProfileBinding, BusinessProfileBindingStatus>;
+
+pub(super) async fn reconcile(obj: Arc<BusinessProfileBinding>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = object_key(obj.as_ref());
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => {
+            ctx.reset_backoff(&key);
+            Ok(action)
+        }
+        Err(kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
+    }
+}
+
+async fn apply(api: &Api<BusinessProfileBinding>, obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, ReconcileError> {
+    let mut writer = StatusWriter::new(api, obj, obj.status.clone().unwrap_or_default());
+    match sync(obj, ctx, &mut writer).await {
+        Ok(action) => Ok(action),
+        Err(err) => report_error(ctx, &mut writer, err).await,
+    }
+}
+
+/// Finds the profile by SID or by its unique friendly name.
+async fn resolve_profile(twilio: &dyn TrustHub, wanted: &BusinessProfileRef) -> Result<CustomerProfile, ReconcileError> {
+    if let Some(sid) = &wanted.sid {
+        return twilio.fetch_customer_profile(sid).await.map_err(|e| {
+            if e.is_not_found() {
+                ReconcileError::terminal("ProfileNotFound", format!("Business Profile {sid} does not exist in this account"))
+            } else {
+                ReconcileError::twilio("fetch the Business Profile")(e)
+            }
+        });
+    }
+    let name = wanted.friendly_name.clone().unwrap_or_default();
+    let filter = BundleFilter { friendly_name: Some(name.clone()), ..Default::default() };
+    let mut found = twilio.list_customer_profiles(&filter).await.map_err(ReconcileError::twilio("list Business Profiles"))?;
+    found.retain(|p| p.friendly_name.as_deref() == Some(name.as_str()));
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(ReconcileError::terminal("ProfileNotFound", format!("no Business Profile named {name:?} in this account"))),
+        n => {
+            let sids: Vec<String> = found.iter().filter_map(|p| p.sid.clone()).collect();
+            Err(ReconcileError::terminal(
+                "ProfileAmbiguous",
+                format!("{n} Business Profiles are named {name:?} ({}); name one by businessProfile.sid", sids.join(", ")),
+            ))
+        }
+    }
+}
+
+/// Resolves each spec entry to a `PN…` SID; numbers already resolved (recorded in status with
+/// the same number and subaccount) are not looked up again.
+async fn resolve_numbers(
+    twilio: &dyn TrustHub,
+    wanted: &[PhoneNumberRef],
+    recorded: &BusinessProfileBindingStatus,
+) -> Result<Vec<NumberTarget>, ReconcileError> {
+    let mut targets = Vec::with_capacity(wanted.len());
+    for entry in wanted {
+        if let Some(sid) = &entry.sid {
+            let known = recorded.phone_numbers.iter().find(|n| n.sid.as_deref() == Some(sid));
+            targets.push(NumberTarget::Resolved {
+                number_sid: sid.clone(),
+                phone_number: known.and_then(|n| n.phone_number.clone()),
+                subaccount_sid: known.and_then(|n| n.subaccount_sid.clone()),
+            });
+            continue;
+        }
+        let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else { continue };
+        let known = recorded.phone_numbers.iter().find(|n| {
+            n.phone_number.as_ref() == Some(number) && n.subaccount_sid.as_ref() == Some(account) && n.sid.is_some()
+        });
+        if let Some(known) = known {
+            targets.push(NumberTarget::Resolved {
+                number_sid: known.sid.clone().unwrap_or_default(),
+                phone_number: Some(number.clone()),
+                subaccount_sid: Some(account.clone()),
+            });
+            continue;
+        }
+        let unresolvable = |message: String| NumberTarget::Unresolvable {
+            shown: number.clone(),
+            subaccount_sid: Some(account.clone()),
+            message,
+        };
+        match twilio.list_incoming_phone_numbers(account, Some(number)).await {
+            Ok(found) => match found.into_iter().find(|n| n.phone_number.as_ref() == Some(number)).and_then(|n| n.sid) {
+                Some(sid) => targets.push(NumberTarget::Resolved {
+                    number_sid: sid,
+                    phone_number: Some(number.clone()),
+                    subaccount_sid: Some(account.clone()),
+                }),
+                None => targets.push(unresolvable(format!("not found among the IncomingPhoneNumbers of account {account}"))),
+            },
+            Err(e) if e.is_transient() || e.is_ambiguous() => {
+                return Err(ReconcileError::twilio("look up a phone number")(e));
+            }
+            Err(e) => targets.push(unresolvable(format!("account {account} cannot be searched: {e}"))),
+        }
+    }
+    Ok(targets)
+}
+
+fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
+    ResolvedBusinessProfile {
+        sid: profile.sid.clone().unwrap_or_default(),
+        friendly_name: profile.friendly_name.clone(),
+        status: profile.status.as_ref().map(|s| s.as_str().to_string()),
+        policy_sid: profile.policy_sid.clone(),
+        valid_until: profile.valid_until.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    }
+}
+
+async fn sync(obj: &BusinessProfileBinding, ctx: &Context, writer: &mut Writer<'_>) -> Result<Action, ReconcileError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let generation = obj.metadata.generation;
+    let twilio = ctx.credentials.client_for(&ns, &obj.spec.credentials).await?;
+    let profile = resolve_profile(twilio.as_ref(), &obj.spec.business_profile).await?;
+    let profile_view = ProfileView {
+        sid: profile.sid.clone().unwrap_or_default(),
+        status: profile.status.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+    };
+    let recorded = writer.written.clone();
+    let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
+    let mut assignments: Vec<(String, String)> = twilio
+        .list_customer_profile_channel_endpoint_assignments(&profile_view.sid, None)
+        .await
+        .map_err(ReconcileError::twilio("list the profile's phone number assignments"))?
+        .into_iter()
+        .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
+        .collect();
+    let mut owned: BTreeSet<String> = recorded
+        .phone_numbers
+        .iter()
+        .filter(|n| n.created_by_operator)
+        .filter_map(|n| n.assignment_sid.clone())
+        .collect();
+    let wanted: BTreeSet<&str> = targets
+        .iter()
+        .filter_map(|t| match t {
+            NumberTarget::Resolved { number_sid, .. } => Some(number_sid.as_str()),
+            NumberTarget::Unresolvable { .. } => None,
+        })
+        .collect();
+    let mut released: Vec<Released> = recorded
+        .phone_numbers
+        .iter()
+        .filter(|n| n.state != NumberState::Unresolvable)
+        .filter_map(|n| {
+            let sid = n.sid.clone()?;
+            (!wanted.contains(sid.as_str())).then(|| Released {
+                number_sid: sid,
+                assignment_sid: n.assignment_sid.clone(),
+                created_by_operator: n.created_by_operator,
+            })
+        })
+        .collect();
+    let unapproved_since = find_condition(&recorded.conditions, "ProfileApproved")
+        .filter(|c| c.status != "True")
+        .map(|c| c.last_transition_time.0);
+    let mut failures: BTreeMap<String, String> = BTreeMap::new();
+    let mut attempted: BTreeSet<BindingAction> = BTreeSet::new();
+    loop {
+        let planned = plan(&BindingInputs {
+            now: k8s_openapi::jiff::Timestamp::now(),
+            profile: &profile_view,
+            targets: &targets,
+            assignments: &assignments,
+            owned: &owned,
+            released: &released,
+            deletion_policy: obj.spec.deletion_policy,
+            unapproved_since,
+            failures: &failures,
+            poll: &ctx.config.poll,
+        });
+        let mut status = writer.written.clone();
+        status.business_profile = Some(profile_status(&profile));
+        status.phone_numbers = planned.numbers.clone();
+        status.numbers_summary = Some(planned.summary.clone());
+        let next = planned.actions.iter().find(|a| !attempted.contains(*a)).cloned();
+        let mut conditions = planned.conditions.clone();
+        if next.is_none() {
+            conditions.push(ConditionSpec::ok("Synced", "Synced", "in sync with Trust Hub"));
+        }
+        let was_ready = condition_is_true(&status.conditions, "Ready");
+        apply_conditions(&mut status.conditions, &conditions, generation);
+        if next.is_none() {
+            status.observed_generation = generation;
+            status.last_sync_time = Some(super::status::now());
+        }
+        let now_ready = condition_is_true(&status.conditions, "Ready");
+        writer.write(status).await?;
+        let Some(action) = next else {
+            if now_ready && !was_ready {
+                event(ctx, obj, EventType::Normal, "Ready", "Reconcile", format!("profile approved; numbers {}", planned.summary)).await;
+            }
+            return Ok(ctx.requeue(planned.requeue));
+        };
+        attempted.insert(action.clone());
+        match action {
+            BindingAction::Assign { number_sid } => {
+                match twilio.create_customer_profile_channel_endpoint_assignment(&profile_view.sid, &number_sid).await {
+                    Ok(created) => {
+                        let sid = created.sid.unwrap_or_default();
+                        event(ctx, obj, EventType::Normal, "NumberAssigned", "AssignNumber", format!("assigned {number_sid} to Business Profile {} ({sid})", profile_view.sid)).await;
+                        owned.insert(sid.clone());
+                        assignments.push((sid, number_sid));
+                    }
+                    Err(e) if e.is_transient() || e.is_ambiguous() => {
+                        return Err(ReconcileError::twilio("assign a phone number to the profile")(e));
+                    }
+                    Err(e) => {
+                        let message = format!("Twilio refused the assignment: {e}");
+                        event(ctx, obj, EventType::Warning, "AssignmentRefused", "AssignNumber", format!("{number_sid}: {message}")).await;
+                        failures.insert(number_sid, message);
+                    }
+                }
+            }
+            BindingAction::Unassign { assignment_sid, number_sid } => {
+                match twilio.delete_customer_profile_channel_endpoint_assignment(&profile_view.sid, &assignment_sid).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(ReconcileError::twilio("unassign a phone number")(e)),
+                }
+                event(ctx, obj, EventType::Normal, "NumberUnassigned", "UnassignNumber", format!("unassigned {number_sid} ({assignment_sid})")).await;
+                assignments.retain(|(ra, _)| *ra != assignment_sid);
+                owned.remove(&assignment_sid);
+                released.retain(|r| r.number_sid != number_sid);
+            }
+        }
+    }
+}
+
+/// Deletion: under `Delete`, remove the assignments this object made; under `Orphan`, nothing.
+/// Never hangs: when the credentials are gone, a Warning Event lists what is left behind.
+async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, ReconcileError> {
+    let status = obj.status.clone().unwrap_or_default();
+    let ours: Vec<(String, String)> = status
+        .phone_numbers
+        .iter()
+        .filter(|n| n.created_by_operator)
+        .filter_map(|n| Some((n.assignment_sid.clone()?, n.sid.clone()?)))
+        .collect();
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan || ours.is_empty() {
+        return Ok(Action::await_change());
+    }
+    let profile_sid = status.business_profile.as_ref().map(|p| p.sid.clone()).unwrap_or_default();
+    let ns = obj.namespace().unwrap_or_default();
+    let twilio = match ctx.credentials.client_for(&ns, &obj.spec.credentials).await {
+        Ok(t) => t,
+        Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
+            let left: Vec<String> = ours.iter().map(|(ra, pn)| format!("{ra} ({pn})")).collect();
+            let note = format!("cannot clean up ({e}); left in Trust Hub on profile {profile_sid}: {}", left.join(", "));
+            event(ctx, obj, EventType::Warning, "CleanupSkipped", "Delete", note).await;
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut left = Vec::new();
+    for (ra, pn) in &ours {
+        match twilio.delete_customer_profile_channel_endpoint_assignment(&profile_sid, ra).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) if e.is_transient() || e.is_ambiguous() => return Err(ReconcileError::twilio("unassign a phone number")(e)),
+            Err(e) => left.push(format!("{ra} ({pn}): {e}")),
+        }
+    }
+    if left.is_empty() {
+        event(ctx, obj, EventType::Normal, "CleanedUp", "Delete", format!("removed {} number assignments from profile {profile_sid}", ours.len())).await;
+    } else {
+        event(ctx, obj, EventType::Warning, "CleanupIncomplete", "Delete", format!("Twilio refused to remove: {}", left.join("; "))).await;
+    }
+    Ok(Action::await_change())
+}

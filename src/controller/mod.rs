@@ -1,0 +1,254 @@
+//! The kube-runtime controllers that wire the Twilio client and the planners together: one for
+//! `BusinessProfileBinding`, one for `ShakenStirTrustProduct`, in one process.
+//!
+//! Each reconcile observes Trust Hub, asks the planner for the next write, performs it, records
+//! the result in `.status` at once, and asks again until nothing is left; then it writes the
+//! conditions and requeues as the planner says. Errors are typed: transient ones back off per
+//! object (honouring Retry-After), terminal ones become a condition and a Warning Event.
+
+mod binding;
+mod credentials;
+mod error;
+mod status;
+mod trust_product;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::PredicateConfig;
+use kube::core::PartialObjectMeta;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use rand::Rng;
+
+pub use credentials::{CredentialsCache, CredentialsError};
+pub use error::{ErrorClass, ReconcileError};
+
+use crate::api::{BusinessProfileBinding, ShakenStirTrustProduct};
+use crate::planner::{PollSchedule, Requeue};
+use crate::twilio::{CallObserver, ClientConfig};
+
+/// How the controllers run; every field comes from a command-line flag or its env var.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Namespace to watch; `None` watches all.
+    pub namespace: Option<String>,
+    /// Twilio client settings (base URLs, retries, in-flight limit, timeouts).
+    pub twilio: ClientConfig,
+    /// Polling intervals.
+    pub poll: PollSchedule,
+    /// Reconciles running at once, per kind.
+    pub concurrency: u16,
+    /// First retry after a transient error.
+    pub error_backoff_initial: Duration,
+    /// Longest wait between retries after transient errors.
+    pub error_backoff_max: Duration,
+    /// Requeue after a terminal error (a spec or Secret change re-triggers sooner).
+    pub terminal_recheck: Duration,
+    /// Name written as the Events' reporting controller.
+    pub reporter: String,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            twilio: ClientConfig::default(),
+            poll: PollSchedule::default(),
+            concurrency: 8,
+            error_backoff_initial: Duration::from_secs(2),
+            error_backoff_max: Duration::from_secs(300),
+            terminal_recheck: Duration::from_secs(600),
+            reporter: "trusthub-operator".into(),
+        }
+    }
+}
+
+/// State shared by every reconcile.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Settings.
+    pub config: ControllerConfig,
+    /// Twilio clients, one per Secret version.
+    pub credentials: CredentialsCache,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Consecutive transient failures per object, for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    /// The Trust Product informer cache (set when the controllers start), to see which numbers
+    /// other objects already attached.
+    pub products: OnceLock<Store<ShakenStirTrustProduct>>,
+}
+
+impl Context {
+    /// A context for `client` with `config`; `observer` sees every Twilio call (metrics).
+    pub fn new(client: Client, config: ControllerConfig, observer: Option<Arc<dyn CallObserver>>) -> Arc<Self> {
+        let reporter = Reporter { controller: config.reporter.clone(), instance: std::env::var("POD_NAME").ok() };
+        Arc::new(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            credentials: CredentialsCache::new(client.clone(), config.twilio.clone(), observer),
+            client,
+            config,
+            failures: Mutex::new(HashMap::new()),
+            products: OnceLock::new(),
+        })
+    }
+
+    fn backoff_for(&self, key: &str, retry_after: Option<Duration>) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let exp = self.config.error_backoff_initial.saturating_mul(1u32 << (*n - 1).min(16));
+        let capped = exp.min(self.config.error_backoff_max);
+        // Full jitter keeps many objects failing together from retrying together.
+        let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
+        retry_after.map_or(jittered, |ra| jittered.max(ra))
+    }
+
+    fn reset_backoff(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    /// A requeue decided by a planner, with ±10 % jitter.
+    pub fn requeue(&self, requeue: Requeue) -> Action {
+        let wait = match requeue {
+            Requeue::After(d) => d,
+            Requeue::OnChange => self.config.poll.approved_resync,
+        };
+        Action::requeue(wait.mul_f64(rand::rng().random_range(0.9..=1.1)))
+    }
+}
+
+fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let wait = ctx.backoff_for(&object_key(obj.as_ref()), err.retry_after());
+    tracing::warn!(object = %object_key(obj.as_ref()), error = %err, retry_in = ?wait, "reconcile failed");
+    Action::requeue(wait)
+}
+
+/// What makes a custom resource worth reconciling again: its spec (generation), the resubmit
+/// annotation, its finalizers and deletion. Status writes, the operator's own, are left out, so
+/// recording `lastSyncTime` never re-triggers a reconcile (and another round of Twilio reads).
+fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
+    let meta = obj.meta();
+    let mut h = DefaultHasher::new();
+    meta.uid.hash(&mut h);
+    meta.generation.hash(&mut h);
+    meta.annotations.as_ref().and_then(|a| a.get(crate::api::RESUBMIT_ANNOTATION)).hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
+/// What a Trust Product needs from its binding: the profile and the assigned numbers.
+fn binding_outcome_hash(binding: &BusinessProfileBinding) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    binding.metadata.uid.hash(&mut h);
+    if let Some(status) = &binding.status {
+        status.business_profile.as_ref().map(|p| &p.sid).hash(&mut h);
+        for n in &status.phone_numbers {
+            (&n.sid, &n.phone_number, &n.assignment_sid, format!("{:?}", n.state)).hash(&mut h);
+        }
+    }
+    Some(h.finish())
+}
+
+fn api_for<K>(client: &Client, ns: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The objects of `store` in `namespace` whose credentials name `secret`.
+fn using_secret<K>(store: &Store<K>, secret: &PartialObjectMeta<Secret>, credentials: fn(&K) -> &str) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (ns, name) = (secret.namespace(), secret.name_any());
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.namespace() == ns && credentials(o) == name)
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+/// Runs both controllers until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let ns = ctx.config.namespace.clone();
+    let bindings: Api<BusinessProfileBinding> = api_for(&client, &ns);
+    let products: Api<ShakenStirTrustProduct> = api_for(&client, &ns);
+    let secrets: Api<PartialObjectMeta<Secret>> = match &ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency);
+    let no_cache = || PredicateConfig::default();
+
+    let (binding_reader, binding_writer) = reflector::store();
+    let binding_stream = watcher(bindings.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(binding_writer)
+        .applied_objects()
+        .predicate_filter(trigger_hash, no_cache());
+    let binding_store = binding_reader.clone();
+    let bindings_run = Controller::for_stream(binding_stream, binding_reader)
+        .with_config(config.clone())
+        .watches(secrets.clone(), watcher::Config::default(), move |secret| {
+            using_secret(&binding_store, &secret, |b: &BusinessProfileBinding| b.spec.credentials.secret_name.as_str())
+        })
+        .graceful_shutdown_on(shutdown.clone())
+        .run(binding::reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    let (product_reader, product_writer) = reflector::store();
+    let _ = ctx.products.set(product_reader.clone());
+    let product_stream = watcher(products, watcher::Config::default())
+        .default_backoff()
+        .reflect(product_writer)
+        .applied_objects()
+        .predicate_filter(trigger_hash, no_cache());
+    let binding_outcomes = watcher(bindings, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(binding_outcome_hash, no_cache());
+    let store_for_secrets = product_reader.clone();
+    let store_for_bindings = product_reader.clone();
+    let products_run = Controller::for_stream(product_stream, product_reader)
+        .with_config(config)
+        .watches(secrets, watcher::Config::default(), move |secret| {
+            using_secret(&store_for_secrets, &secret, |p: &ShakenStirTrustProduct| p.spec.credentials.secret_name.as_str())
+        })
+        .watches_stream(binding_outcomes, move |binding: BusinessProfileBinding| {
+            let (ns, name) = (binding.namespace(), binding.name_any());
+            store_for_bindings
+                .state()
+                .into_iter()
+                .filter(|p| p.namespace() == ns && p.spec.business_profile_binding_ref.as_ref().is_some_and(|r| r.name == name))
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(trust_product::reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()));
+
+    futures::join!(bindings_run, products_run);
+}

@@ -1,0 +1,204 @@
+//! Writing `.status` and Events.
+
+use std::fmt::Debug;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::{Context, ErrorClass, ReconcileError};
+use crate::api::set_condition;
+use crate::planner::ConditionSpec;
+
+/// Now, as a Kubernetes `Time`.
+pub fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// Sets each planned condition (plus its `observedGeneration`), keeping transition times of
+/// conditions whose status did not change.
+pub fn apply_conditions(conditions: &mut Vec<Condition>, planned: &[ConditionSpec], generation: Option<i64>) {
+    let at = now();
+    for c in planned {
+        set_condition(
+            conditions,
+            Condition {
+                type_: c.type_.to_string(),
+                status: c.status.to_string(),
+                reason: c.reason.to_string(),
+                message: c.message.clone(),
+                observed_generation: generation,
+                last_transition_time: at.clone(),
+            },
+        );
+    }
+}
+
+/// A JSON merge patch turning `old` into `new`: fields that disappeared are sent as `null`
+/// (a plain merge patch of `new` would leave them in place), arrays are replaced whole.
+pub fn merge_diff(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = Map::new();
+            for (k, v) in n {
+                match o.get(k) {
+                    Some(ov) if ov == v => {}
+                    Some(ov) => {
+                        out.insert(k.clone(), merge_diff(ov, v));
+                    }
+                    None => {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        (_, n) => n.clone(),
+    }
+}
+
+/// Writes `new` as the status of `obj` (whose current status is `old`), through the status
+/// subresource; does nothing when they are equal.
+pub async fn patch_status<K, S>(api: &Api<K>, obj: &K, old: &S, new: &S) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    S: Serialize + PartialEq,
+{
+    if old == new {
+        return Ok(());
+    }
+    let old = serde_json::to_value(old).unwrap_or(Value::Null);
+    let new = serde_json::to_value(new).unwrap_or(Value::Null);
+    let patch = serde_json::json!({ "status": merge_diff(&old, &new) });
+    api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// Publishes an Event about `obj`; failures to publish are logged, never fatal.
+pub async fn event<K>(ctx: &Context, obj: &K, type_: EventType, reason: &str, action: &str, note: String)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::debug!(error = %e, reason, "could not publish event");
+    }
+}
+
+/// A status with conditions: what [`StatusWriter`] and [`report_error`] need.
+pub trait Conditioned: Default + Clone + Serialize + PartialEq + Send + Sync {
+    /// `.status.conditions`.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// Sets `.status.observedGeneration` and `.status.lastSyncTime`.
+    fn mark_synced(&mut self, generation: Option<i64>);
+}
+
+impl Conditioned for crate::api::BusinessProfileBindingStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn mark_synced(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+        self.last_sync_time = Some(now());
+    }
+}
+
+impl Conditioned for crate::api::ShakenStirTrustProductStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn mark_synced(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+        self.last_sync_time = Some(now());
+    }
+}
+
+/// Writes an object's status as it evolves during one reconcile, each time as a merge patch
+/// against what it last wrote.
+pub struct StatusWriter<'a, K, S> {
+    api: &'a Api<K>,
+    obj: &'a K,
+    /// The status as last written (or as read at the start of the reconcile).
+    pub written: S,
+}
+
+impl<'a, K, S> StatusWriter<'a, K, S>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    S: Conditioned,
+{
+    /// A writer for `obj`, whose stored status is `current`.
+    pub fn new(api: &'a Api<K>, obj: &'a K, current: S) -> Self {
+        Self { api, obj, written: current }
+    }
+
+    /// Writes `new` (a no-op when nothing changed).
+    pub async fn write(&mut self, new: S) -> Result<(), kube::Error> {
+        patch_status(self.api, self.obj, &self.written, &new).await?;
+        self.written = new;
+        Ok(())
+    }
+}
+
+/// Records a failed reconcile: `Synced=False` always; for a terminal error also `Ready=False`
+/// with the error's reason and a Warning Event, then a slow recheck. Transient errors are
+/// returned so the controller backs off.
+pub async fn report_error<K, S>(
+    ctx: &Context,
+    writer: &mut StatusWriter<'_, K, S>,
+    err: ReconcileError,
+) -> Result<kube::runtime::controller::Action, ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Conditioned,
+{
+    let generation = writer.obj.meta().generation;
+    let mut status = writer.written.clone();
+    let reason = err.reason();
+    let message = err.to_string();
+    let terminal = err.class() == ErrorClass::Terminal;
+    let mut planned = vec![ConditionSpec::not("Synced", reason, message.clone())];
+    if terminal {
+        planned.push(ConditionSpec::not("Ready", reason, message.clone()));
+    }
+    apply_conditions(status.conditions_mut(), &planned, generation);
+    status.mark_synced(generation);
+    if let Err(e) = writer.write(status).await {
+        tracing::warn!(error = %e, "could not record the error in status");
+    }
+    if terminal {
+        if !matches!(err, ReconcileError::Waiting { .. }) {
+            event(ctx, writer.obj, EventType::Warning, reason, "Reconcile", message).await;
+        }
+        Ok(kube::runtime::controller::Action::requeue(ctx.config.terminal_recheck))
+    } else {
+        Err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::merge_diff;
+
+    #[test]
+    fn removed_fields_become_null_and_unchanged_fields_are_left_out() {
+        let old = json!({"a": 1, "gone": "x", "nested": {"keep": 1, "drop": 2}, "list": [1, 2]});
+        let new = json!({"a": 2, "nested": {"keep": 1}, "list": [1], "added": true});
+        assert_eq!(
+            merge_diff(&old, &new),
+            json!({"a": 2, "gone": null, "nested": {"drop": null}, "list": [1], "added": true})
+        );
+    }
+}

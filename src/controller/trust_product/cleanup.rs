@@ -1,0 +1,87 @@
+//! Deletion of a `ShakenStirTrustProduct`: under `Delete`, remove what this object created in
+//! reverse order (number attachments, the profile attachment, the product); under `Orphan`,
+//! nothing. A deletion never hangs: if the credentials are gone or Twilio refuses, a Warning
+//! Event lists the SIDs left behind and the finalizer is released.
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use super::super::status::event;
+use super::super::{Context, ReconcileError};
+use crate::api::{DeletionPolicy, ShakenStirTrustProduct};
+use crate::twilio::TwilioError;
+
+/// One thing to delete, in order.
+enum Target {
+    Number { assignment_sid: String },
+    Profile { assignment_sid: String },
+    Product,
+}
+
+impl Target {
+    fn describe(&self, product: &str) -> String {
+        match self {
+            Target::Number { assignment_sid } => format!("number attachment {assignment_sid}"),
+            Target::Profile { assignment_sid } => format!("profile attachment {assignment_sid}"),
+            Target::Product => format!("Trust Product {product}"),
+        }
+    }
+}
+
+pub(super) async fn cleanup(obj: &ShakenStirTrustProduct, ctx: &Context) -> Result<Action, ReconcileError> {
+    let status = obj.status.clone().unwrap_or_default();
+    let Some(product) = status.trust_product_sid.clone() else { return Ok(Action::await_change()) };
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        return Ok(Action::await_change());
+    }
+    let mut targets: Vec<Target> = status
+        .phone_numbers
+        .iter()
+        .filter(|n| n.created_by_operator)
+        .filter_map(|n| n.assignment_sid.clone())
+        .map(|assignment_sid| Target::Number { assignment_sid })
+        .collect();
+    if status.entity_assignment_created
+        && let Some(assignment_sid) = status.entity_assignment_sid.clone()
+    {
+        targets.push(Target::Profile { assignment_sid });
+    }
+    if status.trust_product_created {
+        targets.push(Target::Product);
+    }
+    if targets.is_empty() {
+        return Ok(Action::await_change());
+    }
+    let ns = obj.namespace().unwrap_or_default();
+    let twilio = match ctx.credentials.client_for(&ns, &obj.spec.credentials).await {
+        Ok(t) => t,
+        Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
+            let left: Vec<String> = targets.iter().map(|t| t.describe(&product)).collect();
+            event(ctx, obj, EventType::Warning, "CleanupSkipped", "Delete", format!("cannot clean up ({e}); left in Trust Hub: {}", left.join(", "))).await;
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let result: Result<(), TwilioError> = match target {
+            Target::Number { assignment_sid } => twilio.delete_trust_product_channel_endpoint_assignment(&product, assignment_sid).await,
+            Target::Profile { assignment_sid } => twilio.delete_trust_product_entity_assignment(&product, assignment_sid).await,
+            Target::Product => twilio.delete_trust_product(&product).await,
+        };
+        match result {
+            Ok(()) => removed.push(target.describe(&product)),
+            Err(e) if e.is_not_found() => {}
+            Err(e) if e.is_transient() || e.is_ambiguous() => return Err(ReconcileError::twilio("clean up the Trust Product")(e)),
+            Err(e) => {
+                let left: Vec<String> = targets[i..].iter().map(|t| t.describe(&product)).collect();
+                let note = format!("Twilio refused to delete the {} ({e}); left in Trust Hub: {}", target.describe(&product), left.join(", "));
+                event(ctx, obj, EventType::Warning, "CleanupIncomplete", "Delete", note).await;
+                return Ok(Action::await_change());
+            }
+        }
+    }
+    event(ctx, obj, EventType::Normal, "CleanedUp", "Delete", format!("removed {}", removed.join(", "))).await;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,325 @@
+//! Reconciles `ShakenStirTrustProduct`: the seed's steps 3–6, then the vetting until approval.
+
+mod cleanup;
+mod observe;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Api, ResourceExt};
+
+use super::status::{StatusWriter, apply_conditions, event, now, report_error};
+use super::{Context, ReconcileError, object_key};
+use crate::api::{
+    EvaluationStatus, FINALIZER, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
+    TrustProductNumberStatus, twilio_status as ts,
+};
+use crate::planner::ConditionSpec;
+use crate::planner::trust_product::{Attachment, EvaluationMemo, ProductView, TrustProductAction, TrustProductInputs, plan};
+use crate::twilio::{BundleStatus, Evaluation, EvaluationStatus as TwilioEvaluationStatus, TrustProduct, UpdateTrustProduct};
+
+type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProductStatus>;
+
+pub(super) async fn reconcile(obj: Arc<ShakenStirTrustProduct>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<ShakenStirTrustProduct> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = object_key(obj.as_ref());
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => {
+            ctx.reset_backoff(&key);
+            Ok(action)
+        }
+        Err(kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
+    }
+}
+
+async fn apply(api: &Api<ShakenStirTrustProduct>, obj: &ShakenStirTrustProduct, ctx: &Context) -> Result<Action, ReconcileError> {
+    let mut writer = StatusWriter::new(api, obj, obj.status.clone().unwrap_or_default());
+    match sync(obj, ctx, &mut writer).await {
+        Ok(action) => Ok(action),
+        Err(err) => report_error(ctx, &mut writer, err).await,
+    }
+}
+
+fn to_jiff(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<Timestamp> {
+    t.and_then(|t| Timestamp::from_second(t.timestamp()).ok())
+}
+
+fn view(product: &TrustProduct) -> ProductView {
+    ProductView {
+        sid: product.sid.clone().unwrap_or_default(),
+        status: product.status.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        friendly_name: product.friendly_name.clone(),
+        email: product.email.clone(),
+        status_callback: product.status_callback.clone(),
+        errors: product.errors.iter().flatten().filter_map(|e| e.code.map(i64::from)).collect(),
+        valid_until: to_jiff(product.valid_until),
+    }
+}
+
+fn memo_of(e: &EvaluationStatus) -> EvaluationMemo {
+    EvaluationMemo {
+        compliant: e.status == "compliant",
+        key: e.key.clone(),
+        at: e.evaluated_at.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH),
+        noncompliant_since: e.noncompliant_since.as_ref().map(|t| t.0),
+        failures: e
+            .failed_requirements
+            .iter()
+            .map(|f| {
+                let mut s = f.requirement.clone();
+                if let Some(field) = &f.field {
+                    s.push_str(&format!(" ({field})"));
+                }
+                if let Some(reason) = &f.reason {
+                    s.push_str(&format!(": {reason}"));
+                }
+                if let Some(code) = f.error_code {
+                    s.push_str(&format!(" [{code}]"));
+                }
+                s
+            })
+            .collect(),
+    }
+}
+
+fn evaluation_status(evaluation: &Evaluation, key: String, previous: Option<&EvaluationStatus>) -> EvaluationStatus {
+    let compliant = matches!(evaluation.status, Some(TwilioEvaluationStatus::Compliant));
+    let mut failed = Vec::new();
+    for r in evaluation.failed_requirements() {
+        let requirement = r.requirement_name.clone().or(r.requirement_friendly_name.clone()).unwrap_or_else(|| "unnamed".into());
+        if r.invalid.is_empty() {
+            failed.push(FailedRequirement { requirement: requirement.clone(), field: None, reason: r.failure_reason.clone(), error_code: r.error_code.map(i64::from) });
+        }
+        for f in &r.invalid {
+            failed.push(FailedRequirement {
+                requirement: requirement.clone(),
+                field: f.object_field.clone(),
+                reason: f.failure_reason.clone().or(r.failure_reason.clone()),
+                error_code: f.error_code.or(r.error_code).map(i64::from),
+            });
+        }
+    }
+    let at = now();
+    let noncompliant_since = (!compliant).then(|| {
+        previous
+            .filter(|p| p.key == key && p.status != "compliant")
+            .and_then(|p| p.noncompliant_since.clone())
+            .unwrap_or_else(|| at.clone())
+    });
+    EvaluationStatus {
+        sid: evaluation.sid.clone().unwrap_or_default(),
+        key,
+        status: if compliant { "compliant".into() } else { "noncompliant".into() },
+        failed_requirements: failed,
+        evaluated_at: Some(at),
+        noncompliant_since,
+    }
+}
+
+async fn sync(obj: &ShakenStirTrustProduct, ctx: &Context, writer: &mut Writer<'_>) -> Result<Action, ReconcileError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let generation = obj.metadata.generation;
+    let spec = &obj.spec;
+    let twilio = ctx.credentials.client_for(&ns, &spec.credentials).await?;
+    let source = observe::source(obj, ctx).await?;
+    observe::check_numbers_unclaimed(obj, ctx, &source)?;
+    observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
+    let product = observe::ensure_product(obj, ctx, twilio.as_ref(), writer).await?;
+    let mut product = view(&product);
+    let sid = product.sid.clone();
+    let mut entity: Vec<(String, String)> = twilio
+        .list_trust_product_entity_assignments(&sid)
+        .await
+        .map_err(ReconcileError::twilio("list the Trust Product's entity assignments"))?
+        .into_iter()
+        .filter_map(|a| Some((a.sid?, a.object_sid?)))
+        .collect();
+    let mut attachments: Vec<Attachment> = twilio
+        .list_trust_product_channel_endpoint_assignments(&sid, None)
+        .await
+        .map_err(ReconcileError::twilio("list the Trust Product's phone numbers"))?
+        .into_iter()
+        .filter_map(|a| Some(Attachment { assignment_sid: a.sid?, number_sid: a.channel_endpoint_sid? }))
+        .collect();
+    let recorded = writer.written.clone();
+    let mut owned: BTreeSet<String> = recorded.phone_numbers.iter().filter(|n| n.created_by_operator).filter_map(|n| n.assignment_sid.clone()).collect();
+    let mut entity_created = recorded.entity_assignment_created;
+    let mut last_evaluation = recorded.last_evaluation.clone();
+    let mut submitted_at = recorded.submitted_at.clone();
+    let mut last_resubmit = recorded.last_resubmit.clone();
+    let annotation = obj.annotations().get(RESUBMIT_ANNOTATION).cloned();
+    let resubmit_requested = annotation.is_some() && annotation != last_resubmit;
+    let desired: BTreeSet<String> = source.numbers.keys().cloned().collect();
+    let mut refused: Vec<(String, String)> = Vec::new();
+    let mut attempted: Vec<TrustProductAction> = Vec::new();
+    let previous_twilio_status = recorded.twilio_status.clone();
+    loop {
+        let memo = last_evaluation.as_ref().map(memo_of);
+        let wanted: BTreeSet<String> = desired.iter().filter(|n| !refused.iter().any(|(r, _)| r == *n)).cloned().collect();
+        let planned = plan(&TrustProductInputs {
+            now: Timestamp::now(),
+            generation: generation.unwrap_or(0),
+            friendly_name: &spec.friendly_name,
+            email: &spec.email,
+            status_callback: spec.status_callback.as_deref(),
+            submit: spec.submit,
+            deletion_policy: spec.deletion_policy,
+            profile_sid: &source.profile_sid,
+            desired_numbers: &wanted,
+            product: &product,
+            entity_assignments: &entity,
+            attachments: &attachments,
+            owned_attachments: &owned,
+            evaluation: memo.as_ref(),
+            rejected_generation: writer.written.rejected_generation,
+            resubmit_requested,
+            submitted_at: submitted_at.as_ref().map(|t| t.0),
+            poll: &ctx.config.poll,
+        });
+        let next = planned.action.clone().filter(|a| !attempted.contains(a));
+        let mut status = writer.written.clone();
+        status.twilio_status = Some(product.status.clone());
+        status.valid_until = product.valid_until.map(|t| t.to_string());
+        status.errors = product.errors.clone();
+        status.business_profile_sid = Some(source.profile_sid.clone());
+        status.entity_assignment_sid = entity.iter().find(|(_, o)| *o == source.profile_sid).map(|(bv, _)| bv.clone());
+        status.entity_assignment_created = entity_created;
+        status.phone_numbers = desired
+            .iter()
+            .map(|pn| {
+                let attached = attachments.iter().find(|a| &a.number_sid == pn);
+                TrustProductNumberStatus {
+                    phone_number: source.numbers.get(pn).cloned().flatten(),
+                    sid: pn.clone(),
+                    assignment_sid: attached.map(|a| a.assignment_sid.clone()),
+                    created_by_operator: attached.is_some_and(|a| owned.contains(&a.assignment_sid)),
+                    message: refused.iter().find(|(r, _)| r == pn).map(|(_, m)| m.clone()),
+                }
+            })
+            .collect();
+        let attached_count = status.phone_numbers.iter().filter(|n| n.assignment_sid.is_some()).count();
+        status.numbers_summary = Some(format!("{attached_count}/{}", desired.len()));
+        status.last_evaluation = last_evaluation.clone();
+        status.submitted_at = submitted_at.clone();
+        status.last_resubmit = last_resubmit.clone();
+        if planned.record_rejection {
+            status.rejected_generation = generation;
+        }
+        if product.status == ts::TWILIO_APPROVED && status.approved_at.is_none() {
+            status.approved_at = Some(now());
+        }
+        let mut conditions = planned.conditions.clone();
+        if !refused.is_empty() {
+            let msg: Vec<String> = refused.iter().map(|(n, m)| format!("{n}: {m}")).collect();
+            conditions.retain(|c| c.type_ != "NumbersAttached" && c.type_ != "Ready");
+            conditions.push(ConditionSpec::not("NumbersAttached", "AttachmentRefused", msg.join("; ")));
+            conditions.push(ConditionSpec::not("Ready", "AttachmentRefused", msg.join("; ")));
+        }
+        if next.is_none() {
+            conditions.push(ConditionSpec::ok("Synced", "Synced", "in sync with Trust Hub"));
+            status.observed_generation = generation;
+            status.last_sync_time = Some(now());
+        }
+        apply_conditions(&mut status.conditions, &conditions, generation);
+        writer.write(status).await?;
+        let Some(action) = next else {
+            announce_transition(obj, ctx, previous_twilio_status.as_deref(), &product).await;
+            return Ok(ctx.requeue(planned.requeue));
+        };
+        attempted.push(action.clone());
+        match action {
+            TrustProductAction::AttachProfile { profile_sid } => {
+                let created = twilio
+                    .create_trust_product_entity_assignment(&sid, &profile_sid)
+                    .await
+                    .map_err(ReconcileError::twilio("attach the Business Profile"))?;
+                let bv = created.sid.unwrap_or_default();
+                event(ctx, obj, EventType::Normal, "ProfileAttached", "AttachProfile", format!("attached Business Profile {profile_sid} ({bv})")).await;
+                entity.push((bv, profile_sid));
+                entity_created = true;
+            }
+            TrustProductAction::AttachNumber { number_sid } => {
+                match twilio.create_trust_product_channel_endpoint_assignment(&sid, &number_sid).await {
+                    Ok(created) => {
+                        let ra = created.sid.unwrap_or_default();
+                        event(ctx, obj, EventType::Normal, "NumberAttached", "AttachNumber", format!("attached {number_sid} ({ra})")).await;
+                        owned.insert(ra.clone());
+                        attachments.push(Attachment { assignment_sid: ra, number_sid });
+                    }
+                    Err(e) if e.is_transient() || e.is_ambiguous() => return Err(ReconcileError::twilio("attach a phone number")(e)),
+                    Err(e) => {
+                        let message = format!("Twilio refused to attach it: {e}");
+                        event(ctx, obj, EventType::Warning, "AttachmentRefused", "AttachNumber", format!("{number_sid}: {message}")).await;
+                        refused.push((number_sid, message));
+                    }
+                }
+            }
+            TrustProductAction::DetachNumber { assignment_sid, number_sid } => {
+                match twilio.delete_trust_product_channel_endpoint_assignment(&sid, &assignment_sid).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(ReconcileError::twilio("detach a phone number")(e)),
+                }
+                event(ctx, obj, EventType::Normal, "NumberDetached", "DetachNumber", format!("detached {number_sid} ({assignment_sid})")).await;
+                attachments.retain(|a| a.assignment_sid != assignment_sid);
+                owned.remove(&assignment_sid);
+            }
+            TrustProductAction::UpdateFields { friendly_name, email, status_callback } => {
+                let request = UpdateTrustProduct { status: None, status_callback, friendly_name, email };
+                let updated = twilio.update_trust_product(&sid, &request).await.map_err(ReconcileError::twilio("update the Trust Product"))?;
+                event(ctx, obj, EventType::Normal, "TrustProductUpdated", "UpdateTrustProduct", "updated the Trust Product's name, e-mail or callback".into()).await;
+                product = view(&updated);
+            }
+            TrustProductAction::Evaluate { key } => {
+                let evaluation = twilio
+                    .create_trust_product_evaluation(&sid, &spec.policy_sid)
+                    .await
+                    .map_err(ReconcileError::twilio("evaluate the Trust Product"))?;
+                let recorded = evaluation_status(&evaluation, key, last_evaluation.as_ref());
+                let (kind, reason) = if recorded.status == "compliant" { (EventType::Normal, "Compliant") } else { (EventType::Warning, "Noncompliant") };
+                let failures = memo_of(&recorded).failures.join("; ");
+                event(ctx, obj, kind, reason, "Evaluate", format!("evaluation {}: {} {failures}", recorded.sid, recorded.status)).await;
+                last_evaluation = Some(recorded);
+            }
+            TrustProductAction::Submit => {
+                let request = UpdateTrustProduct { status: Some(BundleStatus::PendingReview), ..Default::default() };
+                let updated = twilio.update_trust_product(&sid, &request).await.map_err(ReconcileError::twilio("submit the Trust Product"))?;
+                event(ctx, obj, EventType::Normal, "Submitted", "Submit", format!("submitted Trust Product {sid} for vetting")).await;
+                product = view(&updated);
+                submitted_at = Some(Time(Timestamp::now()));
+                if resubmit_requested {
+                    last_resubmit = annotation.clone();
+                }
+            }
+        }
+    }
+}
+
+async fn announce_transition(obj: &ShakenStirTrustProduct, ctx: &Context, before: Option<&str>, product: &ProductView) {
+    if before == Some(product.status.as_str()) {
+        return;
+    }
+    match product.status.as_str() {
+        ts::TWILIO_APPROVED => event(ctx, obj, EventType::Normal, "Approved", "Vetting", format!("Trust Product {} is twilio-approved", product.sid)).await,
+        ts::TWILIO_REJECTED => {
+            let codes: Vec<String> = product.errors.iter().map(i64::to_string).collect();
+            event(ctx, obj, EventType::Warning, "Rejected", "Vetting", format!("Trust Product {} was rejected by Twilio (error codes: {})", product.sid, codes.join(", "))).await
+        }
+        ts::IN_REVIEW => event(ctx, obj, EventType::Normal, "InReview", "Vetting", format!("Trust Product {} is in review", product.sid)).await,
+        _ => {}
+    }
+}

@@ -1,0 +1,275 @@
+//! What a Trust Product reconcile reads before it plans: the profile and numbers (from the
+//! binding or the spec), whether each number is really on the profile, and which Trust Product
+//! is this object's (creating it only after a look-up found none).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kube::{Api, Resource, ResourceExt};
+
+use super::super::status::StatusWriter;
+use super::super::{Context, ReconcileError};
+use crate::api::{
+    BusinessProfileBinding, NumberState, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
+};
+use crate::planner::trust_product::{Identity, IdentityInputs, decide_identity};
+use crate::twilio::{BundleFilter, CreateTrustProduct, TrustHub, TrustProduct};
+
+/// The profile and numbers a product must be attached to.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Source {
+    /// `BU…` of the Business Profile.
+    pub profile_sid: String,
+    /// `PN…` → E.164 (when known), the numbers to attach.
+    pub numbers: BTreeMap<String, Option<String>>,
+}
+
+/// Reads the profile and numbers from the referenced binding, or from the spec.
+pub(super) async fn source(obj: &ShakenStirTrustProduct, ctx: &Context) -> Result<Source, ReconcileError> {
+    let spec = &obj.spec;
+    let Some(binding_ref) = &spec.business_profile_binding_ref else {
+        let numbers = spec.phone_numbers.iter().flatten().map(|n| (n.0.clone(), None)).collect();
+        return Ok(Source { profile_sid: spec.business_profile_sid.clone().unwrap_or_default(), numbers });
+    };
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(binding) = api.get_opt(&binding_ref.name).await? else {
+        return Err(ReconcileError::terminal(
+            "BindingNotFound",
+            format!("BusinessProfileBinding {ns}/{} does not exist", binding_ref.name),
+        ));
+    };
+    let status = binding.status.unwrap_or_default();
+    let Some(profile) = status.business_profile else {
+        return Err(ReconcileError::waiting(
+            "WaitingForBinding",
+            format!("BusinessProfileBinding {} has not resolved its Business Profile yet", binding_ref.name),
+        ));
+    };
+    let mut numbers = BTreeMap::new();
+    let mut pending = Vec::new();
+    match &spec.phone_numbers {
+        None => {
+            for n in &status.phone_numbers {
+                match (&n.sid, n.state) {
+                    (Some(sid), NumberState::Assigned) => {
+                        numbers.insert(sid.clone(), n.phone_number.clone());
+                    }
+                    (_, NumberState::Releasing) => {}
+                    _ => pending.push(n.phone_number.clone().or(n.sid.clone()).unwrap_or_default()),
+                }
+            }
+            if status.phone_numbers.is_empty() {
+                pending.push("(no numbers resolved yet)".into());
+            }
+        }
+        Some(subset) => {
+            for wanted in subset {
+                let entry = status
+                    .phone_numbers
+                    .iter()
+                    .find(|n| n.sid.as_deref() == Some(&wanted.0) || n.phone_number.as_deref() == Some(&wanted.0));
+                match entry {
+                    Some(n) if n.state == NumberState::Assigned && n.sid.is_some() => {
+                        numbers.insert(n.sid.clone().unwrap_or_default(), n.phone_number.clone());
+                    }
+                    Some(_) => pending.push(wanted.0.clone()),
+                    None if binding.spec.phone_numbers.iter().any(|r| {
+                        r.sid.as_deref() == Some(&wanted.0) || r.phone_number.as_deref() == Some(&wanted.0)
+                    }) =>
+                    {
+                        pending.push(wanted.0.clone())
+                    }
+                    None => {
+                        return Err(ReconcileError::terminal(
+                            "NumberNotInBinding",
+                            format!("{} is not one of BusinessProfileBinding {}'s numbers", wanted.0, binding_ref.name),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        return Err(ReconcileError::waiting(
+            "WaitingForBinding",
+            format!("waiting for BusinessProfileBinding {} to assign: {}", binding_ref.name, pending.join(", ")),
+        ));
+    }
+    Ok(Source { profile_sid: profile.sid, numbers })
+}
+
+/// Checks, against Trust Hub, that every number is assigned to the profile (only those can be
+/// attached to a SHAKEN/STIR Trust Product, seed step 5).
+pub(super) async fn check_numbers_on_profile(twilio: &dyn TrustHub, source: &Source) -> Result<(), ReconcileError> {
+    let on_profile: BTreeSet<String> = twilio
+        .list_customer_profile_channel_endpoint_assignments(&source.profile_sid, None)
+        .await
+        .map_err(|e| {
+            if e.is_not_found() {
+                ReconcileError::terminal("ProfileNotFound", format!("Business Profile {} does not exist", source.profile_sid))
+            } else {
+                ReconcileError::twilio("list the profile's phone numbers")(e)
+            }
+        })?
+        .into_iter()
+        .filter_map(|a| a.channel_endpoint_sid)
+        .collect();
+    let missing: Vec<&str> = source.numbers.keys().filter(|n| !on_profile.contains(*n)).map(String::as_str).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ReconcileError::terminal(
+            "NumberNotOnProfile",
+            format!(
+                "not assigned to Business Profile {}: {}; only numbers on the profile can be attached (assign them with a BusinessProfileBinding first)",
+                source.profile_sid,
+                missing.join(", ")
+            ),
+        ))
+    }
+}
+
+/// Refuses numbers another `ShakenStirTrustProduct` of the cluster already attached: a number
+/// belongs to at most one SHAKEN/STIR Trust Product. Checked in the informer cache, no Twilio call.
+pub(super) fn check_numbers_unclaimed(obj: &ShakenStirTrustProduct, ctx: &Context, source: &Source) -> Result<(), ReconcileError> {
+    let Some(store) = ctx.products.get() else { return Ok(()) };
+    let me = obj.uid();
+    for other in store.state() {
+        if other.uid() == me || other.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(status) = &other.status else { continue };
+        if let Some(n) = status.phone_numbers.iter().find(|n| n.assignment_sid.is_some() && source.numbers.contains_key(&n.sid)) {
+            return Err(ReconcileError::terminal(
+                "NumberOnAnotherTrustProduct",
+                format!(
+                    "{} is already attached to Trust Product {} (ShakenStirTrustProduct {}/{}); a number belongs to one SHAKEN/STIR Trust Product",
+                    n.phone_number.as_deref().unwrap_or(&n.sid),
+                    status.trust_product_sid.as_deref().unwrap_or("?"),
+                    other.namespace().unwrap_or_default(),
+                    other.name_any()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn not_found_or(operation: &'static str, sid: &str, reason: &'static str, what: &str) -> impl FnOnce(crate::twilio::TwilioError) -> ReconcileError {
+    let sid = sid.to_string();
+    let what = what.to_string();
+    move |e| {
+        if e.is_not_found() {
+            ReconcileError::terminal(reason, format!("Trust Product {sid} {what}"))
+        } else {
+            ReconcileError::twilio(operation)(e)
+        }
+    }
+}
+
+type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProductStatus>;
+
+/// The object's Trust Product: the recorded one, the one to adopt, the one found by name, or a
+/// new one. Before the (non-idempotent) create, `createPendingSince` is written to status; after
+/// it, the SID. A crash in between leaves the marker, and the next reconcile's look-up finds and
+/// adopts the product instead of creating a second one.
+pub(super) async fn ensure_product(obj: &ShakenStirTrustProduct, ctx: &Context, twilio: &dyn TrustHub, writer: &mut Writer<'_>) -> Result<TrustProduct, ReconcileError> {
+    let spec = &obj.spec;
+    let recorded = writer.written.trust_product_sid.clone();
+    if let Some(sid) = &recorded {
+        return twilio.fetch_trust_product(sid).await.map_err(not_found_or(
+            "fetch the Trust Product",
+            sid,
+            "TrustProductNotFound",
+            "recorded in status no longer exists in Twilio; delete and re-create this object to start over",
+        ));
+    }
+    if let Some(sid) = &spec.trust_product_sid {
+        let product = twilio.fetch_trust_product(sid).await.map_err(not_found_or(
+            "fetch the Trust Product to adopt",
+            sid,
+            "TrustProductNotFound",
+            "named in spec.trustProductSid does not exist in this account",
+        ))?;
+        if product.policy_sid.as_deref() != Some(spec.policy_sid.as_str()) {
+            return Err(ReconcileError::terminal(
+                "PolicyMismatch",
+                format!(
+                    "Trust Product {sid} has policy {}, not {}; only a SHAKEN/STIR product can be adopted",
+                    product.policy_sid.as_deref().unwrap_or("(none)"),
+                    spec.policy_sid
+                ),
+            ));
+        }
+        record_identity(obj, ctx, writer, &product, false).await?;
+        return Ok(product);
+    }
+    twilio.fetch_policy(&spec.policy_sid).await.map_err(|e| {
+        if e.is_not_found() {
+            ReconcileError::terminal(
+                "PolicyNotFound",
+                format!("Trust Hub has no policy {}: Twilio may have retired separate SHAKEN/STIR Trust Products for this account", spec.policy_sid),
+            )
+        } else {
+            ReconcileError::twilio("fetch the SHAKEN/STIR policy")(e)
+        }
+    })?;
+    let filter = BundleFilter { friendly_name: Some(spec.friendly_name.clone()), policy_sid: Some(spec.policy_sid.clone()), ..Default::default() };
+    let found: Vec<TrustProduct> = twilio
+        .list_trust_products(&filter)
+        .await
+        .map_err(ReconcileError::twilio("look up the Trust Product by name"))?
+        .into_iter()
+        .filter(|p| p.friendly_name.as_deref() == Some(spec.friendly_name.as_str()))
+        .collect();
+    let found_sids: Vec<String> = found.iter().filter_map(|p| p.sid.clone()).collect();
+    match decide_identity(&IdentityInputs { recorded_sid: None, adopt_sid: None, found_by_name: &found_sids }) {
+        Identity::Use(sid) => {
+            let product = found.into_iter().find(|p| p.sid.as_deref() == Some(sid.as_str())).unwrap_or_default();
+            // A pending create marker means this object made it before a crash.
+            let ours = writer.written.create_pending_since.is_some();
+            record_identity(obj, ctx, writer, &product, ours).await?;
+            Ok(product)
+        }
+        Identity::Ambiguous(sids) => Err(ReconcileError::terminal(
+            "AmbiguousTrustProduct",
+            format!(
+                "{} Trust Products are named {:?} with policy {} ({}); set spec.trustProductSid to the one to manage",
+                sids.len(),
+                spec.friendly_name,
+                spec.policy_sid,
+                sids.join(", ")
+            ),
+        )),
+        Identity::Create => {
+            let mut pending = writer.written.clone();
+            pending.create_pending_since = Some(super::super::status::now());
+            writer.write(pending).await?;
+            let request = CreateTrustProduct {
+                friendly_name: spec.friendly_name.clone(),
+                email: spec.email.clone(),
+                policy_sid: spec.policy_sid.clone(),
+                status_callback: spec.status_callback.clone(),
+            };
+            let product = twilio.create_trust_product(&request).await.map_err(ReconcileError::twilio("create the Trust Product"))?;
+            record_identity(obj, ctx, writer, &product, true).await?;
+            Ok(product)
+        }
+    }
+}
+
+async fn record_identity(obj: &ShakenStirTrustProduct, ctx: &Context, writer: &mut Writer<'_>, product: &TrustProduct, created: bool) -> Result<(), ReconcileError> {
+    let sid = product.sid.clone().unwrap_or_default();
+    let mut status = writer.written.clone();
+    status.trust_product_sid = Some(sid.clone());
+    status.trust_product_created = created;
+    status.create_pending_since = None;
+    writer.write(status).await?;
+    let (reason, note) = if created {
+        ("TrustProductCreated", format!("created SHAKEN/STIR Trust Product {sid}"))
+    } else {
+        ("TrustProductAdopted", format!("adopted existing Trust Product {sid}"))
+    };
+    super::super::status::event(ctx, obj, kube::runtime::events::EventType::Normal, reason, "CreateTrustProduct", note).await;
+    Ok(())
+}
