@@ -9,7 +9,9 @@ use trusthub_operator::twilio::{
     TwilioError,
 };
 
-use crate::client_support::{ACCOUNT, Reply, ScriptedServer, TOKEN, client_for, trust_product_json};
+use crate::client_support::{
+    ACCOUNT, Reply, ScriptedServer, TOKEN, client_for, trust_product_json,
+};
 
 const BU: &str = "BU0123456789abcdef0123456789abcdef";
 const KEY: &str = "SK0123456789abcdef0123456789abcdef";

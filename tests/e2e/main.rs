@@ -12,5 +12,6 @@ mod client_support;
 mod controller_bad_input;
 mod controller_happy;
 mod controller_lifecycle;
+mod controller_resilience;
 mod support;
 mod tls_provider;

@@ -83,14 +83,24 @@ pub(super) async fn cleanup(
     let mut refused = Vec::new();
     for target in &targets {
         let result: Result<(), TwilioError> = match target {
-            Target::Number { assignment_sid } => twilio.delete_trust_product_channel_endpoint_assignment(&product, assignment_sid).await,
-            Target::Profile { assignment_sid } => twilio.delete_trust_product_entity_assignment(&product, assignment_sid).await,
+            Target::Number { assignment_sid } => {
+                twilio
+                    .delete_trust_product_channel_endpoint_assignment(&product, assignment_sid)
+                    .await
+            }
+            Target::Profile { assignment_sid } => {
+                twilio
+                    .delete_trust_product_entity_assignment(&product, assignment_sid)
+                    .await
+            }
             Target::Product => twilio.delete_trust_product(&product).await,
         };
         match result {
             Ok(()) => removed.push(target.describe(&product)),
             Err(e) if e.is_not_found() => {}
-            Err(e) if e.is_transient() || e.is_ambiguous() => return Err(ReconcileError::twilio("clean up the Trust Product")(e)),
+            Err(e) if e.is_transient() || e.is_ambiguous() => {
+                return Err(ReconcileError::twilio("clean up the Trust Product")(e));
+            }
             // An approved product may refuse edits (60711) yet allow its own deletion, which takes
             // its assignments with it: carry on to the product before reporting.
             Err(e) => refused.push((target, e)),
@@ -100,13 +110,35 @@ pub(super) async fn cleanup(
     let left: Vec<String> = if product_deleted {
         Vec::new()
     } else {
-        refused.iter().map(|(t, e)| format!("{} ({e})", t.describe(&product))).collect()
+        refused
+            .iter()
+            .map(|(t, e)| format!("{} ({e})", t.describe(&product)))
+            .collect()
     };
     if left.is_empty() {
-        event(ctx, obj, EventType::Normal, "CleanedUp", "Delete", format!("removed {}", removed.join(", "))).await;
+        event(
+            ctx,
+            obj,
+            EventType::Normal,
+            "CleanedUp",
+            "Delete",
+            format!("removed {}", removed.join(", ")),
+        )
+        .await;
     } else {
-        let note = format!("Twilio refused to delete; left in Trust Hub: {}", left.join("; "));
-        event(ctx, obj, EventType::Warning, "CleanupIncomplete", "Delete", note).await;
+        let note = format!(
+            "Twilio refused to delete; left in Trust Hub: {}",
+            left.join("; ")
+        );
+        event(
+            ctx,
+            obj,
+            EventType::Warning,
+            "CleanupIncomplete",
+            "Delete",
+            note,
+        )
+        .await;
     }
     Ok(Action::await_change())
 }
