@@ -56,12 +56,15 @@ impl CredentialsError {
     }
 }
 
+/// `(namespace, Secret name)` → `(Secret resourceVersion, client built from it)`.
+type ClientsBySecret = HashMap<(String, String), (String, Arc<dyn TrustHub>)>;
+
 /// One Twilio client per (namespace, Secret) at its current version.
 pub struct CredentialsCache {
     client: Client,
     twilio: ClientConfig,
     observer: Option<Arc<dyn CallObserver>>,
-    cached: Mutex<HashMap<(String, String), (String, Arc<dyn TrustHub>)>>,
+    cached: Mutex<ClientsBySecret>,
 }
 
 impl CredentialsCache {

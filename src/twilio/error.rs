@@ -53,7 +53,8 @@ pub enum TwilioError {
     Api {
         operation: &'static str,
         status: u16,
-        body: TwilioErrorBody,
+        /// Boxed to keep `Result<_, TwilioError>` small on the success path.
+        body: Box<TwilioErrorBody>,
         retry_after: Option<Duration>,
     },
     /// A non-idempotent request (POST create/update) may or may not have been processed.
@@ -64,7 +65,7 @@ pub enum TwilioError {
         operation: &'static str,
         /// The status Twilio answered, when it did (5xx).
         status: Option<u16>,
-        body: Option<TwilioErrorBody>,
+        body: Option<Box<TwilioErrorBody>>,
         reason: String,
     },
     /// No HTTP answer (and, for POSTs, provably not sent: see `Ambiguous` otherwise).
@@ -209,12 +210,12 @@ mod tests {
         TwilioError::Api {
             operation: "Test",
             status,
-            body: TwilioErrorBody {
+            body: Box::new(TwilioErrorBody {
                 code,
                 message: Some("msg".into()),
                 more_info: None,
                 status: Some(status.into()),
-            },
+            }),
             retry_after: None,
         }
     }
@@ -238,10 +239,10 @@ mod tests {
         let amb = TwilioError::Ambiguous {
             operation: "CreateTrustProduct",
             status: Some(503),
-            body: Some(TwilioErrorBody {
+            body: Some(Box::new(TwilioErrorBody {
                 code: Some(20503),
                 ..Default::default()
-            }),
+            })),
             reason: "HTTP 503".into(),
         };
         assert!(amb.is_transient() && amb.is_ambiguous());
@@ -275,6 +276,8 @@ mod tests {
             (b.code, b.status, b.message),
             (Some(20429), Some(429), None)
         );
+        // Callers embed this error in their own; keep it small.
+        assert!(std::mem::size_of::<TwilioError>() <= 64);
         let text = api(404, Some(20404)).to_string();
         assert!(
             text.contains("404") && text.contains("20404") && text.contains("msg"),

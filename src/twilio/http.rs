@@ -433,7 +433,7 @@ fn classify(
         Ok((status, _, body)) if status.is_success() => Attempt::Done(status, body),
         Ok((status, retry_after, body)) => {
             let code = status.as_u16();
-            let body = TwilioErrorBody::parse(&body);
+            let body = Box::new(TwilioErrorBody::parse(&body));
             if code >= 500 && !idempotent {
                 return Attempt::Failed {
                     error: TwilioError::Ambiguous {

@@ -3,6 +3,15 @@
 
 mod api_crds;
 mod api_manifests;
+mod client_ops;
+mod client_prism;
+mod client_retry;
+mod client_secrets;
+mod client_sim_faults;
+mod client_support;
 mod controller_bad_input;
 mod controller_happy;
+mod controller_lifecycle;
+mod controller_resilience;
 mod support;
+mod tls_provider;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube_local::{LocalApiServer, ServerOptions};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -23,11 +23,7 @@ pub const NS: &str = "default";
 pub const PARENT: &str = "AC11111111111111111111111111111111";
 pub const PARENT_TOKEN: &str = "parentauthtoken0000000000000000001";
 pub const EAST: &str = "AC22222222222222222222222222222222";
-pub const WEST: &str = "AC33333333333333333333333333333333";
 pub const PROFILE: &str = "BUaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1";
-pub const PROFILE_NAME: &str = "Acme Telecom Primary Business Profile";
-pub const EAST_1: &str = "+15005550201";
-pub const EAST_2: &str = "+15005550202";
 pub const WEST_1_SID: &str = "PN30000000000000000000000000000001";
 pub const PARENT_NUMBER_SID: &str = "PN10000000000000000000000000000001";
 
@@ -275,10 +271,6 @@ impl Env {
                 op.starts_with("Create") || op.starts_with("Update") || op.starts_with("Delete")
             })
             .collect()
-    }
-
-    pub async fn delete_product(&self, name: &str) {
-        let _ = self.products().delete(name, &DeleteParams::default()).await;
     }
 
     pub async fn shutdown(mut self) {

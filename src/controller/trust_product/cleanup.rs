@@ -80,7 +80,8 @@ pub(super) async fn cleanup(
         Err(e) => return Err(e),
     };
     let mut removed = Vec::new();
-    for (i, target) in targets.iter().enumerate() {
+    let mut refused = Vec::new();
+    for target in &targets {
         let result: Result<(), TwilioError> = match target {
             Target::Number { assignment_sid } => {
                 twilio
@@ -100,34 +101,44 @@ pub(super) async fn cleanup(
             Err(e) if e.is_transient() || e.is_ambiguous() => {
                 return Err(ReconcileError::twilio("clean up the Trust Product")(e));
             }
-            Err(e) => {
-                let left: Vec<String> = targets[i..].iter().map(|t| t.describe(&product)).collect();
-                let note = format!(
-                    "Twilio refused to delete the {} ({e}); left in Trust Hub: {}",
-                    target.describe(&product),
-                    left.join(", ")
-                );
-                event(
-                    ctx,
-                    obj,
-                    EventType::Warning,
-                    "CleanupIncomplete",
-                    "Delete",
-                    note,
-                )
-                .await;
-                return Ok(Action::await_change());
-            }
+            // An approved product may refuse edits (60711) yet allow its own deletion, which takes
+            // its assignments with it: carry on to the product before reporting.
+            Err(e) => refused.push((target, e)),
         }
     }
-    event(
-        ctx,
-        obj,
-        EventType::Normal,
-        "CleanedUp",
-        "Delete",
-        format!("removed {}", removed.join(", ")),
-    )
-    .await;
+    let product_deleted = removed.iter().any(|r| r.starts_with("Trust Product"));
+    let left: Vec<String> = if product_deleted {
+        Vec::new()
+    } else {
+        refused
+            .iter()
+            .map(|(t, e)| format!("{} ({e})", t.describe(&product)))
+            .collect()
+    };
+    if left.is_empty() {
+        event(
+            ctx,
+            obj,
+            EventType::Normal,
+            "CleanedUp",
+            "Delete",
+            format!("removed {}", removed.join(", ")),
+        )
+        .await;
+    } else {
+        let note = format!(
+            "Twilio refused to delete; left in Trust Hub: {}",
+            left.join("; ")
+        );
+        event(
+            ctx,
+            obj,
+            EventType::Warning,
+            "CleanupIncomplete",
+            "Delete",
+            note,
+        )
+        .await;
+    }
     Ok(Action::await_change())
 }
