@@ -1,6 +1,7 @@
 //! HTTP entry point: parses Kubernetes API paths, applies injected faults, and dispatches to
 //! discovery, OpenAPI, CRUD (get/list/create/update/patch/delete/deletecollection) and watch.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub struct ResourceRequest {
     pub subresource: Option<String>,
     pub query: HashMap<String, String>,
     pub wants_table: bool,
+    /// `Warning` headers for the response (unknown fields under `fieldValidation=Warn`).
+    pub warnings: RefCell<Vec<String>>,
 }
 
 impl ResourceRequest {
@@ -230,10 +233,18 @@ async fn resource(
         "delete" => delete(app, &req, body).map(|v| (StatusCode::OK, v)),
         _ => delete_collection(app, &req).map(|v| (StatusCode::OK, v)),
     };
-    match result {
+    let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => e.into_response(),
+    };
+    for warning in req.warnings.borrow().iter() {
+        // RFC 7234 warn-code 299 with the text quoted, as the apiserver sends it.
+        let text = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = header::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
     }
+    resp
 }
 
 fn parse_resource_path(
@@ -286,6 +297,7 @@ fn parse_resource_path(
         subresource: sub,
         query,
         wants_table: table::wants_table(accept),
+        warnings: RefCell::new(Vec::new()),
     })
 }
 
@@ -386,13 +398,20 @@ fn admit(
     let Some(schema) = &rt.schema else {
         return Ok(());
     };
-    if req.q("fieldValidation") == "Strict" {
-        let unknown = schema.unknown_fields(obj);
-        if !unknown.is_empty() {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect();
+    let unknown: Vec<String> = match req.q("fieldValidation") {
+        "Ignore" => Vec::new(),
+        _ => schema
+            .unknown_fields(obj)
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect(),
+    };
+    if !unknown.is_empty() {
+        // Strict refuses; Warn (the default) answers with one Warning header per field.
+        if req.q("fieldValidation") != "Strict" {
+            req.warnings.borrow_mut().extend(unknown);
+        } else {
+            let list = unknown;
             return Err(ApiError::bad_request(format!(
                 "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
                 rt.kind,

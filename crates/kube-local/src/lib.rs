@@ -42,8 +42,10 @@
 //!   beyond it), initial ADDED events when no version (or "0") is given, `sendInitialEvents`
 //!   with the initial-events-end bookmark, periodic bookmarks, `timeoutSeconds`, label/field
 //!   selectors (an object that starts/stops matching is sent as ADDED/DELETED).
-//! - Custom resources are admitted through their CRD schema (defaults, pruning, validation,
-//!   422 Invalid) and `fieldValidation=Strict` turns pruned fields into 400 errors.
+//! - Custom resources are admitted through their CRD schema with `crd-validation` (defaults,
+//!   pruning, OpenAPI and CEL validation, 422 Invalid); unknown fields are refused (400) under
+//!   `fieldValidation=Strict`, reported in `Warning` headers under `Warn` (the default) and
+//!   silently pruned under `Ignore`.
 //! - `Table` responses from printer columns (CRD `additionalPrinterColumns` with simple
 //!   JSONPaths, dates as ages), OpenAPI v3 documents that advertise server-side field
 //!   validation, a JSON OpenAPI v2 document.
