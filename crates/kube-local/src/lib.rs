@@ -76,6 +76,7 @@ mod faults;
 mod handlers;
 mod kubeconfig;
 mod lifecycle;
+mod names;
 mod openapi;
 mod patch;
 mod protobuf;

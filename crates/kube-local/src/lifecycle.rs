@@ -9,6 +9,7 @@ use base64::Engine;
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
+use crate::names;
 use crate::registry::{self, ResourceType};
 use crate::status::{ApiError, ApiResult};
 use crate::store::{EventType, ObjectKey, State, StorageKey};
@@ -154,7 +155,15 @@ pub fn prepare_create(rt: &ResourceType, mut obj: Value, ns: &str) -> ApiResult<
         map.remove("status");
     }
     type_specific_defaults(rt, &mut obj)?;
+    check_names(rt, &obj)?;
     Ok(obj)
+}
+
+fn check_names(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
+    let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    names::check(obj, is_namespace).map_err(|(field, message)| {
+        ApiError::invalid(&rt.kind, &rt.group, meta_str(obj, "name"), &field, &message)
+    })
 }
 
 fn type_specific_defaults(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
@@ -314,6 +323,7 @@ pub fn prepare_update(
     }
     if !status_write {
         type_specific_defaults(rt, &mut result)?;
+        check_names(rt, &result)?;
     }
     Ok(result)
 }

@@ -31,6 +31,29 @@ async fn create_sets_metadata_and_rejects_duplicates() {
         (409, "AlreadyExists")
     );
 
+    // Names must be RFC 1123 subdomains, label values valid label values.
+    let status = api_error(
+        api.create(&PostParams::default(), &widget("Bad_Name", 1))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+    assert!(
+        status.message.starts_with(
+            "Widget.example.com \"Bad_Name\" is invalid: metadata.name: Invalid value"
+        ),
+        "{}",
+        status.message
+    );
+    let mut bad_label = widget("b", 1);
+    bad_label.metadata.labels = Some([("k".to_string(), "-x".to_string())].into());
+    let status = api_error(
+        api.create(&PostParams::default(), &bad_label)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+
     let mut generated = widget("", 1);
     generated.metadata.name = None;
     generated.metadata.generate_name = Some("gen-".into());
