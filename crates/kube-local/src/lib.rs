@@ -30,8 +30,9 @@
 //!   `generateName`, uid, creationTimestamp), get (404), list (label selectors, field selectors
 //!   on any dotted path, all namespaces, `limit`/`continue`), update (409 Conflict on a stale
 //!   resourceVersion), JSON patch, merge patch, strategic merge patch (as a merge patch),
-//!   server-side apply (as a merge patch; creates missing objects), delete and
-//!   deletecollection (propagation options accepted), `dryRun=All`.
+//!   server-side apply with field ownership (conflicts unless `force`, removal of fields a
+//!   manager stops applying; creates missing objects), delete and deletecollection
+//!   (propagation options accepted), `dryRun=All`. Object names and labels are validated.
 //! - One global monotonically increasing resourceVersion; `generation` starting at 1 and bumped
 //!   on changes outside metadata (and outside status when the status subresource is on);
 //!   status subresource isolation both ways; no-op writes do not bump the resourceVersion;
@@ -55,9 +56,10 @@
 //! - No authentication, authorization, admission webhooks, TLS, HTTP/2 or CBOR. Protobuf
 //!   request bodies are decoded for Secrets and Namespaces only (what imperative
 //!   `kubectl create secret|namespace` sends); responses are always JSON.
-//! - No field ownership: server-side apply is a merge patch (no conflicts, no removal of
-//!   fields a manager stopped applying), `managedFields` are dropped. Strategic merge patch
-//!   has no list-merge keys: lists are replaced.
+//! - Field ownership is tracked per leaf field internally and not exposed: `managedFields`
+//!   are dropped from objects. Lists are atomic for apply and strategic merge patch (no
+//!   `x-kubernetes-list-type: map` / patch-merge-key merging): lists are replaced. Requests
+//!   without `fieldManager` are attributed to manager `unknown` (upstream: the user agent).
 //! - No garbage collector: ownerReferences and propagation policies are accepted but
 //!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase.
 //! - No version conversion: all served versions of a CRD share objects (as with
@@ -78,6 +80,7 @@ mod kubeconfig;
 mod lifecycle;
 mod names;
 mod openapi;
+mod ownership;
 mod patch;
 mod protobuf;
 mod registry;
@@ -87,6 +90,7 @@ mod store;
 mod table;
 mod validation;
 mod watch;
+mod writes;
 
 use std::io;
 use std::net::SocketAddr;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::ownership::Managers;
 use crate::registry::{self, ResourceType};
 
 /// (group, plural): all served versions of one resource share their objects.
@@ -62,6 +63,7 @@ impl Store {
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
             compacted_rv: 0,
+            managed: HashMap::new(),
             sender,
         };
         let now = crate::lifecycle::now();
@@ -97,6 +99,8 @@ pub struct State {
     history_limit: usize,
     /// Events with a resourceVersion <= this have been dropped from the history.
     pub compacted_rv: u64,
+    /// Server-side-apply field ownership per object.
+    managed: HashMap<(StorageKey, ObjectKey), Managers>,
     sender: broadcast::Sender<Arc<ChangeEvent>>,
 }
 
@@ -171,8 +175,20 @@ impl State {
     }
 
     /// Removes an object for good, recording a DELETED event at a fresh resourceVersion.
+    pub fn managers(&self, key: &StorageKey, okey: &ObjectKey) -> Managers {
+        self.managed
+            .get(&(key.clone(), okey.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn set_managers(&mut self, key: &StorageKey, okey: ObjectKey, managers: Managers) {
+        self.managed.insert((key.clone(), okey), managers);
+    }
+
     pub fn remove(&mut self, key: &StorageKey, okey: &ObjectKey) -> Option<Value> {
         let mut obj = self.objects.get_mut(key)?.remove(okey)?;
+        self.managed.remove(&(key.clone(), okey.clone()));
         self.rv += 1;
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
