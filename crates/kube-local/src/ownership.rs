@@ -85,6 +85,10 @@ pub fn apply(
     let me = (req.manager.to_string(), req.subresource.to_string());
     let wanted = leaves(applied, req.subresource, req.status_isolated);
     let mut conflicts = Vec::new();
+    let api_version = current
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !req.force {
         for (path, value) in &wanted {
             if current.pointer(path) == Some(value) {
@@ -92,7 +96,10 @@ pub fn apply(
             }
             for ((other, _), owned) in managers.iter().filter(|(k, _)| **k != me) {
                 if owned.iter().any(|o| overlaps(o, path)) {
-                    conflicts.push(format!("conflict with \"{other}\": {}", dotted(path)));
+                    conflicts.push(format!(
+                        "conflict with \"{other}\" using {api_version}: {}",
+                        dotted(path)
+                    ));
                 }
             }
         }
@@ -221,7 +228,8 @@ mod tests {
     #[test]
     fn conflicts_removal_and_force() {
         let empty = Managers::new();
-        let obj = json!({"kind": "Lease", "metadata": {"name": "l"}, "spec": {}});
+        let obj =
+            json!({"apiVersion": "v1", "kind": "Lease", "metadata": {"name": "l"}, "spec": {}});
         let (obj, m) = apply_as(
             &empty,
             &obj,
@@ -237,7 +245,7 @@ mod tests {
             .map(|e| e.message);
         assert_eq!(
             err.as_deref(),
-            Some("Apply failed with 1 conflict: conflict with \"a\": .spec.holder")
+            Some("Apply failed with 1 conflict: conflict with \"a\" using v1: .spec.holder")
         );
         let (obj, m) =
             apply_as(&m, &obj, json!({"spec": {"ttl": 5}}), "b", false).unwrap_or_default();

@@ -338,7 +338,7 @@ async fn server_side_apply_tracks_field_owners() {
     assert!(
         status
             .message
-            .contains("conflict with \"creator\": .spec.size"),
+            .contains("conflict with \"creator\" using example.com/v1: .spec.size"),
         "{}",
         status.message
     );
