@@ -53,6 +53,8 @@
 //! - Fault injection (see [`FaultHandle`]) in Rust and under `/_local/faults/`.
 //!
 //! # Limits (what a real apiserver does that this does not)
+//! - Only the built-ins listed above exist: no pods, configmaps, services, deployments, RBAC
+//!   (so no `kubectl get all`), and no controllers run besides the namespace cascade.
 //! - No authentication, authorization, admission webhooks, TLS, HTTP/2 or CBOR. Protobuf
 //!   request bodies are decoded for Secrets and Namespaces only (what imperative
 //!   `kubectl create secret|namespace` sends); responses are always JSON.
@@ -61,7 +63,8 @@
 //!   `x-kubernetes-list-type: map` / patch-merge-key merging): lists are replaced. Requests
 //!   without `fieldManager` are attributed to manager `unknown` (upstream: the user agent).
 //! - No garbage collector: ownerReferences and propagation policies are accepted but
-//!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase.
+//!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase. Deleting a
+//!   CRD removes its objects at once, even those with finalizers (upstream waits for them).
 //! - No version conversion: all served versions of a CRD share objects (as with
 //!   `strategy: None`). (`events.k8s.io/v1` Events are the exception: they are stored as
 //!   core Events, so both APIs see the same events.)
