@@ -180,6 +180,37 @@ async fn resolve_numbers(
     Ok(targets)
 }
 
+/// The assignments recorded by the last complete sync, when nothing changed since on our side
+/// (same generation, every number resolved and assigned) nor in the profile's status: then the
+/// profile fetch alone tells that nothing needs doing, and the assignment list is not read again.
+/// Assignments removed outside the operator are noticed at the next spec or profile change.
+fn recorded_assignments(
+    obj: &BusinessProfileBinding,
+    recorded: &BusinessProfileBindingStatus,
+    profile: &ProfileView,
+    targets: &[NumberTarget],
+) -> Option<Vec<(String, String)>> {
+    let same_profile = recorded.business_profile.as_ref().is_some_and(|p| {
+        p.sid == profile.sid && p.status.as_deref() == Some(profile.status.as_str())
+    });
+    if recorded.observed_generation != obj.metadata.generation || !same_profile {
+        return None;
+    }
+    targets
+        .iter()
+        .map(|t| {
+            let NumberTarget::Resolved { number_sid, .. } = t else {
+                return None;
+            };
+            let entry = recorded
+                .phone_numbers
+                .iter()
+                .find(|n| n.sid.as_ref() == Some(number_sid) && n.state == NumberState::Assigned)?;
+            Some((entry.assignment_sid.clone()?, number_sid.clone()))
+        })
+        .collect()
+}
+
 fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
     ResolvedBusinessProfile {
         sid: profile.sid.clone().unwrap_or_default(),
@@ -214,15 +245,18 @@ async fn sync(
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
-    let mut assignments: Vec<(String, String)> = twilio
-        .list_customer_profile_channel_endpoint_assignments(&profile_view.sid, None)
-        .await
-        .map_err(ReconcileError::twilio(
-            "list the profile's phone number assignments",
-        ))?
-        .into_iter()
-        .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
-        .collect();
+    let mut assignments = match recorded_assignments(obj, &recorded, &profile_view, &targets) {
+        Some(known) => known,
+        None => twilio
+            .list_customer_profile_channel_endpoint_assignments(&profile_view.sid, None)
+            .await
+            .map_err(ReconcileError::twilio(
+                "list the profile's phone number assignments",
+            ))?
+            .into_iter()
+            .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
+            .collect(),
+    };
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers
         .iter()
