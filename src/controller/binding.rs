@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
 
 use super::status::{StatusWriter, apply_conditions, event, report_error};
-use super::{Context, ReconcileError, object_key};
+use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
-    FINALIZER, NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true,
-    find_condition,
+    NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true, find_condition,
 };
 use crate::planner::ConditionSpec;
 use crate::planner::binding::{
@@ -28,27 +26,7 @@ pub(super) async fn reconcile(
     obj: Arc<BusinessProfileBinding>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let ns = obj.namespace().unwrap_or_default();
-    let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = object_key(obj.as_ref());
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
-        }
-    })
-    .await;
-    match result {
-        Ok(action) => {
-            ctx.reset_backoff(&key);
-            Ok(action)
-        }
-        Err(
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e),
-        ) => Err(e),
-        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
-    }
+    super::reconcile_finalized(obj, ctx, apply, cleanup).await
 }
 
 async fn apply(
@@ -437,27 +415,13 @@ async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, 
         .as_ref()
         .map(|p| p.sid.clone())
         .unwrap_or_default();
-    let ns = obj.namespace().unwrap_or_default();
-    let twilio = match ctx.credentials.client_for(&ns, &obj.spec.credentials).await {
-        Ok(t) => t,
-        Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
-            let left: Vec<String> = ours.iter().map(|(ra, pn)| format!("{ra} ({pn})")).collect();
-            let note = format!(
-                "cannot clean up ({e}); left in Trust Hub on profile {profile_sid}: {}",
-                left.join(", ")
-            );
-            event(
-                ctx,
-                obj,
-                EventType::Warning,
-                "CleanupSkipped",
-                "Delete",
-                note,
-            )
-            .await;
-            return Ok(Action::await_change());
-        }
-        Err(e) => return Err(e),
+    let left_behind: Vec<String> = ours
+        .iter()
+        .map(|(ra, pn)| format!("{ra} ({pn}) on profile {profile_sid}"))
+        .collect();
+    let Some(twilio) = super::cleanup_client(ctx, obj, &obj.spec.credentials, &left_behind).await?
+    else {
+        return Ok(Action::await_change());
     };
     let mut left = Vec::new();
     for (ra, pn) in &ours {

@@ -10,13 +10,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
 
 use super::status::{StatusWriter, apply_conditions, event, now, report_error};
-use super::{Context, ReconcileError, object_key};
+use super::{Context, ReconcileError};
 use crate::api::{
-    EvaluationStatus, FINALIZER, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct,
+    EvaluationStatus, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct,
     ShakenStirTrustProductStatus, TrustProductNumberStatus, twilio_status as ts,
 };
 use crate::planner::ConditionSpec;
@@ -34,27 +33,7 @@ pub(super) async fn reconcile(
     obj: Arc<ShakenStirTrustProduct>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let ns = obj.namespace().unwrap_or_default();
-    let api: Api<ShakenStirTrustProduct> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = object_key(obj.as_ref());
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
-        }
-    })
-    .await;
-    match result {
-        Ok(action) => {
-            ctx.reset_backoff(&key);
-            Ok(action)
-        }
-        Err(
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e),
-        ) => Err(e),
-        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
-    }
+    super::reconcile_finalized(obj, ctx, apply, cleanup::cleanup).await
 }
 
 async fn apply(
