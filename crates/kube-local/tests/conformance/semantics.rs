@@ -320,3 +320,29 @@ async fn leases_and_both_event_apis() {
     assert_eq!(back.regarding.unwrap().name.as_deref(), Some("w"));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_from_one_version_have_one_winner() {
+    let (server, _client, api) = with_widgets().await;
+    let base = api
+        .create(&PostParams::default(), &widget("a", 1))
+        .await
+        .unwrap();
+    let attempts = (0..16).map(|i| {
+        let api = api.clone();
+        let mut w = base.clone();
+        w.spec.size = 10 + i;
+        tokio::spawn(async move { api.replace("a", &PostParams::default(), &w).await })
+    });
+    let mut won = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(e) => assert_eq!(api_error(e).code, 409),
+        }
+    }
+    assert_eq!(won, 1);
+    let after = api.get("a").await.unwrap();
+    assert_eq!(after.metadata.generation, Some(2));
+    server.shutdown().await;
+}

@@ -192,3 +192,38 @@ async fn runtime_watcher_list_watch() {
 async fn runtime_watcher_streaming_list() {
     watcher_sees_lifecycle(watcher::Config::default().streaming_lists()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_reach_a_watcher_in_resource_version_order() {
+    let (server, _client, api) = with_widgets().await;
+    let mut stream = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let writers: Vec<_> = (0..20)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.create(&PostParams::default(), &widget(&format!("w{i}"), 1))
+                    .await
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    let mut versions = Vec::new();
+    while versions.len() < 20 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("event within 5s")
+            .unwrap()
+            .expect("stream open");
+        if let WatchEvent::Added(w) = event {
+            versions.push(rv_of(&w));
+        }
+    }
+    assert!(versions.windows(2).all(|p| p[0] < p[1]), "{versions:?}");
+    server.shutdown().await;
+}
