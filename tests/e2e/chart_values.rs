@@ -305,6 +305,7 @@ fn chart_schema_rejects_unknown_values_and_wrong_types() {
         ("controller.reviewPollMax=soon", "reviewPollMax"),
         ("webhook.publicUrl=http://insecure.example/cb", "publicUrl"),
         ("twilio.maxInFlight=0", "maxInFlight"),
+        ("leaderElection.leaseDuration=500ms", "leaseDuration"),
     ] {
         let err = refused(&["--set", set]);
         assert!(err.contains(expect), "{set}: error names {expect}:\n{err}");
