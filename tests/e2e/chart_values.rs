@@ -226,6 +226,13 @@ fn chart_optional_objects_appear_only_when_enabled() {
         }
     }
 
+    // Enabled without peers: deny all ingress, leave egress alone.
+    let deny = render(&["--set", "networkPolicy.enabled=true"]);
+    let deny = &object(&deny, "NetworkPolicy", None)["spec"];
+    assert_eq!(deny["policyTypes"], json!(["Ingress"]));
+    assert_eq!(deny["ingress"], json!([]));
+    assert!(deny.get("egress").is_none());
+
     let docs = render(&["-f", &ci_values("all-features")]);
     let monitor = object(&docs, "ServiceMonitor", None);
     assert_eq!(
