@@ -3,6 +3,9 @@
 
 mod api_crds;
 mod api_manifests;
+mod chart;
+mod chart_image;
+mod chart_values;
 mod client_ops;
 mod client_prism;
 mod client_retry;
