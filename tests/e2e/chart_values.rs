@@ -475,7 +475,7 @@ fn chart_crds_are_identical_to_crds_dir() {
         let b = std::fs::read(chart_dir().join("crds").join(file)).expect("read chart crds/");
         assert!(
             a == b,
-            "charts/trusthub-operator/crds/{file} differs from crds/{file}: cp crds/*.yaml charts/trusthub-operator/crds/"
+            "charts/trusthub-operator/crds/{file} differs from crds/{file}: run `cargo run --bin crdgen`, which writes both"
         );
     }
     // And helm ships them: --include-crds renders both definitions.
