@@ -146,15 +146,20 @@ pub fn trusthub_page(
     })
 }
 
-/// API 2010 list envelope: `{<key>: [...], first_page_uri, next_page_uri, ...}` with URIs
-/// relative to the host.
+/// API 2010 list envelope: `{<key>: [...], first_page_uri, next_page_uri, ...}`.
+///
+/// The paging URIs are absolute: the spec declares them `format: uri` (and the spec wins), even
+/// though Twilio's own examples, and Twilio in practice, send host-relative paths. Clients must
+/// accept both (the operator's client keeps only the path and query of any next-page link).
 pub fn api2010_page(
     key: &str,
     all: &[Value],
     req: PageRequest,
+    base: &str,
     path: &str,
     filters: &[(&str, String)],
 ) -> Value {
+    let path = &format!("{base}{path}");
     let c = cut(all, req);
     let size = req.page_size;
     let current_token = (req.offset != req.page * size).then_some(req.offset);

@@ -91,6 +91,7 @@ async fn list_accounts(AxState(app): AxState<App>, caller: Caller, RawQuery(q): 
         "accounts",
         &items,
         page,
+        &app.base_url,
         "/2010-04-01/Accounts.json",
         &filters,
     )))
@@ -167,6 +168,7 @@ async fn list_numbers(
         "incoming_phone_numbers",
         &items,
         page,
+        &app.base_url,
         &path,
         &filters,
     )))
