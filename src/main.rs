@@ -242,3 +242,62 @@ async fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let mut argv = vec!["trusthub-operator", "run"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Run(args) => args,
+        }
+    }
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runtime_flags_have_the_documented_defaults() {
+        let args = run_args(&[]);
+        assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(args.webhook_addr, None);
+        assert_eq!(args.webhook_public_url, None);
+        assert!(!args.leader_election);
+        assert_eq!(args.lease_name, "trusthub-operator");
+        assert_eq!(args.lease_duration, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn leader_election_takes_a_bare_flag_or_a_boolean() {
+        assert!(run_args(&["--leader-election"]).leader_election);
+        assert!(run_args(&["--leader-election", "true"]).leader_election);
+        assert!(!run_args(&["--leader-election=false"]).leader_election);
+        let args = run_args(&["--leader-election", "--lease-duration", "3s"]);
+        assert!(args.leader_election);
+        assert_eq!(args.lease_duration, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn refuses_unusable_urls_and_durations() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["trusthub-operator", "run"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).is_ok()
+        };
+        assert!(parse(&[
+            "--webhook-public-url",
+            "https://op.example/twilio/status-callback"
+        ]));
+        assert!(parse(&["--webhook-public-url", "http://127.0.0.1:9/cb"]));
+        assert!(!parse(&["--webhook-public-url", "ftp://op.example/cb"]));
+        assert!(!parse(&["--webhook-public-url", "/relative"]));
+        assert!(!parse(&["--lease-duration", "500ms"]));
+        assert!(!parse(&["--lease-duration", "1500ms"]));
+        assert!(!parse(&["--metrics-addr", "not-an-address"]));
+    }
+}

@@ -131,3 +131,36 @@ async fn operator_leader_releases_the_lease_on_sigterm() {
     env.wait_product("acme-shaken-stir", "Ready", ready).await;
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn operator_leader_steps_down_when_another_replica_holds_the_lease() {
+    let env = Env::start(false).await;
+    let mut a = start_replica(&env, "op-a").await;
+    wait_holder(&env, LEASE, "op-a", PATIENCE).await;
+    a.wait_ready().await;
+    // Another replica (here: the test) takes the Lease, e.g. after a network partition.
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), NS);
+    let mut lease = leases.get(LEASE).await.expect("lease");
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.holder_identity = Some("intruder".into());
+        spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            k8s_openapi::jiff::Timestamp::now(),
+        ));
+        spec.lease_duration_seconds = Some(3600);
+    }
+    leases
+        .replace(LEASE, &Default::default(), &lease)
+        .await
+        .expect("take the lease");
+    // The former leader notices at its next renewal (duration/3) and stops with an error.
+    let exit = tokio::time::timeout(DURATION + SLACK, a.child.wait())
+        .await
+        .expect("the former leader stops")
+        .expect("wait");
+    assert!(
+        !exit.success(),
+        "losing the Lease is an error exit: {exit:?}"
+    );
+    assert_eq!(lease_holder(&env, LEASE).await.as_deref(), Some("intruder"));
+    env.shutdown().await;
+}
