@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
 
 use super::status::{StatusWriter, apply_conditions, event, report_error};
-use super::{Context, ReconcileError, object_key};
+use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
-    FINALIZER, NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true,
-    find_condition,
+    NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true, find_condition,
 };
 use crate::planner::ConditionSpec;
 use crate::planner::binding::{
@@ -28,27 +26,7 @@ pub(super) async fn reconcile(
     obj: Arc<BusinessProfileBinding>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let ns = obj.namespace().unwrap_or_default();
-    let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = object_key(obj.as_ref());
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
-        }
-    })
-    .await;
-    match result {
-        Ok(action) => {
-            ctx.reset_backoff(&key);
-            Ok(action)
-        }
-        Err(
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e),
-        ) => Err(e),
-        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
-    }
+    super::reconcile_finalized(obj, ctx, apply, cleanup).await
 }
 
 async fn apply(
@@ -180,6 +158,37 @@ async fn resolve_numbers(
     Ok(targets)
 }
 
+/// The assignments recorded by the last complete sync, when nothing changed since on our side
+/// (same generation, every number resolved and assigned) nor in the profile's status: then the
+/// profile fetch alone tells that nothing needs doing, and the assignment list is not read again.
+/// Assignments removed outside the operator are noticed at the next spec or profile change.
+fn recorded_assignments(
+    obj: &BusinessProfileBinding,
+    recorded: &BusinessProfileBindingStatus,
+    profile: &ProfileView,
+    targets: &[NumberTarget],
+) -> Option<Vec<(String, String)>> {
+    let same_profile = recorded.business_profile.as_ref().is_some_and(|p| {
+        p.sid == profile.sid && p.status.as_deref() == Some(profile.status.as_str())
+    });
+    if recorded.observed_generation != obj.metadata.generation || !same_profile {
+        return None;
+    }
+    targets
+        .iter()
+        .map(|t| {
+            let NumberTarget::Resolved { number_sid, .. } = t else {
+                return None;
+            };
+            let entry = recorded
+                .phone_numbers
+                .iter()
+                .find(|n| n.sid.as_ref() == Some(number_sid) && n.state == NumberState::Assigned)?;
+            Some((entry.assignment_sid.clone()?, number_sid.clone()))
+        })
+        .collect()
+}
+
 fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
     ResolvedBusinessProfile {
         sid: profile.sid.clone().unwrap_or_default(),
@@ -214,15 +223,18 @@ async fn sync(
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
-    let mut assignments: Vec<(String, String)> = twilio
-        .list_customer_profile_channel_endpoint_assignments(&profile_view.sid, None)
-        .await
-        .map_err(ReconcileError::twilio(
-            "list the profile's phone number assignments",
-        ))?
-        .into_iter()
-        .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
-        .collect();
+    let mut assignments = match recorded_assignments(obj, &recorded, &profile_view, &targets) {
+        Some(known) => known,
+        None => twilio
+            .list_customer_profile_channel_endpoint_assignments(&profile_view.sid, None)
+            .await
+            .map_err(ReconcileError::twilio(
+                "list the profile's phone number assignments",
+            ))?
+            .into_iter()
+            .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
+            .collect(),
+    };
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers
         .iter()
@@ -403,27 +415,13 @@ async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, 
         .as_ref()
         .map(|p| p.sid.clone())
         .unwrap_or_default();
-    let ns = obj.namespace().unwrap_or_default();
-    let twilio = match ctx.credentials.client_for(&ns, &obj.spec.credentials).await {
-        Ok(t) => t,
-        Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
-            let left: Vec<String> = ours.iter().map(|(ra, pn)| format!("{ra} ({pn})")).collect();
-            let note = format!(
-                "cannot clean up ({e}); left in Trust Hub on profile {profile_sid}: {}",
-                left.join(", ")
-            );
-            event(
-                ctx,
-                obj,
-                EventType::Warning,
-                "CleanupSkipped",
-                "Delete",
-                note,
-            )
-            .await;
-            return Ok(Action::await_change());
-        }
-        Err(e) => return Err(e),
+    let left_behind: Vec<String> = ours
+        .iter()
+        .map(|(ra, pn)| format!("{ra} ({pn}) on profile {profile_sid}"))
+        .collect();
+    let Some(twilio) = super::cleanup_client(ctx, obj, &obj.spec.credentials, &left_behind).await?
+    else {
+        return Ok(Action::await_change());
     };
     let mut left = Vec::new();
     for (ra, pn) in &ours {

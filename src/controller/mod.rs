@@ -220,6 +220,78 @@ fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     )
 }
 
+/// Runs `apply` or, once the object is being deleted, `cleanup` under the operator's finalizer
+/// (kube-runtime's helper adds it before the first apply and removes it once cleanup returns
+/// `Ok`), and resets the object's error backoff after a successful pass.
+async fn reconcile_finalized<K>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    apply: impl AsyncFnOnce(&Api<K>, &K, &Context) -> Result<Action, ReconcileError>,
+    cleanup: impl AsyncFnOnce(&K, &Context) -> Result<Action, ReconcileError>,
+) -> Result<Action, ReconcileError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = object_key(obj.as_ref());
+    let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => {
+            ctx.reset_backoff(&key);
+            Ok(action)
+        }
+        Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => Err(e),
+        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
+    }
+}
+
+/// The Twilio client a cleanup needs, or `None` once a Warning Event has listed what is left
+/// behind because the credentials are gone: a deletion never waits for credentials that may
+/// never come back.
+async fn cleanup_client<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    credentials: &crate::api::CredentialsRef,
+    left_behind: &[String],
+) -> Result<Option<Arc<dyn crate::twilio::TrustHub>>, ReconcileError> {
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    match ctx.credentials.client_for(&ns, credentials).await {
+        Ok(twilio) => Ok(Some(twilio)),
+        Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
+            let note = format!(
+                "cannot clean up ({e}); left in Trust Hub: {}",
+                left_behind.join(", ")
+            );
+            status::event(
+                ctx,
+                obj,
+                kube::runtime::events::EventType::Warning,
+                "CleanupSkipped",
+                "Delete",
+                note,
+            )
+            .await;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn error_policy<K: Resource<DynamicType = ()>>(
     obj: Arc<K>,
     err: &ReconcileError,

@@ -10,6 +10,7 @@ mod client_secrets;
 mod client_sim_faults;
 mod client_support;
 mod controller_bad_input;
+mod controller_evaluation;
 mod controller_happy;
 mod controller_lifecycle;
 mod controller_resilience;

@@ -96,13 +96,17 @@ pub mod tempdir {
 impl Env {
     /// Simulator (auto-vetting after short delays unless `manual_vetting`) and API with CRDs.
     pub async fn start(manual_vetting: bool) -> Env {
-        let sim = SimServer::start(SimConfig {
+        Env::start_with(SimConfig {
             review_delay: (!manual_vetting).then_some(Duration::from_millis(100)),
             approve_delay: (!manual_vetting).then_some(Duration::from_millis(300)),
             ..SimConfig::default()
         })
         .await
-        .expect("simulator starts");
+    }
+
+    /// A simulator configured by the test, and the API with CRDs.
+    pub async fn start_with(config: SimConfig) -> Env {
+        let sim = SimServer::start(config).await.expect("simulator starts");
         let api = LocalApiServer::start(ServerOptions::default())
             .await
             .expect("local API starts");

@@ -1,7 +1,8 @@
-//! Legacy (unaggregated) discovery: `/version`, `/api`, `/apis`, `/apis/{group}` and the
-//! per-group-version `APIResourceList`s, including CRD-defined resources as soon as their CRD
-//! exists. Aggregated discovery requests get the plain documents, which kubectl and kube-rs
-//! accept as "aggregated discovery not supported" and fall back to per-version lists.
+//! Discovery: `/version`, `/api`, `/apis`, `/apis/{group}` and the per-group-version
+//! `APIResourceList`s, plus aggregated discovery (`apidiscovery.k8s.io/v2`
+//! `APIGroupDiscoveryList` on `/api` and `/apis`, what kubectl 1.35 and kube-rs'
+//! `Discovery::run_aggregated` ask for). CRD-defined resources appear as soon as their CRD
+//! exists.
 
 use std::collections::BTreeMap;
 
@@ -120,5 +121,85 @@ pub fn resource_list(state: &State, group: &str, version: &str) -> Value {
         "apiVersion": "v1",
         "groupVersion": group_version,
         "resources": resources,
+    })
+}
+
+/// The media type of aggregated discovery v2 responses.
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an Accept header prefers aggregated discovery v2 (kubectl lists it first).
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|media| {
+        let params: Vec<&str> = media.split(';').map(str::trim).collect();
+        params.contains(&"g=apidiscovery.k8s.io")
+            && params.contains(&"v=v2")
+            && params.contains(&"as=APIGroupDiscoveryList")
+    })
+}
+
+fn aggregated_resource(t: &ResourceType) -> Value {
+    let response_kind = json!({"group": t.group, "version": t.version, "kind": t.kind});
+    let mut resource = json!({
+        "resource": t.plural,
+        "responseKind": response_kind,
+        "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": t.singular,
+        "verbs": VERBS,
+    });
+    if !t.short_names.is_empty() {
+        resource["shortNames"] = json!(t.short_names);
+    }
+    if !t.categories.is_empty() {
+        resource["categories"] = json!(t.categories);
+    }
+    if t.status_subresource {
+        resource["subresources"] = json!([{
+            "subresource": "status",
+            "responseKind": response_kind,
+            "verbs": ["get", "patch", "update"],
+        }]);
+    }
+    resource
+}
+
+/// `APIGroupDiscoveryList` of the core group (`core = true`, for `/api`) or of all named
+/// groups (for `/apis`); versions are listed preferred first.
+pub fn aggregated(state: &State, core: bool) -> Value {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_group: BTreeMap<String, Vec<(String, Vec<Value>)>> = BTreeMap::new();
+    for t in state.types.iter().filter(|t| t.group.is_empty() == core) {
+        if !order.contains(&t.group) {
+            order.push(t.group.clone());
+        }
+        let versions = by_group.entry(t.group.clone()).or_default();
+        let idx = match versions.iter().position(|(v, _)| v == &t.version) {
+            Some(i) => i,
+            None => {
+                versions.push((t.version.clone(), Vec::new()));
+                versions.len() - 1
+            }
+        };
+        versions[idx].1.push(aggregated_resource(t));
+    }
+    let items: Vec<Value> = order
+        .iter()
+        .map(|group| {
+            let versions: Vec<Value> = by_group
+                .remove(group)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(version, resources)| {
+                    json!({"version": version, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": group}, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
     })
 }

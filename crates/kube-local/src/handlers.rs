@@ -1,6 +1,7 @@
 //! HTTP entry point: parses Kubernetes API paths, applies injected faults, and dispatches to
 //! discovery, OpenAPI, CRUD (get/list/create/update/patch/delete/deletecollection) and watch.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -12,13 +13,12 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::faults::FaultHandle;
-use crate::lifecycle::{self, meta_str};
-use crate::patch::{self, PatchKind};
+use crate::lifecycle::meta_str;
 use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult, json_response};
 use crate::store::Store;
-use crate::{discovery, openapi, table, watch};
+use crate::{discovery, events, openapi, protobuf, table, watch, writes};
 
 #[derive(Clone)]
 pub struct App {
@@ -37,24 +37,26 @@ pub struct ResourceRequest {
     pub subresource: Option<String>,
     pub query: HashMap<String, String>,
     pub wants_table: bool,
+    /// `Warning` headers for the response (unknown fields under `fieldValidation=Warn`).
+    pub warnings: RefCell<Vec<String>>,
 }
 
 impl ResourceRequest {
-    fn ns(&self) -> String {
+    pub fn ns(&self) -> String {
         self.namespace.clone().unwrap_or_default()
     }
 
-    fn name(&self) -> ApiResult<String> {
+    pub fn name(&self) -> ApiResult<String> {
         self.name
             .clone()
             .ok_or_else(|| ApiError::method_not_allowed("a resource name is required"))
     }
 
-    fn q(&self, key: &str) -> &str {
+    pub fn q(&self, key: &str) -> &str {
         self.query.get(key).map(String::as_str).unwrap_or_default()
     }
 
-    fn status_write(&self) -> bool {
+    pub fn status_write(&self) -> bool {
         self.subresource.as_deref() == Some("status")
     }
 }
@@ -93,6 +95,15 @@ pub async fn handle(
         ["openapi", "v2"] => openapi::v2(&app.store.lock()),
         ["openapi", "v3"] => json_ok(&openapi::v3_root(&app.store.lock())),
         ["openapi", "v3", rest @ ..] => openapi::v3_group_version(&app.store.lock(), rest),
+        ["api"] | ["apis"] if discovery::wants_aggregated(&accept) => {
+            let body = discovery::aggregated(&app.store.lock(), segs == ["api"]);
+            let mut resp = json_ok(&body);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE),
+            );
+            resp
+        }
         ["api"] => json_ok(&discovery::core_versions(&app.address)),
         ["apis"] => json_ok(&discovery::group_list(&app.store.lock())),
         ["apis", group] => match discovery::group(&app.store.lock(), group) {
@@ -193,19 +204,46 @@ async fn resource(
     if verb == "watch" {
         return watch::watch(app, &req);
     }
+    let decoded;
+    let body = if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        match protobuf::decode(body) {
+            Ok(obj) => {
+                decoded = obj.to_string().into_bytes();
+                decoded.as_slice()
+            }
+            Err(e) => {
+                return ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("{e}; kube-local otherwise accepts JSON/YAML bodies (use `kubectl apply -f`)"),
+                )
+                .into_response();
+            }
+        }
+    } else {
+        body
+    };
     let result = match verb {
         "list" => list(app, &req),
         "get" => get(app, &req),
-        "create" => create(app, &req, body).map(|v| (StatusCode::CREATED, v)),
-        "update" => update(app, &req, body).map(|v| (StatusCode::OK, v)),
-        "patch" => patch(app, &req, content_type, body),
-        "delete" => delete(app, &req, body).map(|v| (StatusCode::OK, v)),
-        _ => delete_collection(app, &req).map(|v| (StatusCode::OK, v)),
+        "create" => writes::create(app, &req, body).map(|v| (StatusCode::CREATED, v)),
+        "update" => writes::update(app, &req, body).map(|v| (StatusCode::OK, v)),
+        "patch" => writes::patch(app, &req, content_type, body),
+        "delete" => writes::delete(app, &req, body).map(|v| (StatusCode::OK, v)),
+        _ => writes::delete_collection(app, &req).map(|v| (StatusCode::OK, v)),
     };
-    match result {
+    let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => e.into_response(),
+    };
+    for warning in req.warnings.borrow().iter() {
+        // RFC 7234 warn-code 299 with the text quoted, as the apiserver sends it.
+        let text = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = header::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
     }
+    resp
 }
 
 fn parse_resource_path(
@@ -258,12 +296,17 @@ fn parse_resource_path(
         subresource: sub,
         query,
         wants_table: table::wants_table(accept),
+        warnings: RefCell::new(Vec::new()),
     })
 }
 
 /// The object as served at the requested version (no conversion: versions share a schema).
 pub fn present(rt: &ResourceType, obj: &Value) -> Value {
-    let mut o = obj.clone();
+    let mut o = if rt.stored_as_core_event {
+        events::from_core(obj)
+    } else {
+        obj.clone()
+    };
     if o.is_object() {
         o["apiVersion"] = json!(rt.api_version());
         o["kind"] = json!(rt.kind);
@@ -343,178 +386,4 @@ fn list(app: &App, req: &ResourceRequest) -> ApiResult<(StatusCode, Value)> {
             "items": items,
         }),
     ))
-}
-
-fn admit(
-    rt: &ResourceType,
-    obj: &mut Value,
-    old: Option<&Value>,
-    req: &ResourceRequest,
-) -> ApiResult<()> {
-    let Some(schema) = &rt.schema else {
-        return Ok(());
-    };
-    if req.q("fieldValidation") == "Strict" {
-        let unknown = schema.unknown_fields(obj);
-        if !unknown.is_empty() {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect();
-            return Err(ApiError::bad_request(format!(
-                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                rt.kind,
-                rt.version,
-                rt.kind,
-                list.join(", ")
-            )));
-        }
-    }
-    let name = meta_str(obj, "name").to_string();
-    schema
-        .admit(obj, old, &rt.kind, &rt.group, &name)
-        .map_err(ApiError::from_status)
-}
-
-fn parse_object(body: &[u8]) -> ApiResult<Value> {
-    patch::parse_body(body, true)
-}
-
-fn dry_run(req: &ResourceRequest) -> bool {
-    req.q("dryRun") == "All"
-}
-
-fn create(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
-    if req.name.is_some() {
-        return Err(ApiError::method_not_allowed(
-            "POST to a named object is not allowed",
-        ));
-    }
-    let rt = &req.rt;
-    let mut obj = lifecycle::prepare_create(rt, parse_object(body)?, &req.ns())?;
-    admit(rt, &mut obj, None, req)?;
-    if dry_run(req) {
-        return Ok(present(rt, &obj));
-    }
-    let mut state = app.store.lock();
-    let stored = lifecycle::commit_create(&mut state, rt, obj)?;
-    Ok(present(rt, &stored))
-}
-
-fn update(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
-    let name = req.name()?;
-    let rt = &req.rt;
-    let mut state = app.store.lock();
-    let old = state
-        .get(&rt.storage_key(), &req.ns(), &name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, &name))?;
-    let mut result =
-        lifecycle::prepare_update(rt, parse_object(body)?, &old, req.status_write(), true)?;
-    admit(rt, &mut result, Some(&old), req)?;
-    lifecycle::bump_generation(rt, &mut result, &old);
-    if dry_run(req) {
-        return Ok(present(rt, &result));
-    }
-    let stored = lifecycle::commit_update(&mut state, rt, (req.ns(), name), result, &old)?;
-    Ok(present(rt, &stored))
-}
-
-fn patch(
-    app: &App,
-    req: &ResourceRequest,
-    content_type: &str,
-    body: &[u8],
-) -> ApiResult<(StatusCode, Value)> {
-    let name = req.name()?;
-    let rt = &req.rt;
-    let kind = PatchKind::from_content_type(content_type).ok_or_else(|| {
-        ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"),
-        )
-    })?;
-    if kind == PatchKind::Apply && req.q("fieldManager").is_empty() {
-        return Err(ApiError::bad_request(
-            "PATCH, fieldManager: Required value: is required for apply patch",
-        ));
-    }
-    let patch_body = patch::parse_body(body, kind == PatchKind::Apply)?;
-    let mut state = app.store.lock();
-    let Some(old) = state.get(&rt.storage_key(), &req.ns(), &name).cloned() else {
-        if kind != PatchKind::Apply || req.status_write() {
-            return Err(ApiError::not_found(&rt.group, &rt.plural, &name));
-        }
-        // Server-side apply creates missing objects.
-        let mut obj = patch_body;
-        if meta_str(&obj, "name") != name {
-            return Err(ApiError::bad_request(
-                "the name of the object does not match the name on the URL",
-            ));
-        }
-        obj = lifecycle::prepare_create(rt, obj, &req.ns())?;
-        admit(rt, &mut obj, None, req)?;
-        if dry_run(req) {
-            return Ok((StatusCode::CREATED, present(rt, &obj)));
-        }
-        let stored = lifecycle::commit_create(&mut state, rt, obj)?;
-        return Ok((StatusCode::CREATED, present(rt, &stored)));
-    };
-    let patched = patch::apply_patch(kind, &present(rt, &old), &patch_body)?;
-    let mut result = lifecycle::prepare_update(rt, patched, &old, req.status_write(), false)?;
-    admit(rt, &mut result, Some(&old), req)?;
-    lifecycle::bump_generation(rt, &mut result, &old);
-    if dry_run(req) {
-        return Ok((StatusCode::OK, present(rt, &result)));
-    }
-    let stored = lifecycle::commit_update(&mut state, rt, (req.ns(), name), result, &old)?;
-    Ok((StatusCode::OK, present(rt, &stored)))
-}
-
-fn delete(app: &App, req: &ResourceRequest, body: &[u8]) -> ApiResult<Value> {
-    let name = req.name()?;
-    let options = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        patch::parse_body(body, false)?
-    };
-    if let Some(policy) = options.get("propagationPolicy").and_then(Value::as_str)
-        && !matches!(policy, "Orphan" | "Background" | "Foreground")
-    {
-        return Err(ApiError::bad_request(format!(
-            "propagationPolicy: Unsupported value: \"{policy}\""
-        )));
-    }
-    if dry_run(req) {
-        let state = app.store.lock();
-        return state
-            .get(&req.rt.storage_key(), &req.ns(), &name)
-            .map(|o| present(&req.rt, o))
-            .ok_or_else(|| ApiError::not_found(&req.rt.group, &req.rt.plural, &name));
-    }
-    let mut state = app.store.lock();
-    let obj = lifecycle::delete(&mut state, &req.rt, (req.ns(), name), &options)?;
-    Ok(present(&req.rt, &obj))
-}
-
-fn delete_collection(app: &App, req: &ResourceRequest) -> ApiResult<Value> {
-    let mut state = app.store.lock();
-    let victims = select(&state, req)?;
-    let mut items = Vec::new();
-    for obj in victims {
-        let okey = (
-            meta_str(&obj, "namespace").to_string(),
-            meta_str(&obj, "name").to_string(),
-        );
-        if let Ok(deleted) = lifecycle::delete(&mut state, &req.rt, okey, &Value::Null) {
-            items.push(present(&req.rt, &deleted));
-        }
-    }
-    Ok(json!({
-        "kind": format!("{}List", req.rt.kind),
-        "apiVersion": req.rt.api_version(),
-        "metadata": {"resourceVersion": state.rv.to_string()},
-        "items": items,
-    }))
 }

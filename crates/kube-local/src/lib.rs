@@ -4,8 +4,24 @@
 //! for kube-rs 5 (`Client`, `Api`, `kube::runtime::Controller`/`watcher`/`finalizer`) and
 //! kubectl 1.35 (`apply`, `get` with printer columns, `describe`, `wait`, `delete`).
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use kube_local::{LocalApiServer, ServerOptions};
+//! let server = LocalApiServer::start(ServerOptions::default()).await?;
+//! server.write_kubeconfig(std::path::Path::new("/tmp/kube-local.kubeconfig"))?; // for kubectl
+//! let client = server.client().await; // or build one from the kubeconfig
+//! server.faults().fail_next("patch", "widgets/status", 1, 500);
+//! # let _ = client;
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The `kube-local` binary runs the same server until Ctrl-C:
+//! `kube-local --listen 127.0.0.1:6443 --kubeconfig /tmp/kube-local.kubeconfig`.
+//!
 //! # What is modelled
-//! - Discovery (`/version`, `/api`, `/apis`, group and group-version resource lists) for the
+//! - Discovery (`/version`, `/api`, `/apis`, group and group-version resource lists, and
+//!   aggregated discovery v2) for the
 //!   built-ins core/v1 `namespaces` (a `default` one exists), `secrets`, `events`,
 //!   `events.k8s.io/v1` `events`, `coordination.k8s.io/v1` `leases`,
 //!   `apiextensions.k8s.io/v1` `customresourcedefinitions`, and every served version of each
@@ -14,8 +30,9 @@
 //!   `generateName`, uid, creationTimestamp), get (404), list (label selectors, field selectors
 //!   on any dotted path, all namespaces, `limit`/`continue`), update (409 Conflict on a stale
 //!   resourceVersion), JSON patch, merge patch, strategic merge patch (as a merge patch),
-//!   server-side apply (as a merge patch; creates missing objects), delete and
-//!   deletecollection (propagation options accepted), `dryRun=All`.
+//!   server-side apply with field ownership (conflicts unless `force`, removal of fields a
+//!   manager stops applying; creates missing objects), delete and deletecollection
+//!   (propagation options accepted), `dryRun=All`. Object names and labels are validated.
 //! - One global monotonically increasing resourceVersion; `generation` starting at 1 and bumped
 //!   on changes outside metadata (and outside status when the status subresource is on);
 //!   status subresource isolation both ways; no-op writes do not bump the resourceVersion;
@@ -24,38 +41,51 @@
 //!   `data`.
 //! - Watches from a resourceVersion with a bounded replay history (410 Expired ERROR event
 //!   beyond it), initial ADDED events when no version (or "0") is given, `sendInitialEvents`
-//!   with the initial-events-end bookmark, periodic bookmarks, `timeoutSeconds`.
-//! - Custom resources are admitted through their CRD schema (defaults, pruning, validation,
-//!   422 Invalid) and `fieldValidation=Strict` turns pruned fields into 400 errors.
+//!   with the initial-events-end bookmark, periodic bookmarks, `timeoutSeconds`, label/field
+//!   selectors (an object that starts/stops matching is sent as ADDED/DELETED).
+//! - Custom resources are admitted through their CRD schema with `crd-validation` (defaults,
+//!   pruning, OpenAPI and CEL validation, 422 Invalid); unknown fields are refused (400) under
+//!   `fieldValidation=Strict`, reported in `Warning` headers under `Warn` (the default) and
+//!   silently pruned under `Ignore`.
 //! - `Table` responses from printer columns (CRD `additionalPrinterColumns` with simple
 //!   JSONPaths, dates as ages), OpenAPI v3 documents that advertise server-side field
 //!   validation, a JSON OpenAPI v2 document.
 //! - Fault injection (see [`FaultHandle`]) in Rust and under `/_local/faults/`.
 //!
 //! # Limits (what a real apiserver does that this does not)
-//! - No authentication, authorization, admission webhooks, TLS, HTTP/2 or protobuf/CBOR.
-//! - No field ownership: server-side apply is a merge patch (no conflicts, no removal of
-//!   fields a manager stopped applying), `managedFields` are dropped. Strategic merge patch
-//!   has no list-merge keys: lists are replaced.
+//! - Only the built-ins listed above exist: no pods, configmaps, services, deployments, RBAC
+//!   (so no `kubectl get all`), and no controllers run besides the namespace cascade.
+//! - No authentication, authorization, admission webhooks, TLS, HTTP/2 or CBOR. Protobuf
+//!   request bodies are decoded for Secrets and Namespaces only (what imperative
+//!   `kubectl create secret|namespace` sends); responses are always JSON.
+//! - Field ownership is tracked per leaf field internally and not exposed: `managedFields`
+//!   are dropped from objects. Lists are atomic for apply and strategic merge patch (no
+//!   `x-kubernetes-list-type: map` / patch-merge-key merging): lists are replaced. Requests
+//!   without `fieldManager` are attributed to manager `unknown` (upstream: the user agent).
 //! - No garbage collector: ownerReferences and propagation policies are accepted but
-//!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase.
+//!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase. Deleting a
+//!   CRD removes its objects at once, even those with finalizers (upstream waits for them).
 //! - No version conversion: all served versions of a CRD share objects (as with
-//!   `strategy: None`). Core and `events.k8s.io` Events are stored separately.
+//!   `strategy: None`). (`events.k8s.io/v1` Events are the exception: they are stored as
+//!   core Events, so both APIs see the same events.)
 //! - Lists are always served from the latest state (`resourceVersion`/`resourceVersionMatch`
 //!   are not honoured for lists); continue tokens are not snapshot-consistent.
-//! - Watches with selectors filter on the new object only (no synthetic DELETED when an object
-//!   stops matching); bookmarks every 2s rather than ~1 min.
+//! - Bookmarks are sent every 2s rather than ~1 min.
 //! - Built-in types are not schema-validated; Table columns of built-ins are simplified.
-//! - No aggregated discovery (clients fall back to the per-version documents), no
-//!   `/openapi/v2` protobuf, no subresources other than `status` (no scale, no exec/logs).
+//! - No `/openapi/v2` protobuf (kubectl uses v3), no subresources other than `status` (no
+//!   scale, no exec/logs), no `v2beta1` aggregated discovery (v2 only).
 
 mod discovery;
+mod events;
 mod faults;
 mod handlers;
 mod kubeconfig;
 mod lifecycle;
+mod names;
 mod openapi;
+mod ownership;
 mod patch;
+mod protobuf;
 mod registry;
 mod selectors;
 mod status;
@@ -63,6 +93,7 @@ mod store;
 mod table;
 mod validation;
 mod watch;
+mod writes;
 
 use std::io;
 use std::net::SocketAddr;
@@ -142,6 +173,8 @@ impl LocalApiServer {
         let router = faults::admin_routes(faults.clone()).merge(
             axum::Router::new()
                 .fallback(handlers::handle)
+                // The apiserver's request size limit (3 MiB) rather than axum's 2 MiB.
+                .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
                 .with_state(app),
         );
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();

@@ -3,10 +3,13 @@
 //! concurrency, finalizers and graceful deletion, namespaces, `Secret.stringData`, and
 //! registration of CRDs as new resource types.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
+use crate::names;
 use crate::registry::{self, ResourceType};
 use crate::status::{ApiError, ApiResult};
 use crate::store::{EventType, ObjectKey, State, StorageKey};
@@ -44,14 +47,18 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        obj["metadata"] = json!({});
+/// `metadata` of an object, created if absent; an error when it is not a JSON object.
+fn meta_mut(obj: &mut Value) -> ApiResult<&mut Map<String, Value>> {
+    let bad = || ApiError::bad_request("the object and its metadata must be JSON objects");
+    let meta = obj
+        .as_object_mut()
+        .ok_or_else(bad)?
+        .entry("metadata")
+        .or_insert_with(|| json!({}));
+    if meta.is_null() {
+        *meta = json!({});
     }
-    match obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        Some(m) => m,
-        None => unreachable!("metadata was just made an object"),
-    }
+    meta.as_object_mut().ok_or_else(bad)
 }
 
 fn finalizers(obj: &Value) -> Vec<String> {
@@ -94,7 +101,7 @@ fn check_type(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
 pub fn prepare_create(rt: &ResourceType, mut obj: Value, ns: &str) -> ApiResult<Value> {
     check_type(rt, &mut obj)?;
     let body_ns = meta_str(&obj, "namespace").to_string();
-    let meta = meta_mut(&mut obj);
+    let meta = meta_mut(&mut obj)?;
     if rt.namespaced {
         if !body_ns.is_empty() && body_ns != ns {
             return Err(ApiError::bad_request(
@@ -148,7 +155,15 @@ pub fn prepare_create(rt: &ResourceType, mut obj: Value, ns: &str) -> ApiResult<
         map.remove("status");
     }
     type_specific_defaults(rt, &mut obj)?;
+    check_names(rt, &obj)?;
     Ok(obj)
+}
+
+fn check_names(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
+    let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    names::check(obj, is_namespace).map_err(|(field, message)| {
+        ApiError::invalid(&rt.kind, &rt.group, meta_str(obj, "name"), &field, &message)
+    })
 }
 
 fn type_specific_defaults(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
@@ -273,7 +288,7 @@ pub fn prepare_update(
     };
     {
         let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
-        let meta = meta_mut(&mut result);
+        let meta = meta_mut(&mut result)?;
         for keep in [
             "name",
             "namespace",
@@ -308,19 +323,21 @@ pub fn prepare_update(
     }
     if !status_write {
         type_specific_defaults(rt, &mut result)?;
+        check_names(rt, &result)?;
     }
     Ok(result)
 }
 
 /// Bumps `generation` when the (admitted, so defaulted and pruned) object's spec changed.
-pub fn bump_generation(rt: &ResourceType, result: &mut Value, old: &Value) {
+pub fn bump_generation(rt: &ResourceType, result: &mut Value, old: &Value) -> ApiResult<()> {
     if rt.tracks_generation && spec_view(rt, result) != spec_view(rt, old) {
         let generation = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(0);
-        meta_mut(result).insert("generation".into(), json!(generation + 1));
+        meta_mut(result)?.insert("generation".into(), json!(generation + 1));
     }
+    Ok(())
 }
 
 /// Stores an update unless it changes nothing (as the apiserver does: no new resourceVersion,
@@ -342,9 +359,15 @@ pub fn commit_update(
         after_remove(state, rt, &removed);
         return Ok(removed);
     }
+    // A CRD whose new version cannot be served is refused before anything is stored.
+    let types = if is_crd(rt) {
+        Some(crd_types(&result)?)
+    } else {
+        None
+    };
     let stored = state.put(&key, okey, result, EventType::Modified);
-    if is_crd(rt) {
-        register_crd(state, &stored)?;
+    if let Some(types) = types {
+        install_types(state, &stored, types);
     }
     Ok(stored)
 }
@@ -380,9 +403,14 @@ pub fn commit_create(state: &mut State, rt: &ResourceType, obj: Value) -> ApiRes
             .map_err(|m| ApiError::invalid(&rt.kind, &rt.group, &name, "spec", &m))?;
         obj["status"] = registry::established_status(&obj, &now());
     }
+    let types = if is_crd(rt) {
+        Some(crd_types(&obj)?)
+    } else {
+        None
+    };
     let stored = state.put(&key, (ns, name), obj, EventType::Added);
-    if is_crd(rt) {
-        register_crd(state, &stored)?;
+    if let Some(types) = types {
+        install_types(state, &stored, types);
     }
     Ok(stored)
 }
@@ -391,22 +419,24 @@ fn is_crd(rt: &ResourceType) -> bool {
     rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions"
 }
 
-fn register_crd(state: &mut State, crd: &Value) -> ApiResult<()> {
-    let name = meta_str(crd, "name").to_string();
-    let types = registry::types_from_crd(crd).map_err(|m| {
+/// The resource types a CRD defines (its schemas compiled), or 422 if it cannot be served.
+fn crd_types(crd: &Value) -> ApiResult<Vec<Arc<ResourceType>>> {
+    registry::types_from_crd(crd).map_err(|m| {
         ApiError::invalid(
             "CustomResourceDefinition",
             "apiextensions.k8s.io",
-            &name,
+            meta_str(crd, "name"),
             "spec",
             &m,
         )
-    })?;
-    state
-        .types
-        .retain(|t| t.crd_name.as_deref() != Some(name.as_str()));
+    })
+}
+
+/// Replaces the types served for this CRD.
+fn install_types(state: &mut State, crd: &Value, types: Vec<Arc<ResourceType>>) {
+    let name = meta_str(crd, "name");
+    state.types.retain(|t| t.crd_name.as_deref() != Some(name));
     state.types.extend(types);
-    Ok(())
 }
 
 /// Cleanup after an object is gone: CRD removal drops its resource; the last object of a
@@ -463,6 +493,13 @@ pub fn delete(
         }
     }
     let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    if is_namespace && okey.1 == "default" {
+        return Err(ApiError::new(
+            403,
+            "Forbidden",
+            "namespaces \"default\" is forbidden: this namespace may not be deleted",
+        ));
+    }
     if is_deleting(&old) {
         return Ok(old);
     }
@@ -473,7 +510,7 @@ pub fn delete(
     }
     let mut marked = old;
     {
-        let meta = meta_mut(&mut marked);
+        let meta = meta_mut(&mut marked)?;
         meta.insert("deletionTimestamp".into(), json!(now()));
         meta.insert("deletionGracePeriodSeconds".into(), json!(0));
     }

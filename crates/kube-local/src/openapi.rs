@@ -52,7 +52,9 @@ fn type_schema(state: &State, t: &ResourceType) -> Value {
     });
     let mut schema = crd_schema
         .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
-    schema["x-kubernetes-group-version-kind"] = gvk;
+    if let Some(map) = schema.as_object_mut() {
+        map.insert("x-kubernetes-group-version-kind".into(), gvk);
+    }
     schema
 }
 

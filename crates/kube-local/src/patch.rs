@@ -248,3 +248,56 @@ fn strip_directives(v: &mut Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_patch_operations() {
+        let doc = json!({"a": [1, 2, 3], "b": {"c": "x"}, "k~/": 1});
+        let ops = json!([
+            {"op": "remove", "path": "/a/0"},
+            {"op": "add", "path": "/a/-", "value": 4},
+            {"op": "move", "from": "/b/c", "path": "/d"},
+            {"op": "copy", "from": "/d", "path": "/b/e"},
+            {"op": "replace", "path": "/k~0~1", "value": 2},
+            {"op": "test", "path": "/missing", "value": null},
+        ]);
+        let out = json_patch(&doc, &ops).unwrap_or_default();
+        assert_eq!(
+            out,
+            json!({"a": [2, 3, 4], "b": {"e": "x"}, "d": "x", "k~/": 2})
+        );
+        // Failing operations leave nothing half-applied (the caller keeps the original).
+        let failing =
+            json!([{"op": "add", "path": "/z", "value": 1}, {"op": "remove", "path": "/nope"}]);
+        assert_eq!(
+            json_patch(&doc, &failing).map_err(|e| e.code).err(),
+            Some(422)
+        );
+        assert!(json_patch(&doc, &json!({"op": "add"})).is_err());
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc7386() {
+        let mut doc = json!({"a": {"b": 1, "c": 2}, "l": [1, 2]});
+        merge_patch(&mut doc, &json!({"a": {"b": null, "d": 3}, "l": [9]}));
+        assert_eq!(doc, json!({"a": {"c": 2, "d": 3}, "l": [9]}));
+        let strategic = apply_patch(
+            PatchKind::Strategic,
+            &doc,
+            &json!({"$setElementOrder/l": [9], "a": {"$patch": "replace", "e": 1}}),
+        )
+        .unwrap_or_default();
+        assert_eq!(strategic["a"], json!({"c": 2, "d": 3, "e": 1}));
+    }
+
+    #[test]
+    fn apply_bodies_may_be_yaml() {
+        let v = parse_body(b"kind: Widget\nspec:\n  size: 3\n", true).unwrap_or_default();
+        assert_eq!(v["spec"]["size"], 3);
+        assert!(parse_body(b"kind: Widget\n", false).is_err());
+    }
+}

@@ -14,6 +14,12 @@ pub enum ColumnSource {
     JsonPath(String),
     /// Number of keys under `.data` (the built-in Secret `Data` column).
     DataCount,
+    /// `metadata.name`; when a type lists it, the table does not prepend its own Name column.
+    Name,
+    /// `kind/name` of the object an Event is about (`involvedObject` or `regarding`).
+    EventObject,
+    /// Age of an Event's last occurrence (last timestamp, series, event time or creation).
+    EventLastSeen,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +68,8 @@ pub struct ResourceType {
     pub schema: Option<Arc<dyn SchemaAdmitter>>,
     /// Name of the CRD that defines this type, if any.
     pub crd_name: Option<String>,
+    /// events.k8s.io/v1 Events: stored as core v1 Events and converted on the way in and out.
+    pub stored_as_core_event: bool,
 }
 
 impl std::fmt::Debug for ResourceType {
@@ -86,6 +94,9 @@ impl ResourceType {
 
     /// Storage key: all versions of one group+resource share their objects.
     pub fn storage_key(&self) -> (String, String) {
+        if self.stored_as_core_event {
+            return (String::new(), "events".into());
+        }
         (self.group.clone(), self.plural.clone())
     }
 
@@ -104,6 +115,7 @@ impl ResourceType {
             columns: vec![PrinterColumn::age()],
             schema: None,
             crd_name: None,
+            stored_as_core_event: false,
         }
     }
 }
@@ -127,23 +139,33 @@ pub fn builtin_types() -> Vec<Arc<ResourceType>> {
         PrinterColumn::age(),
     ];
 
+    // The columns `kubectl get events` prints on a real cluster (Name only with -o wide).
+    let event_columns = |message: &str, message_path: &str| {
+        let computed = |name: &str, source: ColumnSource, priority: i64| PrinterColumn {
+            source,
+            priority,
+            ..PrinterColumn::path(name, "string", "")
+        };
+        vec![
+            computed("Last Seen", ColumnSource::EventLastSeen, 0),
+            PrinterColumn::path("Type", "string", ".type"),
+            PrinterColumn::path("Reason", "string", ".reason"),
+            computed("Object", ColumnSource::EventObject, 0),
+            PrinterColumn::path(message, "string", message_path),
+            PrinterColumn {
+                format: "name".into(),
+                ..computed("Name", ColumnSource::Name, 1)
+            },
+        ]
+    };
     let mut core_events = ResourceType::builtin("", "v1", "events", "Event", true);
     core_events.short_names = vec!["ev".into()];
-    core_events.columns = vec![
-        PrinterColumn::path("Type", "string", ".type"),
-        PrinterColumn::path("Reason", "string", ".reason"),
-        PrinterColumn::path("Object", "string", ".involvedObject.name"),
-        PrinterColumn::path("Message", "string", ".message"),
-    ];
+    core_events.columns = event_columns("Message", ".message");
 
     let mut events = ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true);
+    events.stored_as_core_event = true;
     events.short_names = vec!["ev".into()];
-    events.columns = vec![
-        PrinterColumn::path("Type", "string", ".type"),
-        PrinterColumn::path("Reason", "string", ".reason"),
-        PrinterColumn::path("Object", "string", ".regarding.name"),
-        PrinterColumn::path("Note", "string", ".note"),
-    ];
+    events.columns = event_columns("Note", ".note");
 
     let mut leases = ResourceType::builtin("coordination.k8s.io", "v1", "leases", "Lease", true);
     leases.columns = vec![
@@ -258,6 +280,7 @@ pub fn types_from_crd(crd: &Value) -> Result<Vec<Arc<ResourceType>>, String> {
             columns,
             schema,
             crd_name: Some(str_at(crd, &["metadata", "name"])),
+            stored_as_core_event: false,
         }));
     }
     Ok(out)

@@ -131,3 +131,34 @@ impl FieldSelector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_selector_operators() {
+        let obj = json!({"metadata": {"labels": {"tier": "front", "env": "prod"}}});
+        let m = |s: &str| LabelSelector::parse(s).map(|sel| sel.matches(&obj)).ok();
+        assert_eq!(m("tier=front,env==prod"), Some(true));
+        assert_eq!(m("tier!=front"), Some(false));
+        assert_eq!(m("env in (dev, prod)"), Some(true));
+        assert_eq!(m("env notin (prod)"), Some(false));
+        assert_eq!(m("tier,!missing"), Some(true));
+        assert_eq!(m("!tier"), Some(false));
+        assert_eq!(m(""), Some(true));
+        assert_eq!(m("env in prod"), None);
+    }
+
+    #[test]
+    fn field_selector_on_dotted_paths() {
+        let obj =
+            json!({"metadata": {"name": "a", "namespace": "ns"}, "involvedObject": {"uid": "u1"}});
+        let m = |s: &str| FieldSelector::parse(s).map(|sel| sel.matches(&obj)).ok();
+        assert_eq!(m("metadata.name=a,metadata.namespace==ns"), Some(true));
+        assert_eq!(m("involvedObject.uid!=u1"), Some(false));
+        assert_eq!(m("spec.missing="), Some(true));
+        assert_eq!(m("nonsense"), None);
+    }
+}

@@ -73,7 +73,9 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
-    /// 422 with one `causes` entry, as the apiserver reports field-level validation errors.
+    /// 422 with one `causes` entry, as the apiserver reports field-level validation errors;
+    /// `message` starts like upstream's (`Invalid value: ...`, `Required value: ...`,
+    /// `Forbidden: ...`).
     pub fn invalid(kind: &str, group: &str, name: &str, field: &str, message: &str) -> Self {
         let mut e = Self::new(
             422,
@@ -83,9 +85,17 @@ impl ApiError {
                 qualified(group, kind)
             ),
         );
+        // The cause reason follows the message's prefix, as upstream's field.Error types do.
+        let reason = if message.starts_with("Required value") {
+            "FieldValueRequired"
+        } else if message.starts_with("Forbidden") {
+            "FieldValueForbidden"
+        } else {
+            "FieldValueInvalid"
+        };
         e.details = Some(json!({
             "name": name, "group": group, "kind": kind,
-            "causes": [{"reason": "FieldValueForbidden", "message": message, "field": field}],
+            "causes": [{"reason": reason, "message": message, "field": field}],
         }));
         e
     }

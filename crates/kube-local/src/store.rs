@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::ownership::Managers;
 use crate::registry::{self, ResourceType};
 
 /// (group, plural): all served versions of one resource share their objects.
@@ -43,6 +44,9 @@ pub struct ChangeEvent {
     pub namespace: String,
     pub type_: EventType,
     pub object: Value,
+    /// The object before a MODIFIED change (selector-filtered watches need it to turn a
+    /// change into ADDED/DELETED when the object starts/stops matching).
+    pub previous: Option<Value>,
 }
 
 pub struct Store {
@@ -59,6 +63,7 @@ impl Store {
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
             compacted_rv: 0,
+            managed: HashMap::new(),
             sender,
         };
         let now = crate::lifecycle::now();
@@ -94,6 +99,8 @@ pub struct State {
     history_limit: usize,
     /// Events with a resourceVersion <= this have been dropped from the history.
     pub compacted_rv: u64,
+    /// Server-side-apply field ownership per object.
+    managed: HashMap<(StorageKey, ObjectKey), Managers>,
     sender: broadcast::Sender<Arc<ChangeEvent>>,
 }
 
@@ -158,22 +165,35 @@ impl State {
             meta.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
         }
         let ns = okey.0.clone();
-        self.objects
+        let previous = self
+            .objects
             .entry(key.clone())
             .or_default()
             .insert(okey, obj.clone());
-        self.record(key, ns, type_, obj.clone());
+        self.record(key, ns, type_, obj.clone(), previous);
         obj
     }
 
     /// Removes an object for good, recording a DELETED event at a fresh resourceVersion.
+    pub fn managers(&self, key: &StorageKey, okey: &ObjectKey) -> Managers {
+        self.managed
+            .get(&(key.clone(), okey.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn set_managers(&mut self, key: &StorageKey, okey: ObjectKey, managers: Managers) {
+        self.managed.insert((key.clone(), okey), managers);
+    }
+
     pub fn remove(&mut self, key: &StorageKey, okey: &ObjectKey) -> Option<Value> {
         let mut obj = self.objects.get_mut(key)?.remove(okey)?;
+        self.managed.remove(&(key.clone(), okey.clone()));
         self.rv += 1;
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
         }
-        self.record(key, okey.0.clone(), EventType::Deleted, obj.clone());
+        self.record(key, okey.0.clone(), EventType::Deleted, obj.clone(), None);
         Some(obj)
     }
 
@@ -190,13 +210,21 @@ impl State {
         self.objects.remove(key);
     }
 
-    fn record(&mut self, key: &StorageKey, namespace: String, type_: EventType, object: Value) {
+    fn record(
+        &mut self,
+        key: &StorageKey,
+        namespace: String,
+        type_: EventType,
+        object: Value,
+        previous: Option<Value>,
+    ) {
         let event = Arc::new(ChangeEvent {
             rv: self.rv,
             key: key.clone(),
             namespace,
             type_,
             object,
+            previous,
         });
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {

@@ -14,11 +14,21 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
+/// Whether the table starts with the implicit Name column (unless the type places it).
+fn implicit_name(rt: &ResourceType) -> bool {
+    !rt.columns
+        .iter()
+        .any(|c| matches!(c.source, ColumnSource::Name))
+}
+
 fn column_definitions(rt: &ResourceType) -> Vec<Value> {
-    let mut cols = vec![json!({
-        "name": "Name", "type": "string", "format": "name", "priority": 0,
-        "description": "Name must be unique within a namespace.",
-    })];
+    let mut cols = Vec::new();
+    if implicit_name(rt) {
+        cols.push(json!({
+            "name": "Name", "type": "string", "format": "name", "priority": 0,
+            "description": "Name must be unique within a namespace.",
+        }));
+    }
     for c in &rt.columns {
         cols.push(json!({
             "name": c.name, "type": if c.type_ == "date" { "string" } else { c.type_.as_str() },
@@ -29,13 +39,44 @@ fn column_definitions(rt: &ResourceType) -> Vec<Value> {
 }
 
 fn cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
-    let mut cells = vec![
-        obj.pointer("/metadata/name")
-            .cloned()
-            .unwrap_or(Value::Null),
-    ];
+    let name = obj
+        .pointer("/metadata/name")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut cells = Vec::new();
+    if implicit_name(rt) {
+        cells.push(name.clone());
+    }
     for c in &rt.columns {
         let cell = match &c.source {
+            ColumnSource::Name => name.clone(),
+            ColumnSource::EventObject => {
+                let target = obj.get("involvedObject").or_else(|| obj.get("regarding"));
+                let field = |f: &str| {
+                    target
+                        .and_then(|t| t.get(f))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                json!(format!(
+                    "{}/{}",
+                    field("kind").to_lowercase(),
+                    field("name")
+                ))
+            }
+            ColumnSource::EventLastSeen => {
+                let seen = [
+                    "/lastTimestamp",
+                    "/deprecatedLastTimestamp",
+                    "/series/lastObservedTime",
+                    "/eventTime",
+                    "/metadata/creationTimestamp",
+                ]
+                .iter()
+                .find_map(|p| obj.pointer(p).and_then(Value::as_str));
+                seen.map_or(Value::Null, |ts| json!(age(ts)))
+            }
             ColumnSource::DataCount => json!(
                 obj.get("data")
                     .and_then(Value::as_object)

@@ -22,7 +22,7 @@ use crate::handlers::{App, ResourceRequest, present, select};
 use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
-use crate::store::ChangeEvent;
+use crate::store::{ChangeEvent, EventType};
 use crate::table;
 
 /// Bookmarks are sent this often when the client allows them.
@@ -39,11 +39,31 @@ struct Filter {
 }
 
 impl Filter {
-    fn accepts(&self, e: &ChangeEvent) -> bool {
-        e.key == self.rt.storage_key()
-            && self.namespace.as_ref().is_none_or(|ns| ns == &e.namespace)
-            && self.labels.matches(&e.object)
-            && self.fields.matches(&e.object)
+    fn matches(&self, obj: &Value) -> bool {
+        // Selectors apply to the object as served (events.k8s.io field names for those Events).
+        let served = present(&self.rt, obj);
+        self.labels.matches(&served) && self.fields.matches(&served)
+    }
+
+    /// The event type this watcher sees for a change, if any: as upstream, a modification
+    /// that makes an object start (stop) matching the selectors is sent as ADDED (DELETED).
+    fn translate(&self, e: &ChangeEvent) -> Option<&'static str> {
+        if e.key != self.rt.storage_key()
+            || self.namespace.as_ref().is_some_and(|ns| ns != &e.namespace)
+        {
+            return None;
+        }
+        let now = self.matches(&e.object);
+        let before = match (&e.type_, &e.previous) {
+            (EventType::Modified, Some(previous)) => self.matches(previous),
+            _ => now,
+        };
+        match (before, now) {
+            (true, true) => Some(e.type_.as_str()),
+            (false, true) => Some(EventType::Added.as_str()),
+            (true, false) => Some(EventType::Deleted.as_str()),
+            (false, false) => None,
+        }
     }
 
     fn line(&self, type_: &str, object: &Value) -> Bytes {
@@ -147,8 +167,10 @@ fn start(app: &App, req: &ResourceRequest) -> ApiResult<WatchStream> {
         })?;
         match state.history_since(&filter.rt.storage_key(), from) {
             Some(events) => {
-                for e in events.iter().filter(|e| filter.accepts(e)) {
-                    pending.push_back(filter.line(e.type_.as_str(), &e.object));
+                for e in events.iter() {
+                    if let Some(type_) = filter.translate(e) {
+                        pending.push_back(filter.line(type_, &e.object));
+                    }
                 }
             }
             None => {
@@ -196,8 +218,8 @@ async fn next_chunk(mut s: WatchStream) -> Option<(Result<Bytes, std::io::Error>
                         continue;
                     }
                     s.last_rv = e.rv;
-                    if s.filter.accepts(&e) {
-                        s.pending.push_back(s.filter.line(e.type_.as_str(), &e.object));
+                    if let Some(type_) = s.filter.translate(&e) {
+                        s.pending.push_back(s.filter.line(type_, &e.object));
                     }
                 }
                 Err(RecvError::Lagged(_)) => {

@@ -3,7 +3,6 @@
 //! nothing. A deletion never hangs: if the credentials are gone or Twilio refuses, a Warning
 //! Event lists the SIDs left behind and the finalizer is released.
 
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
@@ -58,26 +57,11 @@ pub(super) async fn cleanup(
     if targets.is_empty() {
         return Ok(Action::await_change());
     }
-    let ns = obj.namespace().unwrap_or_default();
-    let twilio = match ctx.credentials.client_for(&ns, &obj.spec.credentials).await {
-        Ok(t) => t,
-        Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
-            let left: Vec<String> = targets.iter().map(|t| t.describe(&product)).collect();
-            event(
-                ctx,
-                obj,
-                EventType::Warning,
-                "CleanupSkipped",
-                "Delete",
-                format!(
-                    "cannot clean up ({e}); left in Trust Hub: {}",
-                    left.join(", ")
-                ),
-            )
-            .await;
-            return Ok(Action::await_change());
-        }
-        Err(e) => return Err(e),
+    let left_behind: Vec<String> = targets.iter().map(|t| t.describe(&product)).collect();
+    let Some(twilio) =
+        super::super::cleanup_client(ctx, obj, &obj.spec.credentials, &left_behind).await?
+    else {
+        return Ok(Action::await_change());
     };
     let mut removed = Vec::new();
     let mut refused = Vec::new();

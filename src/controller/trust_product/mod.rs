@@ -10,13 +10,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
 
 use super::status::{StatusWriter, apply_conditions, event, now, report_error};
-use super::{Context, ReconcileError, object_key};
+use super::{Context, ReconcileError};
 use crate::api::{
-    EvaluationStatus, FINALIZER, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct,
+    EvaluationStatus, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct,
     ShakenStirTrustProductStatus, TrustProductNumberStatus, twilio_status as ts,
 };
 use crate::planner::ConditionSpec;
@@ -34,27 +33,7 @@ pub(super) async fn reconcile(
     obj: Arc<ShakenStirTrustProduct>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let ns = obj.namespace().unwrap_or_default();
-    let api: Api<ShakenStirTrustProduct> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = object_key(obj.as_ref());
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup::cleanup(&obj, &ctx).await,
-        }
-    })
-    .await;
-    match result {
-        Ok(action) => {
-            ctx.reset_backoff(&key);
-            Ok(action)
-        }
-        Err(
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e),
-        ) => Err(e),
-        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
-    }
+    super::reconcile_finalized(obj, ctx, apply, cleanup::cleanup).await
 }
 
 async fn apply(
@@ -186,34 +165,37 @@ async fn sync(
     let twilio = ctx.credentials.client_for(&ns, &spec.credentials).await?;
     let source = observe::source(obj, ctx).await?;
     observe::check_numbers_unclaimed(obj, ctx, &source)?;
-    observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
+    let annotation = obj.annotations().get(RESUBMIT_ANNOTATION).cloned();
+    let recorded = writer.written.clone();
+    let resubmit_requested = annotation.is_some() && annotation != recorded.last_resubmit;
+    let desired: BTreeSet<String> = source.numbers.keys().cloned().collect();
+    // Frugal path: nothing changed on our side since the last complete sync, so one fetch of
+    // the product tells whether anything changed on Twilio's.
+    let quiet = (!resubmit_requested && recorded.observed_generation == generation)
+        .then(|| recorded_attachments(&recorded, &source, &desired))
+        .flatten();
+    if quiet.is_none() {
+        observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
+    }
     let product = observe::ensure_product(obj, ctx, twilio.as_ref(), writer).await?;
     let mut product = view(&product);
     let sid = product.sid.clone();
-    let mut entity: Vec<(String, String)> = twilio
-        .list_trust_product_entity_assignments(&sid)
-        .await
-        .map_err(ReconcileError::twilio(
-            "list the Trust Product's entity assignments",
-        ))?
-        .into_iter()
-        .filter_map(|a| Some((a.sid?, a.object_sid?)))
-        .collect();
-    let mut attachments: Vec<Attachment> = twilio
-        .list_trust_product_channel_endpoint_assignments(&sid, None)
-        .await
-        .map_err(ReconcileError::twilio(
-            "list the Trust Product's phone numbers",
-        ))?
-        .into_iter()
-        .filter_map(|a| {
-            Some(Attachment {
-                assignment_sid: a.sid?,
-                number_sid: a.channel_endpoint_sid?,
-            })
-        })
-        .collect();
-    let recorded = writer.written.clone();
+    let locked = matches!(
+        product.status.as_str(),
+        ts::PENDING_REVIEW | ts::IN_REVIEW | ts::TWILIO_APPROVED
+    );
+    let unchanged = recorded.twilio_status.as_deref() == Some(product.status.as_str())
+        && recorded.trust_product_sid.as_deref() == Some(sid.as_str());
+    let checked_profile = quiet.is_none();
+    let (mut entity, mut attachments) = match quiet.filter(|_| locked && unchanged) {
+        Some(known) => known,
+        None => {
+            if !checked_profile {
+                observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
+            }
+            observe_assignments(twilio.as_ref(), &sid).await?
+        }
+    };
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers
         .iter()
@@ -224,9 +206,6 @@ async fn sync(
     let mut last_evaluation = recorded.last_evaluation.clone();
     let mut submitted_at = recorded.submitted_at.clone();
     let mut last_resubmit = recorded.last_resubmit.clone();
-    let annotation = obj.annotations().get(RESUBMIT_ANNOTATION).cloned();
-    let resubmit_requested = annotation.is_some() && annotation != last_resubmit;
-    let desired: BTreeSet<String> = source.numbers.keys().cloned().collect();
     let mut refused: Vec<(String, String)> = Vec::new();
     let mut attempted: Vec<TrustProductAction> = Vec::new();
     let previous_twilio_status = recorded.twilio_status.clone();
@@ -492,6 +471,64 @@ async fn sync(
             }
         }
     }
+}
+
+type Observed = (Vec<(String, String)>, Vec<Attachment>);
+
+/// The entity and number assignments recorded by the last complete sync, when they cover
+/// exactly the numbers wanted now and the profile.
+fn recorded_attachments(
+    recorded: &ShakenStirTrustProductStatus,
+    source: &observe::Source,
+    desired: &BTreeSet<String>,
+) -> Option<Observed> {
+    let entity = recorded.entity_assignment_sid.clone()?;
+    if recorded.business_profile_sid.as_deref() != Some(source.profile_sid.as_str()) {
+        return None;
+    }
+    let attachments: Vec<Attachment> = recorded
+        .phone_numbers
+        .iter()
+        .map(|n| {
+            Some(Attachment {
+                assignment_sid: n.assignment_sid.clone()?,
+                number_sid: n.sid.clone(),
+            })
+        })
+        .collect::<Option<_>>()?;
+    let attached: BTreeSet<String> = attachments.iter().map(|a| a.number_sid.clone()).collect();
+    (attached == *desired).then(|| (vec![(entity, source.profile_sid.clone())], attachments))
+}
+
+/// Lists the product's entity and number assignments.
+async fn observe_assignments(
+    twilio: &dyn crate::twilio::TrustHub,
+    sid: &str,
+) -> Result<Observed, ReconcileError> {
+    let entity = twilio
+        .list_trust_product_entity_assignments(sid)
+        .await
+        .map_err(ReconcileError::twilio(
+            "list the Trust Product's entity assignments",
+        ))?
+        .into_iter()
+        .filter_map(|a| Some((a.sid?, a.object_sid?)))
+        .collect();
+    let attachments = twilio
+        .list_trust_product_channel_endpoint_assignments(sid, None)
+        .await
+        .map_err(ReconcileError::twilio(
+            "list the Trust Product's phone numbers",
+        ))?
+        .into_iter()
+        .filter_map(|a| {
+            Some(Attachment {
+                assignment_sid: a.sid?,
+                number_sid: a.channel_endpoint_sid?,
+            })
+        })
+        .collect();
+    Ok((entity, attachments))
 }
 
 async fn announce_transition(

@@ -31,6 +31,29 @@ async fn create_sets_metadata_and_rejects_duplicates() {
         (409, "AlreadyExists")
     );
 
+    // Names must be RFC 1123 subdomains, label values valid label values.
+    let status = api_error(
+        api.create(&PostParams::default(), &widget("Bad_Name", 1))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+    assert!(
+        status.message.starts_with(
+            "Widget.example.com \"Bad_Name\" is invalid: metadata.name: Invalid value"
+        ),
+        "{}",
+        status.message
+    );
+    let mut bad_label = widget("b", 1);
+    bad_label.metadata.labels = Some([("k".to_string(), "-x".to_string())].into());
+    let status = api_error(
+        api.create(&PostParams::default(), &bad_label)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+
     let mut generated = widget("", 1);
     generated.metadata.name = None;
     generated.metadata.generate_name = Some("gen-".into());
@@ -284,5 +307,64 @@ async fn delete_accepts_propagation_and_removes() {
         (status.code, status.message.as_str()),
         (404, "namespaces \"missing\" not found")
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_side_apply_tracks_field_owners() {
+    let (server, _client, api) = with_widgets().await;
+    let pp = PostParams {
+        field_manager: Some("creator".into()),
+        ..PostParams::default()
+    };
+    api.create(&pp, &widget("a", 1)).await.unwrap();
+    let body = |size: i64, color: Option<&str>| {
+        let mut spec = json!({"size": size});
+        if let Some(c) = color {
+            spec["color"] = json!(c);
+        }
+        Patch::Apply(json!({
+            "apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "a"}, "spec": spec,
+        }))
+    };
+    // Changing a field another manager set is a conflict unless forced.
+    let err = api
+        .patch("a", &PatchParams::apply("ctl"), &body(2, Some("red")))
+        .await
+        .unwrap_err();
+    let status = api_error(err);
+    assert_eq!(status.code, 409);
+    assert!(
+        status
+            .message
+            .contains("conflict with \"creator\" using example.com/v1: .spec.size"),
+        "{}",
+        status.message
+    );
+    let forced = api
+        .patch(
+            "a",
+            &PatchParams::apply("ctl").force(),
+            &body(2, Some("red")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (forced.spec.size, forced.spec.color.as_deref()),
+        (2, Some("red"))
+    );
+    // A field the manager stops applying is removed.
+    let dropped = api
+        .patch("a", &PatchParams::apply("ctl"), &body(2, None))
+        .await
+        .unwrap();
+    assert_eq!(dropped.spec.color, None);
+    // Applying a value equal to another manager's is shared ownership, not a conflict.
+    let shared = api
+        .patch("a", &PatchParams::apply("other"), &body(2, None))
+        .await
+        .unwrap();
+    assert_eq!(shared.spec.size, 2);
     server.shutdown().await;
 }

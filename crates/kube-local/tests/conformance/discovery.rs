@@ -1,6 +1,7 @@
 //! Discovery via kube-rs, before and after a CRD is created; CRD status conditions.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 use kube::api::Api;
 use kube::discovery::{Discovery, Scope};
 
@@ -62,5 +63,53 @@ async fn discovery_lists_builtins_and_crds_once_created() {
             "{wanted} missing in {conditions:?}"
         );
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn aggregated_discovery_v2_matches_legacy_discovery() {
+    let server = start().await;
+    let client = server.client().await;
+    install_crd(&client).await;
+    let aggregated = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (resource, caps) = aggregated
+        .get("example.com")
+        .and_then(|g| g.recommended_kind("Widget"))
+        .expect("Widget in aggregated discovery");
+    assert_eq!(
+        (resource.plural.as_str(), caps.scope),
+        ("widgets", Scope::Namespaced)
+    );
+    let core = aggregated.get("").expect("core group from /api");
+    assert!(core.recommended_kind("Secret").is_some());
+    let leases = aggregated
+        .get("coordination.k8s.io")
+        .expect("coordination group");
+    assert!(leases.recommended_kind("Lease").is_some());
+
+    let raw = client.list_api_groups_aggregated().await.unwrap();
+    assert!(
+        raw.items
+            .iter()
+            .any(|g| g.metadata.as_ref().and_then(|m| m.name.as_deref()) == Some("events.k8s.io"))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unservable_crds_are_refused_and_not_stored() {
+    let server = start().await;
+    let client = server.client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let mut crd: serde_json::Value = serde_json::to_value(crate::Widget::crd()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"]
+        ["pattern"] = serde_json::json!("([unclosed");
+    let bad: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
+    let err = crds.create(&Default::default(), &bad).await.unwrap_err();
+    assert_eq!(crate::api_error(err).code, 422);
+    assert!(crds.get_opt("widgets.example.com").await.unwrap().is_none());
     server.shutdown().await;
 }

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{CustomResourceExt, Resource};
 use serde_json::json;
 
 use crate::{Widget, start};
@@ -184,6 +185,47 @@ async fn kubectl_apply_get_describe_wait_delete() {
         "{short}"
     );
 
+    // An event recorded through events.k8s.io/v1 (kube-runtime's Recorder) is listed by
+    // describe, which reads core v1 Events by involvedObject.
+    let recorder = Recorder::new(
+        server.client().await,
+        Reporter {
+            controller: "widget-controller".into(),
+            instance: None,
+        },
+    );
+    let w1 = api.get("w1").await.unwrap();
+    recorder
+        .publish(
+            &Event {
+                type_: EventType::Normal,
+                reason: "Provisioned".into(),
+                note: Some("widget provisioned as BU123".into()),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            &w1.object_ref(&()),
+        )
+        .await
+        .unwrap();
+
+    let events = k.ok(&["get", "events"]).await;
+    let first: Vec<&str> = events
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        first,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{events}"
+    );
+    assert!(
+        events.contains("Provisioned   widget/w1   widget provisioned as BU123"),
+        "{events}"
+    );
+
     let described = k.ok(&["describe", "widget", "w1"]).await;
     for want in [
         "Name:         w1",
@@ -191,6 +233,8 @@ async fn kubectl_apply_get_describe_wait_delete() {
         "Sid:",
         "BU123",
         "Size:  3",
+        "Provisioned",
+        "widget provisioned as BU123",
     ] {
         assert!(
             described.contains(want),
@@ -237,5 +281,42 @@ async fn kubectl_apply_refuses_invalid_and_unknown_fields() {
     let api: Api<Widget> = Api::default_namespaced(server.client().await);
     assert!(api.get_opt("bad").await.unwrap().is_none());
     assert!(api.get_opt("u").await.unwrap().is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_imperative_namespace_and_secret() {
+    let server = start().await;
+    let k = Kubectl::new(&server);
+    // These send protobuf bodies (client-go typed clients).
+    k.ok(&["create", "namespace", "team"]).await;
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "-n",
+        "team",
+        "--from-literal=token=abc",
+    ])
+    .await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(server.client().await, "team");
+    let creds = secrets.get("creds").await.unwrap();
+    assert_eq!(creds.data.unwrap()["token"].0, b"abc");
+    assert_eq!(creds.metadata.generate_name, None);
+
+    let table = k.ok(&["get", "secrets", "-n", "team"]).await;
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "TYPE", "DATA", "AGE"], "{table}");
+    assert_eq!(&rows[1][..3], ["creds", "Opaque", "1"], "{table}");
+
+    let (ok, _, stderr) = k.run(&["delete", "namespace", "default"]).await;
+    assert!(!ok && stderr.contains("may not be deleted"), "{stderr}");
+    k.ok(&["delete", "namespace", "team"]).await;
+    assert!(secrets.get_opt("creds").await.unwrap().is_none());
     server.shutdown().await;
 }

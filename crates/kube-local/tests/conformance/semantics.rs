@@ -258,3 +258,91 @@ async fn namespace_deletion_cascades_and_respects_finalizers() {
     assert!(namespaces.get_opt("default").await.unwrap().is_some());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn leases_and_both_event_apis() {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event as NewEvent;
+
+    let (server, client, _api) = with_widgets().await;
+    let leases: Api<Lease> = Api::default_namespaced(client.clone());
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some("leader".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("pod-a".into()),
+            lease_duration_seconds: Some(15),
+            ..LeaseSpec::default()
+        }),
+    };
+    let created = leases.create(&PostParams::default(), &lease).await.unwrap();
+    let mut mine = created.clone();
+    mine.spec.as_mut().unwrap().holder_identity = Some("pod-b".into());
+    leases
+        .replace("leader", &PostParams::default(), &mine)
+        .await
+        .unwrap();
+    // A second contender holding the old resourceVersion loses.
+    let mut theirs = created;
+    theirs.spec.as_mut().unwrap().holder_identity = Some("pod-c".into());
+    let lost = leases
+        .replace("leader", &PostParams::default(), &theirs)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(lost).code, 409);
+
+    // An events.k8s.io/v1 Event is visible as a core v1 Event (shared storage).
+    let new_events: Api<NewEvent> = Api::default_namespaced(client.clone());
+    let event: NewEvent = serde_json::from_value(json!({
+        "metadata": {"name": "w.1"},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "regarding": {"kind": "Widget", "name": "w", "namespace": "default"},
+        "note": "hello", "reason": "Tested", "type": "Normal", "action": "Test",
+        "reportingController": "tests", "reportingInstance": "tests-1",
+    }))
+    .unwrap();
+    new_events
+        .create(&PostParams::default(), &event)
+        .await
+        .unwrap();
+    let core_events: Api<CoreEvent> = Api::default_namespaced(client);
+    let listed = core_events
+        .list(&kube::api::ListParams::default().fields("involvedObject.name=w"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].message.as_deref(), Some("hello"));
+    let back = new_events.get("w.1").await.unwrap();
+    assert_eq!(back.note.as_deref(), Some("hello"));
+    assert_eq!(back.regarding.unwrap().name.as_deref(), Some("w"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_from_one_version_have_one_winner() {
+    let (server, _client, api) = with_widgets().await;
+    let base = api
+        .create(&PostParams::default(), &widget("a", 1))
+        .await
+        .unwrap();
+    let attempts = (0..16).map(|i| {
+        let api = api.clone();
+        let mut w = base.clone();
+        w.spec.size = 10 + i;
+        tokio::spawn(async move { api.replace("a", &PostParams::default(), &w).await })
+    });
+    let mut won = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(e) => assert_eq!(api_error(e).code, 409),
+        }
+    }
+    assert_eq!(won, 1);
+    let after = api.get("a").await.unwrap();
+    assert_eq!(after.metadata.generation, Some(2));
+    server.shutdown().await;
+}

@@ -50,7 +50,7 @@ async fn invalid_objects_are_refused_with_422() {
 
 #[tokio::test]
 async fn unknown_fields_are_pruned_or_refused_when_strict() {
-    let (server, _client, api) = with_widgets().await;
+    let (server, client, api) = with_widgets().await;
     api.create(&PostParams::default(), &widget("a", 1))
         .await
         .unwrap();
@@ -66,6 +66,22 @@ async fn unknown_fields_are_pruned_or_refused_when_strict() {
     assert_eq!(patched.metadata.generation, Some(1));
     let raw = serde_json::to_value(api.get("a").await.unwrap()).unwrap();
     assert!(raw["spec"].get("bogus").is_none(), "{raw}");
+
+    // Without fieldValidation (= Warn) the apiserver answers with a Warning header.
+    let request = axum::http::Request::patch("/apis/example.com/v1/namespaces/default/widgets/a")
+        .header("content-type", "application/merge-patch+json")
+        .body(kube::client::Body::from(
+            br#"{"spec":{"bogus":1}}"#.to_vec(),
+        ))
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    let warnings: Vec<&str> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(warnings, [r#"299 - "unknown field \"spec.bogus\"""#]);
 
     let strict = PatchParams {
         field_validation: Some(kube::api::ValidationDirective::Strict),

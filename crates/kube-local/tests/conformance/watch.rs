@@ -85,6 +85,14 @@ async fn watch_from_version_replays_history_and_filters() {
     let picked = WatchParams::default().labels("pick=yes");
     let mut some = api.watch(&picked, &from).await.unwrap().boxed();
     assert_eq!(next(&mut some).await, "ADDED b");
+
+    // Objects that stop (start) matching the selector are DELETED (ADDED) for this watcher.
+    let pp = PatchParams::default();
+    let relabel = |v: &str| Patch::Merge(json!({"metadata": {"labels": {"pick": v}}}));
+    api.patch("b", &pp, &relabel("no")).await.unwrap();
+    assert_eq!(next(&mut some).await, "DELETED b");
+    api.patch("b", &pp, &relabel("yes")).await.unwrap();
+    assert_eq!(next(&mut some).await, "ADDED b");
     server.shutdown().await;
 }
 
@@ -183,4 +191,39 @@ async fn runtime_watcher_list_watch() {
 #[tokio::test]
 async fn runtime_watcher_streaming_list() {
     watcher_sees_lifecycle(watcher::Config::default().streaming_lists()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_reach_a_watcher_in_resource_version_order() {
+    let (server, _client, api) = with_widgets().await;
+    let mut stream = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let writers: Vec<_> = (0..20)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                api.create(&PostParams::default(), &widget(&format!("w{i}"), 1))
+                    .await
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    let mut versions = Vec::new();
+    while versions.len() < 20 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("event within 5s")
+            .unwrap()
+            .expect("stream open");
+        if let WatchEvent::Added(w) = event {
+            versions.push(rv_of(&w));
+        }
+    }
+    assert!(versions.windows(2).all(|p| p[0] < p[1]), "{versions:?}");
+    server.shutdown().await;
 }
