@@ -3,9 +3,10 @@
 //!
 //! Every write of the Lease is a `replace` carrying the `resourceVersion` just read, so two
 //! replicas racing for it cannot both win: the API server answers the slower one 409 Conflict.
-//! (The kube-lease-manager crate takes the Lease with server-side apply and relies on field
-//! ownership conflicts, which the local API server of the tests does not model; an optimistic
-//! lock works the same on both.)
+//! (kube-lease-manager, which matches kube 5, takes a free Lease with server-side apply and
+//! relies on field-ownership conflicts, and renews with strategic merge patches that carry no
+//! resourceVersion; a `resourceVersion`-checked replace gives every step the same guarantee,
+//! on a real API server and on the tests' local one alike.)
 //!
 //! - Free (no holder) or expired (`renewTime + leaseDurationSeconds` in the past): take it,
 //!   setting `holderIdentity`, `acquireTime`, `renewTime` and incrementing `leaseTransitions`.
