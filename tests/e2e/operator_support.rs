@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -18,6 +19,8 @@ use crate::support::{Env, NS, PATIENCE};
 pub struct Operator {
     pub child: Child,
     pub metrics_addr: SocketAddr,
+    /// Every log line so far (JSON), e.g. to check that no secret is ever logged.
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Operator {
@@ -42,14 +45,17 @@ impl Operator {
         let mut child = cmd.spawn().expect("start the operator binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             // Keeps draining after the address is found, so the process never blocks on a full
-            // pipe; later lines are echoed to the test's output (shown when a test fails).
+            // pipe.
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Err(unsent) = tx.send(line) {
-                    println!("{}", unsent.0);
-                }
+                kept.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line.clone());
+                let _ = tx.send(line);
             }
         });
         let deadline = Instant::now() + PATIENCE;
@@ -66,6 +72,7 @@ impl Operator {
         Operator {
             child,
             metrics_addr,
+            logs,
         }
     }
 
@@ -80,6 +87,14 @@ impl Operator {
             .expect("GET the operator");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
+    }
+
+    /// All log lines so far, joined.
+    pub fn log_text(&self) -> String {
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 
     pub async fn metrics(&self) -> String {

@@ -14,6 +14,7 @@ use trusthub_operator::runtime::{self, RuntimeConfig};
 use trusthub_operator::webhook::PATH;
 use trusthub_sim::vetting::twilio_signature;
 
+use crate::operator_support::Operator;
 use crate::support::{Env, PARENT, PARENT_TOKEN, ready};
 
 /// A form body as posted.
@@ -246,4 +247,42 @@ async fn wait_quiet(env: &Env) -> u64 {
         last = now;
         assert!(start.elapsed() < crate::support::PATIENCE, "never quiet");
     }
+}
+
+#[tokio::test]
+async fn operator_binary_serves_the_receiver_from_its_flags_and_never_logs_the_token() {
+    let env = Env::start(false).await;
+    // The receiver's port must be in the public URL before the process starts: reserve one.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = reserved.local_addr().expect("addr");
+    drop(reserved);
+    let public_url = format!("http://{addr}{PATH}");
+    let mut cmd = env.operator_command();
+    cmd.env("TRUSTHUB_REVIEW_POLL_INITIAL", "1h")
+        .env("TRUSTHUB_REVIEW_POLL_MAX", "1h")
+        .env("TRUSTHUB_WEBHOOK_PUBLIC_URL", &public_url);
+    let addr_flag = addr.to_string();
+    let op = Operator::spawn(cmd, "op-webhook", &["--webhook-addr", &addr_flag]).await;
+    env.apply_examples().await;
+    env.wait_product("acme-shaken-stir", "Ready", ready).await;
+    let counters = env.sim.counters();
+    assert!(counters.callbacks_delivered >= 3, "{counters:?}");
+    assert_eq!(counters.callbacks_failed, 0, "{counters:?}");
+    // A forged callback is refused and logged as such, without any secret.
+    let sid = env.sim.trust_products()[0].sid.clone();
+    let params = callback(&sid, "twilio-approved");
+    let forged = twilio_signature("not-the-auth-token-000000000000000", &public_url, &params);
+    assert_eq!(post(&public_url, Some(&forged), &params).await, 403);
+    let start = Instant::now();
+    while !op.log_text().contains("refused status callback") {
+        assert!(
+            start.elapsed() < crate::support::PATIENCE,
+            "refusal not logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = op.log_text();
+    assert!(logs.contains("verified status callback"), "{logs}");
+    assert!(!logs.contains(PARENT_TOKEN), "the auth token was logged");
+    env.shutdown().await;
 }
