@@ -3,5 +3,10 @@
 
 pub mod api;
 pub mod controller;
+pub mod leader;
+pub mod metrics;
 pub mod planner;
+pub mod runtime;
+pub mod server;
 pub mod twilio;
+pub mod webhook;

@@ -1,10 +1,14 @@
 //! `trusthub-operator run`: the controller process (in-cluster config or KUBECONFIG).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use trusthub_operator::controller::{self, Context, ControllerConfig};
+use tokio::net::TcpListener;
+use trusthub_operator::controller::ControllerConfig;
+use trusthub_operator::leader::LeaseConfig;
 use trusthub_operator::planner::PollSchedule;
+use trusthub_operator::runtime::{self, RuntimeConfig};
 use trusthub_operator::twilio::{ClientConfig, Endpoints};
 
 #[derive(Parser, Debug)]
@@ -74,6 +78,55 @@ struct RunArgs {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `trusthub_operator=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log_level: String,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, env = "TRUSTHUB_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Where POST /twilio/status-callback is served (unset: no callback receiver).
+    #[arg(long, env = "TRUSTHUB_WEBHOOK_ADDR")]
+    webhook_addr: Option<SocketAddr>,
+    /// The URL Twilio calls for status callbacks (https; plain http only for local testing),
+    /// set as StatusCallback of every Trust Product whose spec names none.
+    #[arg(long, env = "TRUSTHUB_WEBHOOK_PUBLIC_URL", value_parser = parse_callback_url)]
+    webhook_public_url: Option<String>,
+    /// Run only while holding a coordination.k8s.io Lease (for more than one replica).
+    #[arg(long, env = "TRUSTHUB_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, env = "TRUSTHUB_LEASE_NAME", default_value = "trusthub-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (default: the kubeconfig's or the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// How long the Lease stays valid without renewal (whole seconds, at least 1s).
+    #[arg(long, env = "TRUSTHUB_LEASE_DURATION", default_value = "15s", value_parser = parse_lease_duration)]
+    lease_duration: Duration,
+}
+
+fn parse_callback_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err("must be an https:// URL (http:// only for local testing)".into());
+    }
+    Ok(value.to_string())
+}
+
+fn parse_lease_duration(value: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
+        return Err("must be whole seconds, at least 1s (Lease durations are seconds)".into());
+    }
+    Ok(d)
+}
+
+/// This replica's identity in the Lease: the pod name, else the host name.
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("trusthub-operator-{}", std::process::id()))
 }
 
 fn endpoints(args: &RunArgs) -> Result<Endpoints, Box<dyn std::error::Error>> {
@@ -136,12 +189,44 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             ..PollSchedule::default()
         },
         concurrency: args.concurrency,
+        status_callback_url: args.webhook_public_url.clone(),
         ..ControllerConfig::default()
     };
+    if let Some(url) = &args.webhook_public_url {
+        if url.starts_with("http://") {
+            tracing::warn!(
+                "--webhook-public-url is plain http: Twilio requires https; use this only for local testing"
+            );
+        }
+        if args.webhook_addr.is_none() {
+            tracing::warn!(
+                "--webhook-public-url is set without --webhook-addr: this replica receives no callbacks"
+            );
+        }
+    }
     let client = kube::Client::try_default().await?;
-    tracing::info!(namespace = ?config.namespace, trust_hub = %config.twilio.endpoints.trust_hub(), api = %config.twilio.endpoints.api(), "starting controllers");
-    let ctx = Context::new(client, config, None);
-    controller::run(ctx, shutdown_signal()).await;
+    let leader_election = args.leader_election.then(|| LeaseConfig {
+        name: args.lease_name.clone(),
+        namespace: args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        identity: identity(),
+        duration: args.lease_duration,
+    });
+    let metrics_listener = TcpListener::bind(args.metrics_addr).await?;
+    let webhook_listener = match args.webhook_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    tracing::info!(namespace = ?config.namespace, trust_hub = %config.twilio.endpoints.trust_hub(), api = %config.twilio.endpoints.api(), leader_election = ?leader_election.as_ref().map(|l| (&l.namespace, &l.name, &l.identity)), "starting");
+    let runtime_config = RuntimeConfig {
+        controller: config,
+        metrics_listener,
+        webhook_listener,
+        leader_election,
+    };
+    runtime::run(client, runtime_config, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -155,5 +240,64 @@ async fn main() {
     if let Err(e) = result {
         eprintln!("trusthub-operator: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let mut argv = vec!["trusthub-operator", "run"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Run(args) => args,
+        }
+    }
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runtime_flags_have_the_documented_defaults() {
+        let args = run_args(&[]);
+        assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(args.webhook_addr, None);
+        assert_eq!(args.webhook_public_url, None);
+        assert!(!args.leader_election);
+        assert_eq!(args.lease_name, "trusthub-operator");
+        assert_eq!(args.lease_duration, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn leader_election_takes_a_bare_flag_or_a_boolean() {
+        assert!(run_args(&["--leader-election"]).leader_election);
+        assert!(run_args(&["--leader-election", "true"]).leader_election);
+        assert!(!run_args(&["--leader-election=false"]).leader_election);
+        let args = run_args(&["--leader-election", "--lease-duration", "3s"]);
+        assert!(args.leader_election);
+        assert_eq!(args.lease_duration, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn refuses_unusable_urls_and_durations() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["trusthub-operator", "run"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).is_ok()
+        };
+        assert!(parse(&[
+            "--webhook-public-url",
+            "https://op.example/twilio/status-callback"
+        ]));
+        assert!(parse(&["--webhook-public-url", "http://127.0.0.1:9/cb"]));
+        assert!(!parse(&["--webhook-public-url", "ftp://op.example/cb"]));
+        assert!(!parse(&["--webhook-public-url", "/relative"]));
+        assert!(!parse(&["--lease-duration", "500ms"]));
+        assert!(!parse(&["--lease-duration", "1500ms"]));
+        assert!(!parse(&["--metrics-addr", "not-an-address"]));
     }
 }

@@ -14,9 +14,10 @@ mod trust_product;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
@@ -55,6 +56,9 @@ pub struct ControllerConfig {
     pub terminal_recheck: Duration,
     /// Name written as the Events' reporting controller.
     pub reporter: String,
+    /// The operator's own status-callback URL (`--webhook-public-url`): set as a Trust
+    /// Product's `StatusCallback` when its spec names none.
+    pub status_callback_url: Option<String>,
 }
 
 impl Default for ControllerConfig {
@@ -68,6 +72,7 @@ impl Default for ControllerConfig {
             error_backoff_max: Duration::from_secs(300),
             terminal_recheck: Duration::from_secs(600),
             reporter: "trusthub-operator".into(),
+            status_callback_url: None,
         }
     }
 }
@@ -87,6 +92,38 @@ pub struct Context {
     /// The Trust Product informer cache (set when the controllers start), to see which numbers
     /// other objects already attached.
     pub products: OnceLock<Store<ShakenStirTrustProduct>>,
+    /// The binding informer cache (set when the controllers start), for the status gauges.
+    pub bindings: OnceLock<Store<BusinessProfileBinding>>,
+    /// Sees every finished reconcile (metrics).
+    reconcile_observer: Option<Arc<dyn ReconcileObserver>>,
+}
+
+/// Receives every finished reconcile (e.g. to feed Prometheus). Must be cheap and not block.
+pub trait ReconcileObserver: Send + Sync {
+    /// `kind` is the custom resource's kind; `failure` the condition reason of the error the
+    /// reconcile ended with (retried or recorded as a terminal condition), `None` on success.
+    fn reconciled(&self, kind: &'static str, duration: Duration, failure: Option<&'static str>);
+}
+
+tokio::task_local! {
+    /// The reason of a terminal error recorded in status during this reconcile: such a
+    /// reconcile returns `Ok` to the controller (no quick retry) but still counts as failed.
+    static RECORDED_FAILURE: std::cell::Cell<Option<&'static str>>;
+}
+
+/// Notes that this reconcile recorded a terminal error with `reason` (see [`ReconcileObserver`]).
+fn note_recorded_failure(reason: &'static str) {
+    let _ = RECORDED_FAILURE.try_with(|f| f.set(Some(reason)));
+}
+
+/// Extra inputs of [`run_with`] beyond the watches.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Requests to reconcile a Trust Product now (e.g. from a verified status callback).
+    /// Objects not in the informer cache are ignored by the controller.
+    pub product_triggers: Option<BoxStream<'static, ObjectRef<ShakenStirTrustProduct>>>,
+    /// Called once both informer caches hold their initial list (readiness).
+    pub on_synced: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Context {
@@ -96,6 +133,17 @@ impl Context {
         config: ControllerConfig,
         observer: Option<Arc<dyn CallObserver>>,
     ) -> Arc<Self> {
+        Self::with_observers(client, config, observer, None)
+    }
+
+    /// Like [`Context::new`], with `reconciles` seeing every finished reconcile.
+    pub fn with_observers(
+        client: Client,
+        config: ControllerConfig,
+        calls: Option<Arc<dyn CallObserver>>,
+        reconciles: Option<Arc<dyn ReconcileObserver>>,
+    ) -> Arc<Self> {
+        let observer = calls;
         let reporter = Reporter {
             controller: config.reporter.clone(),
             instance: std::env::var("POD_NAME").ok(),
@@ -107,7 +155,29 @@ impl Context {
             config,
             failures: Mutex::new(HashMap::new()),
             products: OnceLock::new(),
+            bindings: OnceLock::new(),
+            reconcile_observer: reconciles,
         })
+    }
+
+    /// The `StatusCallback` a Trust Product should carry: its spec's, else the operator's own.
+    pub fn status_callback_for<'a>(&'a self, spec_callback: Option<&'a str>) -> Option<&'a str> {
+        spec_callback.or(self.config.status_callback_url.as_deref())
+    }
+
+    fn observe_reconcile(
+        &self,
+        kind: &'static str,
+        started: Instant,
+        result: &Result<Action, ReconcileError>,
+    ) {
+        if let Some(observer) = &self.reconcile_observer {
+            let failure = match result {
+                Err(e) => Some(e.reason()),
+                Ok(_) => RECORDED_FAILURE.try_with(|f| f.get()).ok().flatten(),
+            };
+            observer.reconciled(kind, started.elapsed(), failure);
+        }
     }
 
     fn backoff_for(&self, key: &str, retry_after: Option<Duration>) -> Duration {
@@ -300,10 +370,47 @@ where
         .collect()
 }
 
+async fn reconcile_binding(
+    obj: Arc<BusinessProfileBinding>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    RECORDED_FAILURE
+        .scope(std::cell::Cell::new(None), async move {
+            let result = binding::reconcile(obj, ctx.clone()).await;
+            ctx.observe_reconcile("BusinessProfileBinding", started, &result);
+            result
+        })
+        .await
+}
+
+async fn reconcile_product(
+    obj: Arc<ShakenStirTrustProduct>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    RECORDED_FAILURE
+        .scope(std::cell::Cell::new(None), async move {
+            let result = trust_product::reconcile(obj, ctx.clone()).await;
+            ctx.observe_reconcile("ShakenStirTrustProduct", started, &result);
+            result
+        })
+        .await
+}
+
 /// Runs both controllers until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    run_with(ctx, shutdown, RunOptions::default()).await
+}
+
+/// Runs both controllers until `shutdown` resolves, with extra triggers and a readiness hook.
+pub async fn run_with(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    options: RunOptions,
 ) {
     let client = ctx.client.clone();
     let ns = ctx.config.namespace.clone();
@@ -318,11 +425,27 @@ pub async fn run(
     let no_cache = || PredicateConfig::default();
 
     let (binding_reader, binding_writer) = reflector::store();
+    let (product_reader, product_writer) = reflector::store();
+    let _ = ctx.products.set(product_reader.clone());
     let binding_stream = watcher(bindings.clone(), watcher::Config::default())
         .default_backoff()
         .reflect(binding_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, no_cache());
+    let _ = ctx.bindings.set(binding_reader.clone());
+    let synced = {
+        let (bindings, products) = (binding_reader.clone(), ctx.products.get().cloned());
+        let on_synced = options.on_synced;
+        async move {
+            let _ = bindings.wait_until_ready().await;
+            if let Some(products) = products {
+                let _ = products.wait_until_ready().await;
+            }
+            if let Some(hook) = on_synced {
+                hook();
+            }
+        }
+    };
     let binding_store = binding_reader.clone();
     let bindings_run = Controller::for_stream(binding_stream, binding_reader)
         .with_config(config.clone())
@@ -332,11 +455,9 @@ pub async fn run(
             })
         })
         .graceful_shutdown_on(shutdown.clone())
-        .run(binding::reconcile, error_policy, ctx.clone())
+        .run(reconcile_binding, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let (product_reader, product_writer) = reflector::store();
-    let _ = ctx.products.set(product_reader.clone());
     let product_stream = watcher(products, watcher::Config::default())
         .default_backoff()
         .reflect(product_writer)
@@ -348,8 +469,12 @@ pub async fn run(
         .predicate_filter(binding_outcome_hash, no_cache());
     let store_for_secrets = product_reader.clone();
     let store_for_bindings = product_reader.clone();
-    let products_run = Controller::for_stream(product_stream, product_reader)
-        .with_config(config)
+    let mut products_controller =
+        Controller::for_stream(product_stream, product_reader).with_config(config);
+    if let Some(triggers) = options.product_triggers {
+        products_controller = products_controller.reconcile_on(triggers);
+    }
+    let products_run = products_controller
         .watches(secrets, watcher::Config::default(), move |secret| {
             using_secret(&store_for_secrets, &secret, |p: &ShakenStirTrustProduct| {
                 p.spec.credentials.secret_name.as_str()
@@ -371,8 +496,16 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
-        .run(trust_product::reconcile, error_policy, ctx)
+        .run(reconcile_product, error_policy, ctx)
         .for_each(|_| futures::future::ready(()));
 
-    futures::join!(bindings_run, products_run);
+    // The readiness wait ends with the controllers: if they stop before the caches sync (shutdown),
+    // readiness is simply never reported.
+    let controllers = futures::future::join(bindings_run, products_run);
+    tokio::pin!(controllers);
+    tokio::select! {
+        _ = &mut controllers => return,
+        _ = synced => {}
+    }
+    controllers.await;
 }

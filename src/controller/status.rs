@@ -202,7 +202,9 @@ where
         tracing::warn!(error = %e, "could not record the error in status");
     }
     if terminal {
+        // Waiting for the cluster is not a failure; everything else terminal is.
         if !matches!(err, ReconcileError::Waiting { .. }) {
+            super::note_recorded_failure(reason);
             event(
                 ctx,
                 writer.obj,

@@ -221,7 +221,7 @@ async fn sync(
             generation: generation.unwrap_or(0),
             friendly_name: &spec.friendly_name,
             email: &spec.email,
-            status_callback: spec.status_callback.as_deref(),
+            status_callback: ctx.status_callback_for(spec.status_callback.as_deref()),
             submit: spec.submit,
             deletion_policy: spec.deletion_policy,
             profile_sid: &source.profile_sid,

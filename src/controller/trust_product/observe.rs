@@ -321,7 +321,9 @@ pub(super) async fn ensure_product(
                 friendly_name: spec.friendly_name.clone(),
                 email: spec.email.clone(),
                 policy_sid: spec.policy_sid.clone(),
-                status_callback: spec.status_callback.clone(),
+                status_callback: ctx
+                    .status_callback_for(spec.status_callback.as_deref())
+                    .map(str::to_string),
             };
             let product = twilio
                 .create_trust_product(&request)
