@@ -148,13 +148,23 @@ fn banner(cli: &Cli, pg: &Playground, log_file: &Path) -> String {
     out
 }
 
-fn status_line(rows: &[Row], started: Instant, ready_at: Option<Duration>) -> String {
+fn status_line(
+    rows: &[Row],
+    started: Instant,
+    ready_at: Option<Duration>,
+    exiting: bool,
+) -> String {
     let ready = rows.iter().filter(|r| r.is_ready()).count();
     match ready_at {
         Some(after) => format!(
-            "All {} objects Ready after {:.1}s. Ctrl-C stops the playground.",
+            "All {} objects Ready after {:.1}s. {}",
             rows.len(),
-            after.as_secs_f64()
+            after.as_secs_f64(),
+            if exiting {
+                "Exiting (--exit-when-ready)."
+            } else {
+                "Try `kubectl get sstp -o wide` or `kubectl describe sstp acme-shaken-stir`; Ctrl-C stops the playground."
+            }
         ),
         None if rows.is_empty() => {
             "No bindings or trust products yet: kubectl apply -f examples/".into()
@@ -164,6 +174,42 @@ fn status_line(rows: &[Row], started: Instant, ready_at: Option<Duration>) -> St
             rows.len(),
             started.elapsed().as_secs_f64()
         ),
+    }
+}
+
+/// The vetting statuses each object went through, with when they were first seen, so a
+/// redrawn table still tells the whole story (draft → pending-review → in-review → approved).
+#[derive(Default)]
+struct History(Vec<(String, Vec<(String, f64)>)>);
+
+impl History {
+    fn record(&mut self, rows: &[Row], at: f64) {
+        for row in rows.iter().filter(|r| r.vetting != "-") {
+            let pos = match self.0.iter().position(|(k, _)| *k == row.key()) {
+                Some(pos) => pos,
+                None => {
+                    self.0.push((row.key(), Vec::new()));
+                    self.0.len() - 1
+                }
+            };
+            let seen = &mut self.0[pos].1;
+            if seen.last().is_none_or(|(v, _)| *v != row.vetting) {
+                seen.push((row.vetting.clone(), at));
+            }
+        }
+    }
+
+    fn render(&self) -> String {
+        let width = self.0.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::from("Vetting so far:\n");
+        for (key, seen) in &self.0 {
+            let steps: Vec<String> = seen
+                .iter()
+                .map(|(v, at)| format!("{v} (+{at:.1}s)"))
+                .collect();
+            out.push_str(&format!("  {key:<width$}  {}\n", steps.join(" → ")));
+        }
+        out
     }
 }
 
@@ -232,6 +278,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
     tokio::pin!(deadline);
     let mut rows: Vec<Row> = Vec::new();
     let mut ready_at: Option<Duration> = None;
+    let mut history = History::default();
     if tty {
         print_flush(&format!(
             "\x1b[H\x1b[2J{banner}\n(waiting for the first objects…)\n"
@@ -266,6 +313,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                     }
                     print_flush(&text);
                 }
+                history.record(&now, started.elapsed().as_secs_f64());
                 rows = now;
                 let expected_present = cli.no_examples
                     || ["bpb/acme-primary", "sstp/acme-shaken-stir"].iter().all(|k| rows.iter().any(|r| r.key() == *k));
@@ -274,12 +322,13 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                 ready_at = if all_ready { ready_at.or(Some(started.elapsed())) } else { None };
                 if tty {
                     print_flush(&format!(
-                        "\x1b[H\x1b[2J{banner}\n{}\n\n{}\n",
+                        "\x1b[H\x1b[2J{banner}\n{}\n\n{}\n{}\n",
                         view::render_table(&rows),
-                        status_line(&rows, started, ready_at)
+                        history.render(),
+                        status_line(&rows, started, ready_at, cli.exit_when_ready)
                     ));
                 } else if newly_ready {
-                    print_flush(&format!("{}\n", status_line(&rows, started, ready_at)));
+                    print_flush(&format!("{}\n", status_line(&rows, started, ready_at, cli.exit_when_ready)));
                 }
                 if all_ready && cli.exit_when_ready {
                     break ExitCode::SUCCESS;
