@@ -25,8 +25,7 @@
 //!   subaccounts with numbers, an approved Primary Business Profile) and automatic vetting after
 //!   [`PlaygroundOptions::review_delay`] / [`PlaygroundOptions::approve_delay`]; the local API
 //!   server; a kubeconfig for it at [`Playground::kubeconfig_path`].
-//! - [`Playground::apply_crds`]: the two CRDs, generated from `trusthub_operator::api` (the
-//!   same objects as `crds/`, which CI keeps in sync).
+//! - [`Playground::apply_crds`]: the two CRDs of `crds/` (built in).
 //! - [`Playground::apply_examples`]: the three files of `examples/` (built in).
 //! - [`Playground::start_controller_in_process`] / [`Playground::stop_controller`]: the real
 //!   controllers (`trusthub_operator::controller::run`), polling fast enough for the short
@@ -48,9 +47,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube_local::{LocalApiServer, ServerOptions};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -293,23 +291,13 @@ impl Playground {
         })
     }
 
-    /// Creates or updates the operator's CRDs (server-side apply).
-    pub async fn apply_crds(&self) -> Result<(), PlaygroundError> {
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        for (file, crd) in trusthub_operator::api::crds() {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            crds.patch(
-                &name,
-                &PatchParams::apply(manifests::FIELD_MANAGER).force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .map_err(|source| PlaygroundError::Apply {
-                object: format!("crds/{file}"),
-                source: Box::new(source),
-            })?;
+    /// Creates or updates the operator's CRDs from `crds/` (server-side apply).
+    pub async fn apply_crds(&self) -> Result<Vec<String>, PlaygroundError> {
+        let mut applied = Vec::new();
+        for (origin, yaml) in manifests::CRDS {
+            applied.extend(self.apply_yaml(origin, yaml).await?);
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// Applies the built-in `examples/` (credentials Secret, binding, trust product); returns

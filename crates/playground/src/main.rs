@@ -242,11 +242,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
     let tty = std::io::stdout().is_terminal();
     let banner = banner(&cli, &pg, &log_file);
     let setup = async {
-        pg.apply_crds().await?;
-        let mut applied = vec![
-            "crds/businessprofilebindings.yaml".to_string(),
-            "crds/shakenstirtrustproducts.yaml".to_string(),
-        ];
+        let mut applied = pg.apply_crds().await?;
         if !cli.no_examples {
             applied.extend(pg.apply_examples().await?);
         }

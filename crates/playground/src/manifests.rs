@@ -15,6 +15,19 @@ use crate::PlaygroundError;
 /// Field manager of every apply the playground makes.
 pub const FIELD_MANAGER: &str = "trusthub-playground";
 
+/// The repository's `crds/` (generated from `trusthub_operator::api`; CI fails when they drift),
+/// built into the binary.
+pub const CRDS: [(&str, &str); 2] = [
+    (
+        "crds/businessprofilebindings.yaml",
+        include_str!("../../../crds/businessprofilebindings.yaml"),
+    ),
+    (
+        "crds/shakenstirtrustproducts.yaml",
+        include_str!("../../../crds/shakenstirtrustproducts.yaml"),
+    ),
+];
+
 /// The examples of the repository (`examples/`), built into the binary so the playground works
 /// from any directory. They match the simulator's default seed.
 pub const EXAMPLES: [(&str, &str); 3] = [
@@ -143,6 +156,21 @@ mod tests {
             kinds,
             ["Secret", "BusinessProfileBinding", "ShakenStirTrustProduct"]
         );
+    }
+
+    #[test]
+    fn the_built_in_crds_are_the_ones_generated_from_the_types() {
+        let generated = trusthub_operator::api::crds();
+        for ((origin, yaml), (file, crd)) in CRDS.iter().zip(&generated) {
+            assert!(origin.ends_with(file), "{origin} vs {file}");
+            let docs = parse_documents(origin, yaml).expect("CRD parses");
+            let built_in: CustomResourceDefinition =
+                serde_json::from_value(docs[0].clone()).expect("a CRD");
+            assert_eq!(
+                &built_in, crd,
+                "{origin} drifted: run `cargo run --bin crdgen`"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,13 @@ async fn the_library_runs_the_examples_to_ready_in_process() {
     let written = std::fs::read_to_string(&kubeconfig).expect("kubeconfig written");
     assert!(written.contains(&pg.api.url()), "{written}");
 
-    pg.apply_crds().await.expect("CRDs");
+    assert_eq!(
+        pg.apply_crds().await.expect("CRDs"),
+        [
+            "customresourcedefinition/businessprofilebindings.trusthub.stir.dev",
+            "customresourcedefinition/shakenstirtrustproducts.trusthub.stir.dev"
+        ]
+    );
     pg.apply_crds()
         .await
         .expect("applying the CRDs again is a no-op");
