@@ -69,6 +69,8 @@ enum MainError {
     },
     #[error("bad --log-level: {0}")]
     LogLevel(String),
+    #[error("cannot list the bindings and trust products of the local API")]
+    Watch,
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
 }
@@ -255,6 +257,23 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
             return Err(e.into());
         }
     };
+    if !tty {
+        print_flush(&format!("{banner}applied {}\n", applied.join(", ")));
+    }
+
+    let started = Instant::now();
+    // The watches are listed before the controller starts, so no state is missed (a product
+    // is in draft for milliseconds).
+    let mut snapshots = view::follow(pg.client.clone(), &pg.namespace).peekable();
+    let listed = tokio::time::timeout(
+        Duration::from_secs(30),
+        std::pin::Pin::new(&mut snapshots).peek(),
+    )
+    .await;
+    if !matches!(listed, Ok(Some(_))) {
+        pg.shutdown().await;
+        return Err(MainError::Watch);
+    }
     if !cli.no_controller {
         match pg.controller_config() {
             Ok(config) => pg.start_controller_in_process(config),
@@ -264,12 +283,6 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
             }
         }
     }
-    if !tty {
-        print_flush(&format!("{banner}applied {}\n", applied.join(", ")));
-    }
-
-    let started = Instant::now();
-    let mut snapshots = view::follow(pg.client.clone(), &pg.namespace);
     let deadline = tokio::time::sleep(cli.timeout);
     tokio::pin!(deadline);
     let mut rows: Vec<Row> = Vec::new();

@@ -170,6 +170,8 @@ struct KindRows {
     rows: BTreeMap<String, Row>,
     /// Objects listed since the last `Init`, swapped in at `InitDone`.
     relisting: Option<BTreeMap<String, Row>>,
+    /// The first list is complete.
+    listed: bool,
 }
 
 impl KindRows {
@@ -191,14 +193,16 @@ impl KindRows {
                 if let Some(rows) = self.relisting.take() {
                     self.rows = rows;
                 }
+                self.listed = true;
             }
         }
     }
 }
 
-/// A stream of snapshots of every binding and trust product in `namespace`, one each time any
-/// row changes (status writes that change no column are skipped). Watch errors are retried
-/// with backoff and do not end the stream.
+/// A stream of snapshots of every binding and trust product in `namespace`: the first once both
+/// kinds are listed, then one each time any row changes (status writes that change no column
+/// are skipped). Watch errors are retried with backoff and do not end the stream. Wait for the
+/// first snapshot before starting a controller to be sure to see every state from the start.
 pub fn follow(client: Client, namespace: &str) -> Pin<Box<dyn Stream<Item = Vec<Row>> + Send>> {
     let bindings: Api<BusinessProfileBinding> = Api::namespaced(client.clone(), namespace);
     let products: Api<ShakenStirTrustProduct> = Api::namespaced(client, namespace);
@@ -222,6 +226,9 @@ pub fn follow(client: Client, namespace: &str) -> Pin<Box<dyn Stream<Item = Vec<
                     match change {
                         Change::Binding(e) => bindings_seen.apply(*e, Row::from_binding),
                         Change::Product(e) => products_seen.apply(*e, Row::from_product),
+                    }
+                    if !(bindings_seen.listed && products_seen.listed) {
+                        return futures::future::ready(None);
                     }
                     let rows: Vec<Row> = bindings_seen
                         .rows
