@@ -1,0 +1,362 @@
+//! `trusthub-playground`: the whole SHAKEN/STIR onboarding in one process, with no cluster and
+//! no Twilio account. Starts the local Kubernetes API, the Trust Hub simulator (vetting after
+//! short delays) and the operator's controllers, applies the CRDs and `examples/`, and shows
+//! the objects until everything is Ready. Ctrl-C or SIGTERM stops it cleanly.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::StreamExt;
+use trusthub_playground::view::{self, Row};
+use trusthub_playground::{Playground, PlaygroundError, PlaygroundOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "trusthub-playground",
+    version,
+    about = "Run the SHAKEN/STIR onboarding locally: Kubernetes API, Trust Hub simulator and the operator in one process"
+)]
+struct Cli {
+    /// Start only the API and the simulator, and print the command that runs the operator
+    /// against them.
+    #[arg(long)]
+    no_controller: bool,
+    /// Do not apply examples/ (apply your own manifests with kubectl).
+    #[arg(long)]
+    no_examples: bool,
+    /// Exit 0 once every object is Ready (non-zero after --timeout).
+    #[arg(long)]
+    exit_when_ready: bool,
+    /// With --exit-when-ready: give up after this long.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Local Kubernetes API address (a free port is used if it is taken; port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    api_listen: SocketAddr,
+    /// Trust Hub simulator address (a free port is used if it is taken; port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    sim_listen: SocketAddr,
+    /// Simulated Twilio: pending-review → in-review after this delay.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    review_delay: Duration,
+    /// Simulated Twilio: in-review → twilio-approved after this delay.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    approve_delay: Duration,
+    /// Where to write the kubeconfig (removed on exit).
+    #[arg(long, default_value = ".playground/kubeconfig")]
+    kubeconfig: PathBuf,
+    /// Where the controller, API and simulator log (default: playground.log beside the
+    /// kubeconfig).
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log_level: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MainError {
+    #[error(transparent)]
+    Playground(#[from] PlaygroundError),
+    #[error("cannot open the log file {}: {source}", path.display())]
+    LogFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad --log-level: {0}")]
+    LogLevel(String),
+    #[error("cannot list the bindings and trust products of the local API")]
+    Watch,
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+}
+
+fn init_logging(path: &Path, level: &str) -> Result<(), MainError> {
+    let log_err = |source| MainError::LogFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(log_err)?;
+    }
+    let file = std::fs::File::create(path).map_err(log_err)?;
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| MainError::LogLevel(e.to_string()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, MainError> {
+        Ok(Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(MainError::Signals)?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = self.term.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The lines above the table: where everything is and what to type.
+fn banner(cli: &Cli, pg: &Playground, log_file: &Path) -> String {
+    let mut out = String::from(
+        "trusthub-playground: SHAKEN/STIR onboarding against a local Kubernetes API and a Trust Hub simulator\n",
+    );
+    out.push_str(&format!("  Kubernetes API   {}\n", pg.api.url()));
+    out.push_str(&format!(
+        "  Trust Hub sim    {}  (vetting: in-review after {}, approved after {} more)\n",
+        pg.sim.base_url(),
+        humantime::format_duration(cli.review_delay),
+        humantime::format_duration(cli.approve_delay)
+    ));
+    for (wanted, used) in &pg.fallbacks {
+        out.push_str(&format!("  ({wanted} was taken; using {used})\n"));
+    }
+    out.push_str(&format!("  logs             {}\n", log_file.display()));
+    out.push_str(&format!(
+        "Use it with kubectl (in another terminal):\n  export KUBECONFIG={}; kubectl get trusthub\n",
+        pg.kubeconfig_path.display()
+    ));
+    if cli.no_controller {
+        out.push_str(&format!(
+            "The operator is NOT running (--no-controller). Run it against the playground:\n  {}\n  or from the repository: {}\n",
+            pg.operator_command_line("trusthub-operator"),
+            pg.operator_command_line("cargo run -p trusthub-operator --")
+        ));
+    }
+    out
+}
+
+fn status_line(
+    rows: &[Row],
+    started: Instant,
+    ready_at: Option<Duration>,
+    exiting: bool,
+) -> String {
+    let ready = rows.iter().filter(|r| r.is_ready()).count();
+    match ready_at {
+        Some(after) => format!(
+            "All {} objects Ready after {:.1}s. {}",
+            rows.len(),
+            after.as_secs_f64(),
+            if exiting {
+                "Exiting (--exit-when-ready)."
+            } else {
+                "Try `kubectl get sstp -o wide` or `kubectl describe sstp acme-shaken-stir`; Ctrl-C stops the playground."
+            }
+        ),
+        None if rows.is_empty() => {
+            "No bindings or trust products yet: kubectl apply -f examples/".into()
+        }
+        None => format!(
+            "{ready}/{} Ready after {:.1}s… (Ctrl-C stops the playground)",
+            rows.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    }
+}
+
+/// The vetting statuses each object went through, with when they were first seen, so a
+/// redrawn table still tells the whole story (draft → pending-review → in-review → approved).
+#[derive(Default)]
+struct History(Vec<(String, Vec<(String, f64)>)>);
+
+impl History {
+    fn record(&mut self, rows: &[Row], at: f64) {
+        for row in rows.iter().filter(|r| r.vetting != "-") {
+            let pos = match self.0.iter().position(|(k, _)| *k == row.key()) {
+                Some(pos) => pos,
+                None => {
+                    self.0.push((row.key(), Vec::new()));
+                    self.0.len() - 1
+                }
+            };
+            let seen = &mut self.0[pos].1;
+            if seen.last().is_none_or(|(v, _)| *v != row.vetting) {
+                seen.push((row.vetting.clone(), at));
+            }
+        }
+    }
+
+    fn render(&self) -> String {
+        let width = self.0.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::from("Vetting so far:\n");
+        for (key, seen) in &self.0 {
+            let steps: Vec<String> = seen
+                .iter()
+                .map(|(v, at)| format!("{v} (+{at:.1}s)"))
+                .collect();
+            out.push_str(&format!("  {key:<width$}  {}\n", steps.join(" → ")));
+        }
+        out
+    }
+}
+
+fn print_flush(text: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (e.g. `| head`) must not stop the playground.
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, MainError> {
+    let log_file = cli.log_file.clone().unwrap_or_else(|| {
+        cli.kubeconfig
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("playground.log")
+    });
+    let log_file = std::path::absolute(&log_file).unwrap_or(log_file);
+    init_logging(&log_file, &cli.log_level)?;
+    let mut signals = Signals::new()?;
+    let mut pg = Playground::start(PlaygroundOptions {
+        api_listen: cli.api_listen,
+        sim_listen: cli.sim_listen,
+        review_delay: Some(cli.review_delay),
+        approve_delay: Some(cli.approve_delay),
+        kubeconfig_path: Some(cli.kubeconfig.clone()),
+        ..PlaygroundOptions::default()
+    })
+    .await?;
+    let tty = std::io::stdout().is_terminal();
+    let banner = banner(&cli, &pg, &log_file);
+    let setup = async {
+        let mut applied = pg.apply_crds().await?;
+        if !cli.no_examples {
+            applied.extend(pg.apply_examples().await?);
+        }
+        Ok::<_, PlaygroundError>(applied)
+    };
+    let applied = match setup.await {
+        Ok(applied) => applied,
+        Err(e) => {
+            pg.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    if !tty {
+        print_flush(&format!("{banner}applied {}\n", applied.join(", ")));
+    }
+
+    let started = Instant::now();
+    // The watches are listed before the controller starts, so no state is missed (a product
+    // is in draft for milliseconds).
+    let mut snapshots = view::follow(pg.client.clone(), &pg.namespace).peekable();
+    let listed = tokio::time::timeout(
+        Duration::from_secs(30),
+        std::pin::Pin::new(&mut snapshots).peek(),
+    )
+    .await;
+    if !matches!(listed, Ok(Some(_))) {
+        pg.shutdown().await;
+        return Err(MainError::Watch);
+    }
+    if !cli.no_controller {
+        match pg.controller_config() {
+            Ok(config) => pg.start_controller_in_process(config),
+            Err(e) => {
+                pg.shutdown().await;
+                return Err(e.into());
+            }
+        }
+    }
+    let deadline = tokio::time::sleep(cli.timeout);
+    tokio::pin!(deadline);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut ready_at: Option<Duration> = None;
+    let mut history = History::default();
+    if tty {
+        print_flush(&format!(
+            "\x1b[H\x1b[2J{banner}\n(waiting for the first objects…)\n"
+        ));
+    }
+    let code = loop {
+        tokio::select! {
+            _ = signals.recv() => {
+                print_flush("\nstopping the playground…\n");
+                break ExitCode::SUCCESS;
+            }
+            _ = &mut deadline, if cli.exit_when_ready => {
+                let waiting: Vec<String> = rows.iter().filter(|r| !r.is_ready()).map(view::render_line).collect();
+                let detail = if rows.is_empty() { "no bindings or trust products were found".to_string() } else { format!("not Ready:\n  {}", waiting.join("\n  ")) };
+                eprintln!("trusthub-playground: timed out after {}: {detail}", humantime::format_duration(cli.timeout));
+                break ExitCode::FAILURE;
+            }
+            next = snapshots.next() => {
+                let Some(now) = next else {
+                    eprintln!("trusthub-playground: the watch on the local API ended");
+                    break ExitCode::FAILURE;
+                };
+                if !tty {
+                    let (changed, gone) = view::changes(&rows, &now);
+                    let at = started.elapsed().as_secs_f64();
+                    let mut text = String::new();
+                    for row in changed {
+                        text.push_str(&format!("+{at:.1}s {}\n", view::render_line(row)));
+                    }
+                    for key in gone {
+                        text.push_str(&format!("+{at:.1}s {key} deleted\n"));
+                    }
+                    print_flush(&text);
+                }
+                history.record(&now, started.elapsed().as_secs_f64());
+                rows = now;
+                let expected_present = cli.no_examples
+                    || ["bpb/acme-primary", "sstp/acme-shaken-stir"].iter().all(|k| rows.iter().any(|r| r.key() == *k));
+                let all_ready = view::all_ready(&rows) && expected_present;
+                let newly_ready = all_ready && ready_at.is_none();
+                ready_at = if all_ready { ready_at.or(Some(started.elapsed())) } else { None };
+                if tty {
+                    print_flush(&format!(
+                        "\x1b[H\x1b[2J{banner}\n{}\n\n{}\n{}\n",
+                        view::render_table(&rows),
+                        history.render(),
+                        status_line(&rows, started, ready_at, cli.exit_when_ready)
+                    ));
+                } else if newly_ready {
+                    print_flush(&format!("{}\n", status_line(&rows, started, ready_at, cli.exit_when_ready)));
+                }
+                if all_ready && cli.exit_when_ready {
+                    break ExitCode::SUCCESS;
+                }
+            }
+        }
+    };
+    pg.shutdown().await;
+    Ok(code)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trusthub-playground: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
