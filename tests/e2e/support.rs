@@ -187,6 +187,7 @@ impl Env {
             .env("TRUSTHUB_REVIEW_POLL_INITIAL", "200ms")
             .env("TRUSTHUB_REVIEW_POLL_MAX", "500ms")
             .env("TRUSTHUB_NONCOMPLIANT_RETRY", "200ms")
+            .env("TRUSTHUB_METRICS_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

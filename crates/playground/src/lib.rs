@@ -401,6 +401,8 @@ impl Playground {
                 "TRUSTHUB_NONCOMPLIANT_RETRY",
                 humantime::format_duration(NONCOMPLIANT_RETRY).to_string(),
             ),
+            // Loopback only: a laptop's operator has no business listening on every interface.
+            ("TRUSTHUB_METRICS_ADDR", "127.0.0.1:8080".to_string()),
         ]
     }
 
