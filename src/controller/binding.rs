@@ -369,17 +369,15 @@ async fn sync(
                 assignment_sid,
                 number_sid,
             } => {
-                match twilio
-                    .delete_customer_profile_channel_endpoint_assignment(
-                        &profile_view.sid,
-                        &assignment_sid,
-                    )
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(ReconcileError::twilio("unassign a phone number")(e)),
-                }
+                super::deleted(
+                    twilio
+                        .delete_customer_profile_channel_endpoint_assignment(
+                            &profile_view.sid,
+                            &assignment_sid,
+                        )
+                        .await,
+                )
+                .map_err(ReconcileError::twilio("unassign a phone number"))?;
                 event(
                     ctx,
                     obj,
@@ -425,12 +423,12 @@ async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, 
     };
     let mut left = Vec::new();
     for (ra, pn) in &ours {
-        match twilio
-            .delete_customer_profile_channel_endpoint_assignment(&profile_sid, ra)
-            .await
-        {
+        match super::deleted(
+            twilio
+                .delete_customer_profile_channel_endpoint_assignment(&profile_sid, ra)
+                .await,
+        ) {
             Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
             Err(e) if e.is_transient() || e.is_ambiguous() => {
                 return Err(ReconcileError::twilio("unassign a phone number")(e));
             }

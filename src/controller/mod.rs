@@ -260,6 +260,17 @@ where
     }
 }
 
+/// A Twilio delete's result, with "not found" counted as done: the object is gone either way,
+/// whether this delete or an earlier one (or someone in the Console) removed it.
+fn deleted(
+    result: Result<(), crate::twilio::TwilioError>,
+) -> Result<(), crate::twilio::TwilioError> {
+    match result {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
 /// The Twilio client a cleanup needs, or `None` once a Warning Event has listed what is left
 /// behind because the credentials are gone: a deletion never waits for credentials that may
 /// never come back.

@@ -79,9 +79,8 @@ pub(super) async fn cleanup(
             }
             Target::Product => twilio.delete_trust_product(&product).await,
         };
-        match result {
+        match super::super::deleted(result) {
             Ok(()) => removed.push(target.describe(&product)),
-            Err(e) if e.is_not_found() => {}
             Err(e) if e.is_transient() || e.is_ambiguous() => {
                 return Err(ReconcileError::twilio("clean up the Trust Product")(e));
             }

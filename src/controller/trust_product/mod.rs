@@ -373,14 +373,12 @@ async fn sync(
                 assignment_sid,
                 number_sid,
             } => {
-                match twilio
-                    .delete_trust_product_channel_endpoint_assignment(&sid, &assignment_sid)
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(ReconcileError::twilio("detach a phone number")(e)),
-                }
+                super::deleted(
+                    twilio
+                        .delete_trust_product_channel_endpoint_assignment(&sid, &assignment_sid)
+                        .await,
+                )
+                .map_err(ReconcileError::twilio("detach a phone number"))?;
                 event(
                     ctx,
                     obj,
