@@ -189,6 +189,23 @@ fn recorded_assignments(
         .collect()
 }
 
+/// The numbers whose assignments matter to this binding: those it wants and those it recorded
+/// (to release). Only these are listed, however many numbers the shared profile carries.
+fn relevant_numbers(
+    targets: &[NumberTarget],
+    recorded: &BusinessProfileBindingStatus,
+) -> Vec<String> {
+    let mut sids: BTreeSet<String> = targets
+        .iter()
+        .filter_map(|t| match t {
+            NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
+            NumberTarget::Unresolvable { .. } => None,
+        })
+        .collect();
+    sids.extend(recorded.phone_numbers.iter().filter_map(|n| n.sid.clone()));
+    sids.into_iter().collect()
+}
+
 fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
     ResolvedBusinessProfile {
         sid: profile.sid.clone().unwrap_or_default(),
@@ -226,7 +243,10 @@ async fn sync(
     let mut assignments = match recorded_assignments(obj, &recorded, &profile_view, &targets) {
         Some(known) => known,
         None => twilio
-            .list_customer_profile_channel_endpoint_assignments(&profile_view.sid, None)
+            .list_customer_profile_channel_endpoint_assignments_among(
+                &profile_view.sid,
+                &relevant_numbers(&targets, &recorded),
+            )
             .await
             .map_err(ReconcileError::twilio(
                 "list the profile's phone number assignments",

@@ -56,8 +56,8 @@ impl CredentialsError {
     }
 }
 
-/// `(namespace, Secret name)` → `(Secret resourceVersion, client built from it)`.
-type ClientsBySecret = HashMap<(String, String), (String, Arc<dyn TrustHub>)>;
+/// `(namespace, Secret name, how it is read)` → `(Secret resourceVersion, client built from it)`.
+type ClientsBySecret = HashMap<(String, String, String), (String, Arc<dyn TrustHub>)>;
 
 /// One Twilio client per (namespace, Secret) at its current version.
 pub struct CredentialsCache {
@@ -97,7 +97,13 @@ impl CredentialsCache {
             .into());
         };
         let version = secret.metadata.resource_version.clone().unwrap_or_default();
-        let key = (namespace.to_string(), name.clone());
+        // The reference's key names and auth type are part of the key: two objects may read
+        // the same Secret differently.
+        let key = (
+            namespace.to_string(),
+            name.clone(),
+            format!("{reference:?}"),
+        );
         if let Some((cached_version, client)) = self
             .cached
             .lock()
@@ -138,15 +144,20 @@ impl CredentialsCache {
             ),
         }
         .map_err(invalid)?;
+        // Check and fill under one lock: reconciles starting together must share one client,
+        // hence one in-flight limit, rather than each building its own.
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_version, client)) = cached.get(&key)
+            && *cached_version == version
+        {
+            return Ok(client.clone());
+        }
         let mut twilio = TwilioClient::new(credentials, self.twilio.clone()).map_err(invalid)?;
         if let Some(observer) = &self.observer {
             twilio = twilio.with_observer(observer.clone());
         }
         let twilio: Arc<dyn TrustHub> = Arc::new(twilio);
-        self.cached
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (version, twilio.clone()));
+        cached.insert(key, (version, twilio.clone()));
         Ok(twilio)
     }
 }

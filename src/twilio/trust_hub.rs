@@ -45,6 +45,14 @@ pub trait TrustHub: Send + Sync {
         customer_profile_sid: &str,
         channel_endpoint_sid: Option<&str>,
     ) -> Result<Vec<ChannelEndpointAssignment>>;
+    /// Lists the profile's assignments of exactly these endpoints (`ChannelEndpointSids`,
+    /// comma-separated, sent in chunks), so the cost follows the caller's numbers, not every
+    /// number on a profile shared by many. No request when `channel_endpoint_sids` is empty.
+    async fn list_customer_profile_channel_endpoint_assignments_among(
+        &self,
+        customer_profile_sid: &str,
+        channel_endpoint_sids: &[String],
+    ) -> Result<Vec<ChannelEndpointAssignment>>;
     async fn delete_customer_profile_channel_endpoint_assignment(
         &self,
         customer_profile_sid: &str,
@@ -289,6 +297,31 @@ impl TrustHub for TwilioClient {
         (self.transport)
             .list(op, Api::TrustHub, &path, filter, "results")
             .await
+    }
+
+    async fn list_customer_profile_channel_endpoint_assignments_among(
+        &self,
+        customer_profile_sid: &str,
+        channel_endpoint_sids: &[String],
+    ) -> Result<Vec<ChannelEndpointAssignment>> {
+        let bu = sid("CustomerProfileSid", customer_profile_sid, "BU")?;
+        let path = format!("/v1/CustomerProfiles/{bu}/ChannelEndpointAssignments");
+        let op = "ListCustomerProfileChannelEndpointAssignment";
+        let mut found = Vec::new();
+        // 50 SIDs keep the query under 2 KiB, well inside any proxy's URL limit.
+        for chunk in channel_endpoint_sids.chunks(50) {
+            let sids = chunk
+                .iter()
+                .map(|s| any_sid("ChannelEndpointSids", s).map(str::to_owned))
+                .collect::<Result<Vec<_>>>()?;
+            let filter = vec![("ChannelEndpointSids", sids.join(","))];
+            found.extend(
+                (self.transport)
+                    .list(op, Api::TrustHub, &path, filter, "results")
+                    .await?,
+            );
+        }
+        Ok(found)
     }
 
     async fn delete_customer_profile_channel_endpoint_assignment(

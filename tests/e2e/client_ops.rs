@@ -279,6 +279,25 @@ async fn lists_follow_every_page_and_stay_on_the_configured_host() {
         .await
         .expect("assignments");
     assert_eq!(assignments.len(), east.numbers.len());
+    let first = east.numbers[0].sid.clone();
+    let among = c
+        .list_customer_profile_channel_endpoint_assignments_among(
+            profile,
+            std::slice::from_ref(&first),
+        )
+        .await
+        .expect("filtered assignments");
+    assert_eq!(among.len(), 1, "only the named endpoint");
+    assert_eq!(
+        among[0].channel_endpoint_sid.as_deref(),
+        Some(first.as_str())
+    );
+    assert!(
+        c.list_customer_profile_channel_endpoint_assignments_among(profile, &[])
+            .await
+            .expect("empty")
+            .is_empty()
+    );
     let counters = sim.counters();
     // One request per page of size 1, plus the terminating page where the server has one.
     assert!(counters.calls("ListIncomingPhoneNumber") >= east.numbers.len() as u64);

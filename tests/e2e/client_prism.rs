@@ -115,6 +115,15 @@ async fn every_request_validates_against_the_official_spec() {
                 .err(),
         ),
         (
+            "list cp assignments among",
+            c.list_customer_profile_channel_endpoint_assignments_among(
+                BU,
+                &[PN.to_string(), PN.to_string()],
+            )
+            .await
+            .err(),
+        ),
+        (
             "list cp assignments all",
             c.list_customer_profile_channel_endpoint_assignments(BU, None)
                 .await

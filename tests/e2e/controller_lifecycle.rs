@@ -43,6 +43,19 @@ async fn events_with_reason(env: &Env, reason: &str) -> Vec<Event> {
         .unwrap_or_default()
 }
 
+/// Waits for an Event with `reason`: the controller publishes it just after the status write
+/// a test may have seen first.
+async fn wait_event(env: &Env, reason: &str) -> Vec<Event> {
+    let start = std::time::Instant::now();
+    loop {
+        let found = events_with_reason(env, reason).await;
+        if !found.is_empty() || start.elapsed() > PATIENCE {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn product_sid(p: &trusthub_operator::api::ShakenStirTrustProduct) -> String {
     p.status
         .as_ref()
@@ -72,7 +85,7 @@ async fn rejection_then_resubmit_through_the_annotation() {
     assert_eq!(status.errors, vec![18601]);
     assert!(p.condition("Ready").unwrap().message.contains("18601"));
     assert!(
-        !events_with_reason(&env, "Rejected").await.is_empty(),
+        !wait_event(&env, "Rejected").await.is_empty(),
         "a Warning Event reports the rejection"
     );
     // Not resubmitted on its own.

@@ -133,7 +133,10 @@ pub(super) async fn check_numbers_on_profile(
     source: &Source,
 ) -> Result<(), ReconcileError> {
     let on_profile: BTreeSet<String> = twilio
-        .list_customer_profile_channel_endpoint_assignments(&source.profile_sid, None)
+        .list_customer_profile_channel_endpoint_assignments_among(
+            &source.profile_sid,
+            &source.numbers.keys().cloned().collect::<Vec<_>>(),
+        )
         .await
         .map_err(|e| {
             if e.is_not_found() {
