@@ -1,0 +1,208 @@
+//! Accounting of Twilio calls, from the simulator's request counters and its stream of
+//! successful writes.
+//!
+//! Reconciles are not visible from outside the controller, so they are counted through a call
+//! each reconcile makes exactly once after its cluster-side checks pass: a binding reconcile
+//! lists the Business Profiles by name once (`ListCustomerProfile`), a trust product reconcile
+//! lists its entity assignments once (`ListTrustProductEntityAssignment`). Reconciles that stop
+//! before Twilio (waiting for the binding) are not counted; they make no Twilio call.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use trusthub_sim::{Counters, SimServer};
+
+/// The writes one onboarding needs, by operationId, for `products` products of `k` numbers.
+pub fn minimum_writes(products: usize, k: usize) -> BTreeMap<String, u64> {
+    let (n, k) = (products as u64, k as u64);
+    [
+        ("CreateCustomerProfileChannelEndpointAssignment", n * k),
+        ("CreateTrustProduct", n),
+        ("CreateTrustProductEntityAssignment", n),
+        ("CreateTrustProductChannelEndpointAssignment", n * k),
+        ("CreateTrustProductEvaluation", n),
+        ("UpdateTrustProduct", n),
+    ]
+    .into_iter()
+    .map(|(op, count)| (op.to_string(), count))
+    .collect()
+}
+
+/// Whether an operationId changes state in Twilio.
+pub fn is_write(operation: &str) -> bool {
+    ["Create", "Update", "Delete"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+/// Counts every successful write the simulator reports, from the moment it is created.
+pub struct WriteTally {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    lost: Arc<Mutex<u64>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WriteTally {
+    /// Subscribes to `sim`'s writes.
+    pub fn start(sim: &SimServer) -> WriteTally {
+        let mut rx = sim.subscribe_writes();
+        let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let lost = Arc::new(Mutex::new(0));
+        let (c, l) = (counts.clone(), lost.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => {
+                        *c.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(event.operation_id)
+                            .or_insert(0) += 1;
+                    }
+                    Err(RecvError::Lagged(n)) => *l.lock().unwrap_or_else(|e| e.into_inner()) += n,
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        WriteTally { counts, lost, task }
+    }
+
+    /// Successful writes so far by operationId, and how many events were missed (0 normally).
+    pub fn snapshot(&self) -> (BTreeMap<String, u64>, u64) {
+        (
+            self.counts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            *self.lost.lock().unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+}
+
+impl Drop for WriteTally {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Twilio calls between two counter snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CallSummary {
+    /// Requests by operationId (every attempt, including those answered 429).
+    pub requests: BTreeMap<String, u64>,
+    /// All requests.
+    pub total_requests: u64,
+    /// Read requests (List/Fetch), including extra pages.
+    pub reads: u64,
+    /// Write requests (Create/Update/Delete attempts).
+    pub write_requests: u64,
+    /// 429s answered because more than `max_in_flight` requests were in flight.
+    pub concurrency_429: u64,
+    /// Binding reconciles that reached Twilio (see the module docs).
+    pub binding_reconciles: u64,
+    /// Trust product reconciles that reached Twilio.
+    pub product_reconciles: u64,
+}
+
+impl CallSummary {
+    /// The calls made between `before` and `after`.
+    pub fn between(before: &Counters, after: &Counters) -> CallSummary {
+        let requests: BTreeMap<String, u64> = after
+            .by_operation
+            .iter()
+            .map(|(op, n)| (op.clone(), n.saturating_sub(before.calls(op))))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let fault = |c: &Counters| c.faults.get("concurrency_429").copied().unwrap_or(0);
+        let write_requests = requests
+            .iter()
+            .filter(|(op, _)| is_write(op))
+            .map(|(_, n)| n)
+            .sum();
+        let reads = requests
+            .iter()
+            .filter(|(op, _)| !is_write(op))
+            .map(|(_, n)| n)
+            .sum();
+        CallSummary {
+            total_requests: after.requests.saturating_sub(before.requests),
+            reads,
+            write_requests,
+            concurrency_429: fault(after).saturating_sub(fault(before)),
+            binding_reconciles: requests.get("ListCustomerProfile").copied().unwrap_or(0),
+            product_reconciles: requests
+                .get("ListTrustProductEntityAssignment")
+                .copied()
+                .unwrap_or(0),
+            requests,
+        }
+    }
+
+    /// Read requests per reconcile that reached Twilio (both kinds together).
+    pub fn reads_per_reconcile(&self) -> f64 {
+        let reconciles = self.binding_reconciles + self.product_reconciles;
+        if reconciles == 0 {
+            0.0
+        } else {
+            self.reads as f64 / reconciles as f64
+        }
+    }
+}
+
+/// Trust products, channel endpoint assignments and entity assignments that exist more than
+/// once in the simulator (0 when the operator never duplicated a create).
+pub fn duplicates(sim: &SimServer) -> u64 {
+    fn extra<T: Ord>(mut items: Vec<T>) -> u64 {
+        let before = items.len();
+        items.sort();
+        items.dedup();
+        (before - items.len()) as u64
+    }
+    let products = sim
+        .trust_products()
+        .into_iter()
+        .map(|p| (p.friendly_name, p.policy_sid))
+        .collect();
+    let channels = sim
+        .channel_assignments()
+        .into_iter()
+        .map(|a| (a.bundle_sid, a.channel_endpoint_sid))
+        .collect();
+    let entities = sim
+        .entity_assignments()
+        .into_iter()
+        .map(|a| (a.bundle_sid, a.object_sid))
+        .collect();
+    extra(products) + extra(channels) + extra(entities)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimum_is_two_k_plus_four_per_product() {
+        let total: u64 = minimum_writes(10, 3).values().sum();
+        assert_eq!(total, 10 * (2 * 3 + 4));
+        assert!(is_write("UpdateTrustProduct") && !is_write("FetchTrustProduct"));
+    }
+
+    #[test]
+    fn summary_subtracts_the_earlier_snapshot() {
+        let mut before = Counters::default();
+        before.record_request("GET /v1/TrustProducts", Some("ListTrustProduct"));
+        let mut after = before.clone();
+        after.record_request("GET /v1/TrustProducts", Some("ListTrustProduct"));
+        after.record_request("POST /v1/TrustProducts", Some("CreateTrustProduct"));
+        after.record_request(
+            "GET /v1/TrustProducts/{Sid}/EntityAssignments",
+            Some("ListTrustProductEntityAssignment"),
+        );
+        after.record_fault("concurrency_429");
+        let s = CallSummary::between(&before, &after);
+        assert_eq!((s.reads, s.write_requests, s.total_requests), (2, 1, 3));
+        assert_eq!((s.product_reconciles, s.concurrency_429), (1, 1));
+        assert_eq!(s.reads_per_reconcile(), 2.0);
+    }
+}

@@ -1,0 +1,315 @@
+//! The benchmark's report: every run's figures, the targets of the issue checked against them,
+//! printed as a table and serialised as JSON.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::scenario::{IdleReport, LatencyReport, OnboardingReport, ReviewReport};
+
+/// Twilio reads a reconcile needs at most by the controller's design: a binding's first
+/// reconcile lists the profile by name, looks up its k numbers and lists the profile's
+/// assignments; a trust product's first reconcile lists the profile's assignments, fetches the
+/// policy, looks its product up by name and lists its entity and number assignments. With k = 3
+/// that is at most 6 per reconcile; later reconciles need fewer.
+pub const READS_PER_RECONCILE_BOUND: f64 = 6.0;
+
+/// Everything one invocation measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BenchReport {
+    /// Where it ran (`nproc`, kernel) and the command line.
+    pub machine: String,
+    /// Command-line arguments.
+    pub args: Vec<String>,
+    /// Onboarding without limits.
+    pub onboarding: Option<OnboardingReport>,
+    /// Idle after the onboarding.
+    pub idle: Option<IdleReport>,
+    /// Onboarding under a concurrency limit.
+    pub limited: Option<OnboardingReport>,
+    /// One product at a time.
+    pub latency: Option<LatencyReport>,
+    /// Onboarding of products that stay in review.
+    pub review_onboarding: Option<OnboardingReport>,
+    /// Polls of products in review.
+    pub review: Option<ReviewReport>,
+    /// The issue's targets.
+    pub targets: Vec<TargetCheck>,
+}
+
+/// One target and what was measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetCheck {
+    /// The target, as the issue states it.
+    pub target: String,
+    /// The measurement.
+    pub measured: String,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+fn check(target: &str, measured: String, met: bool) -> TargetCheck {
+    TargetCheck {
+        target: target.into(),
+        measured,
+        met,
+    }
+}
+
+/// Checks the issue's targets against `report`.
+pub fn targets(report: &BenchReport) -> Vec<TargetCheck> {
+    let mut out = Vec::new();
+    if let Some(o) = &report.onboarding {
+        out.push(check(
+            "writes per onboarding = minimum (2k+4)",
+            format!(
+                "{} writes for {} products, minimum {}",
+                o.writes_total(),
+                o.products,
+                o.minimum_total()
+            ),
+            o.writes == o.minimum_writes && o.writes_missed == 0,
+        ));
+        out.push(check(
+            "0 duplicates",
+            o.duplicates.to_string(),
+            o.duplicates == 0,
+        ));
+        let rpr = o.calls.reads_per_reconcile();
+        out.push(check(
+            "reads per reconcile bounded by a constant",
+            format!("{rpr:.2} (bound {READS_PER_RECONCILE_BOUND})"),
+            rpr <= READS_PER_RECONCILE_BOUND,
+        ));
+        if let Some(c) = &o.controller {
+            out.push(check(
+                "controller peak RSS <= 32 MiB (with 1,000 products and bindings)",
+                format!("{:.1} MiB with {} products", c.peak_rss_mib, o.products),
+                c.peak_rss_mib <= 32.0,
+            ));
+        }
+    }
+    if let Some(l) = &report.limited {
+        if let Some(bound) = l.lower_bound_secs {
+            out.push(check(
+                "finish time under the limit <= 1.1 x lower bound",
+                format!(
+                    "{:.1} s vs bound {bound:.1} s ({:.2}x)",
+                    l.all_submitted_secs,
+                    l.all_submitted_secs / bound
+                ),
+                l.all_submitted_secs <= 1.1 * bound,
+            ));
+        }
+        let share = l.calls.concurrency_429 as f64 / l.calls.total_requests.max(1) as f64;
+        out.push(check(
+            "429s <= 1% of calls",
+            format!(
+                "{} of {} ({:.2}%)",
+                l.calls.concurrency_429,
+                l.calls.total_requests,
+                share * 100.0
+            ),
+            share <= 0.01,
+        ));
+    }
+    if let Some(t) = &report.latency {
+        out.push(check(
+            "apply -> Submitted p99 <= 2 s",
+            format!("p99 {:.3} s over {} runs", t.p99_secs, t.runs),
+            t.p99_secs <= 2.0,
+        ));
+    }
+    if let Some(i) = &report.idle {
+        if let Some(cpu) = i.cpu_seconds {
+            out.push(check(
+                "idle CPU ~ 0 (< 1% of a core)",
+                format!("{cpu:.2} s over {:.0} s", i.idle_secs),
+                cpu <= 0.01 * i.idle_secs,
+            ));
+        }
+        let (measured, met) = match i.calls_per_object_per_resync {
+            Some(per) => (
+                format!(
+                    "{per:.2} calls per object per resync ({:.0} s)",
+                    i.approved_resync_secs
+                ),
+                per <= 1.0,
+            ),
+            None => (
+                format!(
+                    "{} calls in {:.0} s (resync {:.0} s is longer)",
+                    i.calls.total_requests, i.idle_secs, i.approved_resync_secs
+                ),
+                i.calls.total_requests == 0,
+            ),
+        };
+        out.push(check(
+            "approved objects <= 1 GET each per resync",
+            measured,
+            met,
+        ));
+    }
+    if let Some(r) = &report.review {
+        out.push(check(
+            "in-review objects follow the backoff schedule",
+            format!(
+                "{:.2} polls per product vs {} by the schedule",
+                r.polls_per_product, r.expected_polls_per_product
+            ),
+            r.polls_per_product <= 1.1 * r.expected_polls_per_product as f64 + 1.0,
+        ));
+    }
+    out
+}
+
+fn onboarding_rows(o: &OnboardingReport, out: &mut String) {
+    let n = o.products.max(1) as f64;
+    let limit = o
+        .sim_max_in_flight
+        .map_or("none".to_string(), |m| m.to_string());
+    let _ = writeln!(
+        out,
+        "== {}: {} products x {} numbers over {} subaccounts (sim limit {limit}, latency {} ms, --max-in-flight {})",
+        o.label,
+        o.products,
+        o.numbers_per_product,
+        o.subaccounts,
+        o.sim_latency_ms,
+        o.operator_max_in_flight
+    );
+    let _ = writeln!(out, "  applied in               {:>10.2} s", o.apply_secs);
+    let _ = writeln!(
+        out,
+        "  all Submitted after      {:>10.2} s",
+        o.all_submitted_secs
+    );
+    if let Some(r) = o.all_ready_secs {
+        let _ = writeln!(out, "  all Ready after          {r:>10.2} s");
+    }
+    if let Some(b) = o.lower_bound_secs {
+        let _ = writeln!(
+            out,
+            "  lower bound (min calls)  {b:>10.2} s   (with the calls made: {:.2} s)",
+            o.lower_bound_actual_calls_secs.unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<48} {:>9} {:>9} {:>9}",
+        "Twilio call (per trust product)", "made", "minimum", "total"
+    );
+    for (op, count) in &o.calls.requests {
+        let min = o.minimum_writes.get(op).copied();
+        let _ = writeln!(
+            out,
+            "  {op:<48} {:>9.2} {:>9} {:>9}",
+            *count as f64 / n,
+            min.map_or("-".to_string(), |m| format!("{:.2}", m as f64 / n)),
+            count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  successful writes {} (minimum {}), reads {} ({:.2}/product), 429s {}, duplicates {}",
+        o.writes_total(),
+        o.minimum_total(),
+        o.calls.reads,
+        o.calls.reads as f64 / n,
+        o.calls.concurrency_429,
+        o.duplicates
+    );
+    let _ = writeln!(
+        out,
+        "  reconciles reaching Twilio: {} binding, {} product; {:.2} reads per reconcile",
+        o.calls.binding_reconciles,
+        o.calls.product_reconciles,
+        o.calls.reads_per_reconcile()
+    );
+    if let Some(c) = &o.controller {
+        let _ = writeln!(
+            out,
+            "  controller: peak RSS {:.1} MiB, RSS {:.1} MiB, CPU {:.2} s",
+            c.peak_rss_mib, c.rss_mib, c.cpu_seconds
+        );
+    }
+}
+
+/// The report as a plain-text table.
+pub fn render(report: &BenchReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "trusthub-bench on {}", report.machine);
+    if let Some(t) = &report.latency {
+        let _ = writeln!(
+            out,
+            "== latency: one trust product (+ binding) at a time, zero-latency simulator, {} runs",
+            t.runs
+        );
+        let _ = writeln!(
+            out,
+            "  apply -> Submitted: p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s",
+            t.p50_secs, t.p90_secs, t.p99_secs, t.max_secs
+        );
+    }
+    for o in [
+        &report.onboarding,
+        &report.limited,
+        &report.review_onboarding,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        onboarding_rows(o, &mut out);
+    }
+    if let Some(i) = &report.idle {
+        let _ = writeln!(
+            out,
+            "== {}: {:.0} s idle, {} objects, --approved-resync {:.0} s",
+            i.label, i.idle_secs, i.objects, i.approved_resync_secs
+        );
+        let _ = writeln!(
+            out,
+            "  Twilio calls {} ({:.3} per object per hour{})",
+            i.calls.total_requests,
+            i.calls_per_object_per_hour,
+            i.calls_per_object_per_resync
+                .map(|p| format!(", {p:.2} per object per resync"))
+                .unwrap_or_default()
+        );
+        for (op, count) in &i.calls.requests {
+            let _ = writeln!(out, "    {op:<46} {count:>9}");
+        }
+        if let (Some(cpu), Some(c)) = (i.cpu_seconds, &i.controller) {
+            let _ = writeln!(
+                out,
+                "  controller: CPU {cpu:.2} s while idle ({:.2}% of a core), RSS {:.1} MiB, peak {:.1} MiB",
+                100.0 * cpu / i.idle_secs.max(1e-9),
+                c.rss_mib,
+                c.peak_rss_mib
+            );
+        }
+    }
+    if let Some(r) = &report.review {
+        let _ = writeln!(
+            out,
+            "== review: {} products left in review, counted {:.0}..{:.0} s after submission",
+            r.products, r.window_secs.0, r.window_secs.1
+        );
+        let _ = writeln!(
+            out,
+            "  polls per product {:.2} (schedule: {}), {:.2} Twilio requests per poll",
+            r.polls_per_product, r.expected_polls_per_product, r.requests_per_poll
+        );
+    }
+    let _ = writeln!(out, "== targets");
+    for t in &report.targets {
+        let _ = writeln!(
+            out,
+            "  [{}] {:<62} {}",
+            if t.met { "met" } else { "MISSED" },
+            t.target,
+            t.measured
+        );
+    }
+    out
+}

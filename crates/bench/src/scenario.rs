@@ -1,0 +1,441 @@
+//! The measured runs: onboarding (optionally under a concurrency limit), idle steady state,
+//! single-product latency and polling of objects left in review.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use trusthub_sim::Faults;
+
+use crate::BenchError;
+use crate::calls::{CallSummary, WriteTally, duplicates, minimum_writes};
+use crate::controller::{OperatorSettings, ProcStats, Runner, RunningController};
+use crate::env::{BenchEnv, EnvOptions, Progress};
+use crate::seed::bench_seed;
+
+/// What an onboarding run does.
+#[derive(Clone, Debug)]
+pub struct OnboardingParams {
+    /// Name of the run in the report.
+    pub label: String,
+    /// Trust products, each with its own binding.
+    pub products: usize,
+    /// Numbers per binding.
+    pub numbers_per_product: usize,
+    /// Subaccounts the numbers are spread over.
+    pub subaccounts: usize,
+    /// Simulator faults (concurrency limit, latency).
+    pub faults: Faults,
+    /// Operator flags.
+    pub settings: OperatorSettings,
+    /// Simulated vetting: pending-review → in-review after this delay.
+    pub review_delay: Option<Duration>,
+    /// Simulated vetting: in-review → approved after this delay; `None` leaves products in review.
+    pub approve_delay: Option<Duration>,
+    /// Wait for Ready (else only for Submitted).
+    pub wait_ready: bool,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// The result of an onboarding run.
+#[derive(Clone, Debug, Serialize)]
+pub struct OnboardingReport {
+    /// Name of the run.
+    pub label: String,
+    /// Trust products (= bindings).
+    pub products: usize,
+    /// Numbers per binding.
+    pub numbers_per_product: usize,
+    /// Subaccounts.
+    pub subaccounts: usize,
+    /// Simulator's in-flight limit (429 beyond it).
+    pub sim_max_in_flight: Option<usize>,
+    /// Simulator's added latency per call, ms.
+    pub sim_latency_ms: u64,
+    /// Operator's `--max-in-flight`.
+    pub operator_max_in_flight: usize,
+    /// Seconds to apply all objects.
+    pub apply_secs: f64,
+    /// Seconds from the first apply until every trust product recorded `submittedAt`.
+    pub all_submitted_secs: f64,
+    /// Seconds until every trust product and binding is Ready (`None` when not awaited).
+    pub all_ready_secs: Option<f64>,
+    /// Successful writes by operationId.
+    pub writes: BTreeMap<String, u64>,
+    /// The minimum writes by operationId.
+    pub minimum_writes: BTreeMap<String, u64>,
+    /// Write events the tally missed (0 unless the collector lagged).
+    pub writes_missed: u64,
+    /// Requests by kind, reconciles.
+    pub calls: CallSummary,
+    /// Duplicated Trust Products or assignments (must be 0).
+    pub duplicates: u64,
+    /// `minimum calls × latency / M` when the simulator limits concurrency, seconds.
+    pub lower_bound_secs: Option<f64>,
+    /// The same bound computed with the calls actually made, seconds.
+    pub lower_bound_actual_calls_secs: Option<f64>,
+    /// Controller process memory and CPU at the end (process runs only).
+    pub controller: Option<ProcStats>,
+}
+
+impl OnboardingReport {
+    /// Sum of successful writes.
+    pub fn writes_total(&self) -> u64 {
+        self.writes.values().sum()
+    }
+    /// Sum of minimum writes.
+    pub fn minimum_total(&self) -> u64 {
+        self.minimum_writes.values().sum()
+    }
+}
+
+/// An environment with its controller still running, for the steady-state phase.
+pub struct Session {
+    /// The environment.
+    pub env: BenchEnv,
+    /// The controller.
+    pub controller: RunningController,
+    /// Objects (bindings + trust products).
+    pub objects: usize,
+    settings: OperatorSettings,
+}
+
+impl Session {
+    /// Stops the controller and the environment.
+    pub async fn shutdown(self) {
+        self.controller.stop().await;
+        self.env.shutdown().await;
+    }
+}
+
+/// Applies `products` bindings and trust products at once and measures until all are
+/// submitted (and Ready when asked).
+pub async fn onboarding(
+    runner: &Runner,
+    params: &OnboardingParams,
+) -> Result<(OnboardingReport, Session), BenchError> {
+    let seed = bench_seed(
+        params.products,
+        params.numbers_per_product,
+        params.subaccounts,
+    );
+    let env = BenchEnv::start(
+        seed,
+        EnvOptions {
+            faults: params.faults.clone(),
+            review_delay: params.review_delay,
+            approve_delay: params.approve_delay,
+        },
+    )
+    .await?;
+    let mut controller = RunningController::start(runner, &env, &params.settings).await?;
+    let tally = WriteTally::start(&env.sim);
+    let before = env.sim.counters();
+    let start = Instant::now();
+    env.apply_pairs(params.products, 16).await?;
+    let apply_secs = start.elapsed().as_secs_f64();
+    let poll = if params.products > 300 {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_millis(200)
+    };
+    let n = params.products;
+    let mut submitted = None;
+    let mut ready = None;
+    let mut last = Progress::default();
+    loop {
+        controller.check_alive()?;
+        last = env.progress().await.unwrap_or(last);
+        let elapsed = start.elapsed().as_secs_f64();
+        if submitted.is_none() && last.products_submitted >= n {
+            submitted = Some(elapsed);
+        }
+        if ready.is_none() && last.products_ready >= n && last.bindings_ready >= n {
+            ready = Some(elapsed);
+        }
+        if submitted.is_some() && (ready.is_some() || !params.wait_ready) {
+            break;
+        }
+        if start.elapsed() > params.timeout {
+            return Err(BenchError::Timeout(format!(
+                "{}: after {:?}: {last:?} of {n}",
+                params.label, params.timeout
+            )));
+        }
+        tokio::time::sleep(poll).await;
+    }
+    let calls = CallSummary::between(&before, &env.sim.counters());
+    let (writes, writes_missed) = tally.snapshot();
+    let minimum = minimum_writes(params.products, params.numbers_per_product);
+    let limit = params.faults.max_in_flight;
+    let latency = params.faults.latency_ms as f64 / 1000.0;
+    let bound = |calls: u64| limit.map(|m| calls as f64 * latency / m as f64);
+    let report = OnboardingReport {
+        label: params.label.clone(),
+        products: params.products,
+        numbers_per_product: params.numbers_per_product,
+        subaccounts: params.subaccounts,
+        sim_max_in_flight: limit,
+        sim_latency_ms: params.faults.latency_ms,
+        operator_max_in_flight: params.settings.max_in_flight,
+        apply_secs,
+        all_submitted_secs: submitted.unwrap_or_default(),
+        all_ready_secs: ready,
+        lower_bound_secs: bound(minimum.values().sum()),
+        lower_bound_actual_calls_secs: bound(calls.total_requests),
+        writes,
+        minimum_writes: minimum,
+        writes_missed,
+        duplicates: duplicates(&env.sim),
+        calls,
+        controller: controller.stats().transpose()?,
+    };
+    Ok((
+        report,
+        Session {
+            env,
+            controller,
+            objects: 2 * params.products,
+            settings: params.settings.clone(),
+        },
+    ))
+}
+
+/// The steady state: nothing applied, nothing changing, for a while.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdleReport {
+    /// Name of the run.
+    pub label: String,
+    /// Seconds idle.
+    pub idle_secs: f64,
+    /// Operator's `--approved-resync`, seconds.
+    pub approved_resync_secs: f64,
+    /// Objects (bindings + trust products).
+    pub objects: usize,
+    /// Calls during the idle period.
+    pub calls: CallSummary,
+    /// Twilio requests per object per hour.
+    pub calls_per_object_per_hour: f64,
+    /// Twilio requests per object per resync period (when the period fits in the idle time).
+    pub calls_per_object_per_resync: Option<f64>,
+    /// Controller CPU seconds during the idle period.
+    pub cpu_seconds: Option<f64>,
+    /// Controller RSS at the end and peak, MiB.
+    pub controller: Option<ProcStats>,
+}
+
+/// Leaves `session` alone for `idle` and counts what the controller does meanwhile.
+pub async fn idle(
+    session: &mut Session,
+    idle: Duration,
+    label: &str,
+) -> Result<IdleReport, BenchError> {
+    let before = session.env.sim.counters();
+    let cpu_before = session
+        .controller
+        .stats()
+        .transpose()?
+        .map(|s| s.cpu_seconds);
+    let start = Instant::now();
+    while start.elapsed() < idle {
+        session.controller.check_alive()?;
+        tokio::time::sleep(Duration::from_secs(1).min(idle.saturating_sub(start.elapsed()))).await;
+    }
+    let idle_secs = start.elapsed().as_secs_f64();
+    let calls = CallSummary::between(&before, &session.env.sim.counters());
+    let stats = session.controller.stats().transpose()?;
+    let resync = session.settings.approved_resync.as_secs_f64();
+    let per_object = calls.total_requests as f64 / session.objects.max(1) as f64;
+    Ok(IdleReport {
+        label: label.to_string(),
+        idle_secs,
+        approved_resync_secs: resync,
+        objects: session.objects,
+        calls_per_object_per_hour: per_object / (idle_secs / 3600.0),
+        calls_per_object_per_resync: (resync <= idle_secs).then(|| per_object * resync / idle_secs),
+        cpu_seconds: stats
+            .zip(cpu_before)
+            .map(|(after, before)| after.cpu_seconds - before),
+        controller: stats,
+        calls,
+    })
+}
+
+/// Polls expected for one object in review during `[from, to]` seconds after submission, by
+/// the operator's schedule without jitter (the wait before the next poll is the time already
+/// waited, clamped to `[initial, max]`).
+pub fn expected_review_polls(initial: Duration, max: Duration, from: f64, to: f64) -> u64 {
+    let (initial, max) = (
+        initial.as_secs_f64(),
+        max.as_secs_f64().max(initial.as_secs_f64()),
+    );
+    let mut t: f64 = 0.0;
+    let mut polls = 0;
+    if initial <= 0.0 {
+        return 0;
+    }
+    loop {
+        t += t.clamp(initial, max);
+        if t > to {
+            break;
+        }
+        if t >= from {
+            polls += 1;
+        }
+    }
+    polls
+}
+
+/// Apply → Submitted of one trust product at a time.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyReport {
+    /// Runs.
+    pub runs: usize,
+    /// Seconds of each run, in order.
+    pub samples_secs: Vec<f64>,
+    /// Median, seconds.
+    pub p50_secs: f64,
+    /// 90th percentile, seconds.
+    pub p90_secs: f64,
+    /// 99th percentile, seconds.
+    pub p99_secs: f64,
+    /// Slowest, seconds.
+    pub max_secs: f64,
+}
+
+/// Nearest-rank percentile of sorted `values`.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Applies `runs` binding + trust product pairs one after the other against a zero-latency
+/// simulator, each once the previous one is submitted, and times apply → `submittedAt`.
+pub async fn latency(
+    runner: &Runner,
+    runs: usize,
+    numbers_per_product: usize,
+    settings: &OperatorSettings,
+) -> Result<LatencyReport, BenchError> {
+    let env = BenchEnv::start(
+        bench_seed(runs, numbers_per_product, 4),
+        EnvOptions {
+            faults: Faults::none(),
+            review_delay: None,
+            approve_delay: None,
+        },
+    )
+    .await?;
+    let mut controller = RunningController::start(runner, &env, settings).await?;
+    let mut samples = Vec::with_capacity(runs);
+    let result = async {
+        for i in 0..runs {
+            let start = Instant::now();
+            env.apply_pair(i).await?;
+            while !env.submitted(i).await? {
+                controller.check_alive()?;
+                if start.elapsed() > Duration::from_secs(60) {
+                    return Err(BenchError::Timeout(format!("latency run {i}")));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            samples.push(start.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+    .await;
+    controller.stop().await;
+    env.shutdown().await;
+    result?;
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    Ok(LatencyReport {
+        runs,
+        p50_secs: percentile(&sorted, 50.0),
+        p90_secs: percentile(&sorted, 90.0),
+        p99_secs: percentile(&sorted, 99.0),
+        max_secs: sorted.last().copied().unwrap_or_default(),
+        samples_secs: samples,
+    })
+}
+
+/// Objects left in review: polls measured against the schedule.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReviewReport {
+    /// Trust products in review.
+    pub products: usize,
+    /// Seconds after all were submitted when counting started and stopped.
+    pub window_secs: (f64, f64),
+    /// Trust product polls (reconciles reaching Twilio) per product in the window.
+    pub polls_per_product: f64,
+    /// Polls per product the schedule implies (no jitter).
+    pub expected_polls_per_product: u64,
+    /// Twilio requests per product per poll.
+    pub requests_per_poll: f64,
+    /// Calls in the window.
+    pub calls: CallSummary,
+}
+
+/// Onboards `params.products` products that stay in review, then counts polls for `window`.
+pub async fn review(
+    runner: &Runner,
+    params: &OnboardingParams,
+    window: Duration,
+) -> Result<(OnboardingReport, ReviewReport), BenchError> {
+    let (report, mut session) = onboarding(runner, params).await?;
+    // Products were submitted between the first apply and `all_submitted_secs`; counting starts
+    // now, on average half that time after each submission.
+    let from = report.all_submitted_secs / 2.0;
+    let idle_report = idle(&mut session, window, "review").await;
+    session.shutdown().await;
+    let idle_report = idle_report?;
+    let calls = idle_report.calls;
+    let n = params.products.max(1) as f64;
+    let polls = calls.product_reconciles as f64 / n;
+    let to = from + idle_report.idle_secs;
+    Ok((
+        report,
+        ReviewReport {
+            products: params.products,
+            window_secs: (from, to),
+            polls_per_product: polls,
+            expected_polls_per_product: expected_review_polls(
+                params.settings.review_poll_initial,
+                params.settings.review_poll_max,
+                from,
+                to,
+            ),
+            requests_per_poll: if calls.product_reconciles == 0 {
+                0.0
+            } else {
+                (calls.total_requests as f64) / calls.product_reconciles as f64
+            },
+            calls,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn review_schedule_doubles_then_stays_at_the_maximum() {
+        let s = Duration::from_secs;
+        // Polls at 1, 2, 4, 8, 16, then every 10 s: 26 … 116.
+        assert_eq!(expected_review_polls(s(1), s(10), 0.0, 120.0), 15);
+        assert_eq!(expected_review_polls(s(1), s(10), 3.0, 20.0), 3);
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=50).map(f64::from).collect();
+        assert_eq!(percentile(&v, 99.0), 50.0);
+        assert_eq!(percentile(&v, 50.0), 25.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
+}

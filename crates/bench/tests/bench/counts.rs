@@ -1,0 +1,77 @@
+//! 5 trust products × 3 numbers: exactly the minimum writes, a bounded number of reads per
+//! reconcile, no duplicates, and no Twilio call at all while idle.
+
+use std::time::Duration;
+
+use trusthub_bench::calls::{CallSummary, minimum_writes};
+use trusthub_bench::controller::{OperatorSettings, Runner};
+use trusthub_bench::report::{BenchReport, READS_PER_RECONCILE_BOUND, render};
+use trusthub_bench::scenario::{self, OnboardingParams};
+use trusthub_sim::Faults;
+
+const PRODUCTS: usize = 5;
+const NUMBERS: usize = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_onboarding_makes_the_minimum_writes_and_is_silent_when_idle() {
+    let params = OnboardingParams {
+        label: "regression".into(),
+        products: PRODUCTS,
+        numbers_per_product: NUMBERS,
+        subaccounts: 4,
+        faults: Faults::none(),
+        settings: OperatorSettings {
+            review_poll_initial: Duration::from_millis(200),
+            review_poll_max: Duration::from_millis(500),
+            approved_resync: Duration::from_secs(3600),
+            ..OperatorSettings::default()
+        },
+        review_delay: Some(Duration::from_millis(100)),
+        approve_delay: Some(Duration::from_millis(300)),
+        wait_ready: true,
+        timeout: Duration::from_secs(90),
+    };
+    let (report, mut session) = scenario::onboarding(&Runner::InProcess, &params)
+        .await
+        .expect("onboarding finishes");
+    // Shown with --nocapture: the per-kind counts of this run.
+    eprintln!(
+        "{}",
+        render(&BenchReport {
+            onboarding: Some(report.clone()),
+            ..BenchReport::default()
+        })
+    );
+    assert_eq!(
+        report.writes,
+        minimum_writes(PRODUCTS, NUMBERS),
+        "exactly the minimum Twilio writes; requests made: {:#?}",
+        report.calls.requests
+    );
+    assert_eq!(report.writes_missed, 0);
+    assert_eq!(report.duplicates, 0, "no duplicated product or assignment");
+    assert_eq!(report.calls.concurrency_429, 0);
+    let calls: &CallSummary = &report.calls;
+    assert!(
+        calls.binding_reconciles >= PRODUCTS as u64 && calls.product_reconciles >= PRODUCTS as u64,
+        "every object reconciled against Twilio: {calls:#?}"
+    );
+    assert!(
+        calls.reads_per_reconcile() <= READS_PER_RECONCILE_BOUND,
+        "{:.2} reads per reconcile exceeds {READS_PER_RECONCILE_BOUND}: {:#?}",
+        calls.reads_per_reconcile(),
+        calls.requests
+    );
+
+    // Wait out stray requeues of the onboarding (the last in-review poll), then expect silence.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = scenario::idle(&mut session, Duration::from_secs(4), "idle")
+        .await
+        .expect("idle");
+    session.shutdown().await;
+    assert_eq!(
+        idle.calls.total_requests, 0,
+        "no Twilio call while nothing changes: {:#?}",
+        idle.calls.requests
+    );
+}
