@@ -1,11 +1,12 @@
 //! Accounting of Twilio calls, from the simulator's request counters and its stream of
 //! successful writes.
 //!
-//! Reconciles are not visible from outside the controller, so they are counted through a call
-//! each reconcile makes exactly once after its cluster-side checks pass: a binding reconcile
-//! lists the Business Profiles by name once (`ListCustomerProfile`), a trust product reconcile
-//! lists its entity assignments once (`ListTrustProductEntityAssignment`). Reconciles that stop
-//! before Twilio (waiting for the binding) are not counted; they make no Twilio call.
+//! Reconciles are not visible from outside the controller, so they are counted through the one
+//! call each makes exactly once after its cluster-side checks pass: a binding reconcile finds
+//! its Business Profile once (`ListCustomerProfile` by name or `FetchCustomerProfile` by SID), a
+//! trust product reconcile settles its Trust Product once (`FetchTrustProduct` when the SID is
+//! known, else the look-up `ListTrustProduct`). Reconciles that stop before Twilio (waiting for
+//! the binding) are not counted; they make no Twilio call.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -130,11 +131,14 @@ impl CallSummary {
             reads,
             write_requests,
             concurrency_429: fault(after).saturating_sub(fault(before)),
-            binding_reconciles: requests.get("ListCustomerProfile").copied().unwrap_or(0),
-            product_reconciles: requests
-                .get("ListTrustProductEntityAssignment")
-                .copied()
-                .unwrap_or(0),
+            binding_reconciles: ["ListCustomerProfile", "FetchCustomerProfile"]
+                .iter()
+                .map(|op| requests.get(*op).copied().unwrap_or(0))
+                .sum(),
+            product_reconciles: ["FetchTrustProduct", "ListTrustProduct"]
+                .iter()
+                .map(|op| requests.get(*op).copied().unwrap_or(0))
+                .sum(),
             requests,
         }
     }
@@ -202,6 +206,7 @@ mod tests {
         after.record_fault("concurrency_429");
         let s = CallSummary::between(&before, &after);
         assert_eq!((s.reads, s.write_requests, s.total_requests), (2, 1, 3));
+        // The look-up (ListTrustProduct) is the one call that marks a product reconcile.
         assert_eq!((s.product_reconciles, s.concurrency_429), (1, 1));
         assert_eq!(s.reads_per_reconcile(), 2.0);
     }
