@@ -217,7 +217,9 @@ pub struct IdleReport {
     pub calls: CallSummary,
     /// Twilio requests per object per hour.
     pub calls_per_object_per_hour: f64,
-    /// Twilio requests per object per resync period (when the period fits in the idle time).
+    /// Twilio requests per object per resync period: the idle window's rate scaled to the
+    /// period (when the window is shorter than the period, resyncs falling in it are counted at
+    /// that rate, which over- rather than under-states the cost).
     pub calls_per_object_per_resync: Option<f64>,
     /// Controller CPU seconds during the idle period.
     pub cpu_seconds: Option<f64>,
@@ -253,7 +255,7 @@ pub async fn idle(
         approved_resync_secs: resync,
         objects: session.objects,
         calls_per_object_per_hour: per_object / (idle_secs / 3600.0),
-        calls_per_object_per_resync: (resync <= idle_secs).then(|| per_object * resync / idle_secs),
+        calls_per_object_per_resync: (idle_secs > 0.0).then(|| per_object * resync / idle_secs),
         cpu_seconds: stats
             .zip(cpu_before)
             .map(|(after, before)| after.cpu_seconds - before),
