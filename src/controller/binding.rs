@@ -8,7 +8,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::status::{StatusWriter, apply_conditions, event, report_error};
+use super::status::{Conditioned, StatusWriter, apply_conditions, event, report_error};
 use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
@@ -26,7 +26,7 @@ pub(super) async fn reconcile(
     obj: Arc<BusinessProfileBinding>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    super::reconcile_finalized(obj, ctx, apply, cleanup).await
+    super::reconcile_finalized("BusinessProfileBinding", obj, ctx, apply, cleanup).await
 }
 
 async fn apply(
@@ -319,8 +319,7 @@ async fn sync(
         let was_ready = condition_is_true(&status.conditions, "Ready");
         apply_conditions(&mut status.conditions, &conditions, generation);
         if next.is_none() {
-            status.observed_generation = generation;
-            status.last_sync_time = Some(super::status::now());
+            status.mark_synced(generation);
         }
         let now_ready = condition_is_true(&status.conditions, "Ready");
         writer.write(status).await?;

@@ -143,14 +143,13 @@ impl Context {
         calls: Option<Arc<dyn CallObserver>>,
         reconciles: Option<Arc<dyn ReconcileObserver>>,
     ) -> Arc<Self> {
-        let observer = calls;
         let reporter = Reporter {
             controller: config.reporter.clone(),
             instance: std::env::var("POD_NAME").ok(),
         };
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
-            credentials: CredentialsCache::new(client.clone(), config.twilio.clone(), observer),
+            credentials: CredentialsCache::new(client.clone(), config.twilio.clone(), calls),
             client,
             config,
             failures: Mutex::new(HashMap::new()),
@@ -222,8 +221,10 @@ fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
 
 /// Runs `apply` or, once the object is being deleted, `cleanup` under the operator's finalizer
 /// (kube-runtime's helper adds it before the first apply and removes it once cleanup returns
-/// `Ok`), and resets the object's error backoff after a successful pass.
+/// `Ok`), resets the object's error backoff after a successful pass, and reports the reconcile
+/// of `kind` to the reconcile observer (metrics).
 async fn reconcile_finalized<K>(
+    kind: &'static str,
     obj: Arc<K>,
     ctx: Arc<Context>,
     apply: impl AsyncFnOnce(&Api<K>, &K, &Context) -> Result<Action, ReconcileError>,
@@ -240,24 +241,31 @@ where
         + 'static,
 {
     use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
-    let ns = obj.namespace().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = object_key(obj.as_ref());
-    let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
-        }
-    })
-    .await;
-    match result {
-        Ok(action) => {
-            ctx.reset_backoff(&key);
-            Ok(action)
-        }
-        Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => Err(e),
-        Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
-    }
+    let started = Instant::now();
+    RECORDED_FAILURE
+        .scope(std::cell::Cell::new(None), async move {
+            let ns = obj.namespace().unwrap_or_default();
+            let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+            let key = object_key(obj.as_ref());
+            let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
+                match event {
+                    FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
+                    FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
+                }
+            })
+            .await;
+            let result = match result {
+                Ok(action) => {
+                    ctx.reset_backoff(&key);
+                    Ok(action)
+                }
+                Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => Err(e),
+                Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
+            };
+            ctx.observe_reconcile(kind, started, &result);
+            result
+        })
+        .await
 }
 
 /// A Twilio delete's result, with "not found" counted as done: the object is gone either way,
@@ -381,34 +389,6 @@ where
         .collect()
 }
 
-async fn reconcile_binding(
-    obj: Arc<BusinessProfileBinding>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    let started = Instant::now();
-    RECORDED_FAILURE
-        .scope(std::cell::Cell::new(None), async move {
-            let result = binding::reconcile(obj, ctx.clone()).await;
-            ctx.observe_reconcile("BusinessProfileBinding", started, &result);
-            result
-        })
-        .await
-}
-
-async fn reconcile_product(
-    obj: Arc<ShakenStirTrustProduct>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
-    let started = Instant::now();
-    RECORDED_FAILURE
-        .scope(std::cell::Cell::new(None), async move {
-            let result = trust_product::reconcile(obj, ctx.clone()).await;
-            ctx.observe_reconcile("ShakenStirTrustProduct", started, &result);
-            result
-        })
-        .await
-}
-
 /// Runs both controllers until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
@@ -445,13 +425,11 @@ pub async fn run_with(
         .predicate_filter(trigger_hash, no_cache());
     let _ = ctx.bindings.set(binding_reader.clone());
     let synced = {
-        let (bindings, products) = (binding_reader.clone(), ctx.products.get().cloned());
+        let (bindings, products) = (binding_reader.clone(), product_reader.clone());
         let on_synced = options.on_synced;
         async move {
             let _ = bindings.wait_until_ready().await;
-            if let Some(products) = products {
-                let _ = products.wait_until_ready().await;
-            }
+            let _ = products.wait_until_ready().await;
             if let Some(hook) = on_synced {
                 hook();
             }
@@ -466,7 +444,7 @@ pub async fn run_with(
             })
         })
         .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile_binding, error_policy, ctx.clone())
+        .run(binding::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
     let product_stream = watcher(products, watcher::Config::default())
@@ -507,7 +485,7 @@ pub async fn run_with(
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile_product, error_policy, ctx)
+        .run(trust_product::reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()));
 
     // The readiness wait ends with the controllers: if they stop before the caches sync (shutdown),

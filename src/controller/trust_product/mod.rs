@@ -12,7 +12,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::status::{StatusWriter, apply_conditions, event, now, report_error};
+use super::status::{Conditioned, StatusWriter, apply_conditions, event, now, report_error};
 use super::{Context, ReconcileError};
 use crate::api::{
     EvaluationStatus, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct,
@@ -33,7 +33,7 @@ pub(super) async fn reconcile(
     obj: Arc<ShakenStirTrustProduct>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    super::reconcile_finalized(obj, ctx, apply, cleanup::cleanup).await
+    super::reconcile_finalized("ShakenStirTrustProduct", obj, ctx, apply, cleanup::cleanup).await
 }
 
 async fn apply(
@@ -300,8 +300,7 @@ async fn sync(
                 "Synced",
                 "in sync with Trust Hub",
             ));
-            status.observed_generation = generation;
-            status.last_sync_time = Some(now());
+            status.mark_synced(generation);
         }
         apply_conditions(&mut status.conditions, &conditions, generation);
         writer.write(status).await?;
