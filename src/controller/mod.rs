@@ -9,6 +9,7 @@
 mod binding;
 mod credentials;
 mod error;
+pub mod events;
 mod status;
 mod trust_product;
 
@@ -21,7 +22,6 @@ use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -85,8 +85,8 @@ pub struct Context {
     pub config: ControllerConfig,
     /// Twilio clients, one per Secret version.
     pub credentials: CredentialsCache,
-    /// Event recorder.
-    pub recorder: Recorder,
+    /// Publishes Events about the objects.
+    pub events: events::EventPublisher,
     /// Consecutive transient failures per object, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// The Trust Product informer cache (set when the controllers start), to see which numbers
@@ -143,12 +143,12 @@ impl Context {
         calls: Option<Arc<dyn CallObserver>>,
         reconciles: Option<Arc<dyn ReconcileObserver>>,
     ) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: config.reporter.clone(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Arc::new(Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: events::EventPublisher::new(
+                client.clone(),
+                config.reporter.clone(),
+                std::env::var("POD_NAME").ok(),
+            ),
             credentials: CredentialsCache::new(client.clone(), config.twilio.clone(), calls),
             client,
             config,

@@ -5,12 +5,13 @@ use std::fmt::Debug;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::events::EventNote;
 use super::{Context, ErrorClass, ReconcileError};
 use crate::api::set_condition;
 use crate::planner::ConditionSpec;
@@ -104,14 +105,13 @@ pub async fn event<K>(
 ) where
     K: Resource<DynamicType = ()>,
 {
-    let ev = Event {
+    let ev = EventNote {
         type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: action.into(),
-        secondary: None,
+        reason,
+        action,
+        note: &note,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+    if let Err(e) = ctx.events.publish(&obj.object_ref(&()), &ev).await {
         tracing::debug!(error = %e, reason, "could not publish event");
     }
 }
