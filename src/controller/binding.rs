@@ -34,7 +34,12 @@ async fn apply(
     obj: &BusinessProfileBinding,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let mut writer = StatusWriter::new(api, obj, obj.status.clone().unwrap_or_default());
+    let mut writer = StatusWriter::new(
+        api,
+        obj,
+        obj.status.clone().unwrap_or_default(),
+        &ctx.written_versions,
+    );
     match sync(obj, ctx, &mut writer).await {
         Ok(action) => Ok(action),
         Err(err) => report_error(ctx, &mut writer, err).await,

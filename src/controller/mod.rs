@@ -96,7 +96,16 @@ pub struct Context {
     pub bindings: OnceLock<Store<BusinessProfileBinding>>,
     /// Sees every finished reconcile (metrics).
     reconcile_observer: Option<Arc<dyn ReconcileObserver>>,
+    /// When each (namespace/secret/policy) was last found in Trust Hub: the policy is checked
+    /// before a create to fail with a clear `PolicyNotFound`, and policies change rarely, so one
+    /// fetch per [`POLICY_RECHECK`] serves every product of that account.
+    policies_seen: Mutex<HashMap<String, Instant>>,
+    /// Our own last status write per object, to tell a lagging informer cache.
+    written_versions: status::WrittenVersions,
 }
+
+/// How long a policy found in Trust Hub is taken to still exist without asking again.
+pub const POLICY_RECHECK: Duration = Duration::from_secs(15 * 60);
 
 /// Receives every finished reconcile (e.g. to feed Prometheus). Must be cheap and not block.
 pub trait ReconcileObserver: Send + Sync {
@@ -156,7 +165,25 @@ impl Context {
             products: OnceLock::new(),
             bindings: OnceLock::new(),
             reconcile_observer: reconciles,
+            policies_seen: Mutex::new(HashMap::new()),
+            written_versions: status::WrittenVersions::default(),
         })
+    }
+
+    /// Whether the policy under `key` was found in Trust Hub within [`POLICY_RECHECK`].
+    pub fn policy_recently_seen(&self, key: &str) -> bool {
+        self.policies_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .is_some_and(|at| at.elapsed() < POLICY_RECHECK)
+    }
+
+    /// Records that the policy under `key` was just found in Trust Hub.
+    pub fn note_policy_seen(&self, key: String) {
+        let mut seen = self.policies_seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|_, at| at.elapsed() < POLICY_RECHECK);
+        seen.insert(key, Instant::now());
     }
 
     /// The `StatusCallback` a Trust Product should carry: its spec's, else the operator's own.
@@ -247,6 +274,21 @@ where
             let ns = obj.namespace().unwrap_or_default();
             let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
             let key = object_key(obj.as_ref());
+            let obj = if ctx.written_versions.is_stale(obj.meta()) {
+                match api.get_opt(&obj.name_any()).await {
+                    Ok(Some(fresh)) => Arc::new(fresh),
+                    Ok(None) => return Ok(Action::await_change()),
+                    Err(e) => {
+                        let result = Err(ReconcileError::from(e));
+                        ctx.observe_reconcile(kind, started, &result);
+                        return result;
+                    }
+                }
+            } else {
+                obj
+            };
+            let uid = obj.meta().uid.clone();
+            let deleting = obj.meta().deletion_timestamp.is_some();
             let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
                 match event {
                     FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
@@ -257,6 +299,9 @@ where
             let result = match result {
                 Ok(action) => {
                     ctx.reset_backoff(&key);
+                    if deleting {
+                        ctx.written_versions.forget(uid.as_deref());
+                    }
                     Ok(action)
                 }
                 Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => Err(e),
@@ -337,6 +382,20 @@ fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     meta.deletion_timestamp.is_some().hash(&mut h);
     Some(h.finish())
 }
+
+/// Drops what the controllers never read from the objects they cache: `managedFields` (a real
+/// API server records one entry per field manager, often as large as the object itself) and the
+/// client-side `kubectl apply` annotation (a second copy of the whole manifest). Status writes
+/// are merge patches of the status alone, so nothing dropped here is ever written back.
+fn trim_for_cache<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
+}
+
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// What a Trust Product needs from its binding: the profile and the assigned numbers.
 fn binding_outcome_hash(binding: &BusinessProfileBinding) -> Option<u64> {
@@ -420,6 +479,7 @@ pub async fn run_with(
     let _ = ctx.products.set(product_reader.clone());
     let binding_stream = watcher(bindings.clone(), watcher::Config::default())
         .default_backoff()
+        .modify(trim_for_cache)
         .reflect(binding_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, no_cache());
@@ -449,6 +509,7 @@ pub async fn run_with(
 
     let product_stream = watcher(products, watcher::Config::default())
         .default_backoff()
+        .modify(trim_for_cache)
         .reflect(product_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, no_cache());

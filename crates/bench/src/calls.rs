@@ -31,6 +31,32 @@ pub fn minimum_writes(products: usize, k: usize) -> BTreeMap<String, u64> {
     .collect()
 }
 
+/// The reads one onboarding cannot do without, by operationId, for `products` products (each
+/// with its own binding) of `k` numbers given by E.164 number and subaccount:
+/// - `ListCustomerProfile`, one per binding: the profile is named by its friendly name, and its
+///   SID and vetting state come only from Trust Hub;
+/// - `ListIncomingPhoneNumber`, one per number: an assignment needs the number's `PN…` SID,
+///   which only the number's subaccount knows;
+/// - `ListCustomerProfileChannelEndpointAssignment`, one per binding: Twilio has no idempotency
+///   key, so the numbers already on the profile are looked up (in one filtered call) before
+///   assigning, or a retry after a crash would assign a number twice;
+/// - `ListTrustProduct`, one per product: the same for the Trust Product, looked up by name and
+///   policy before the create (and adopted when found).
+///
+/// Vetting polls are not in it: they come after submission, on a schedule, not per onboarding.
+pub fn minimum_reads(products: usize, k: usize) -> BTreeMap<String, u64> {
+    let (n, k) = (products as u64, k as u64);
+    [
+        ("ListCustomerProfile", n),
+        ("ListIncomingPhoneNumber", n * k),
+        ("ListCustomerProfileChannelEndpointAssignment", n),
+        ("ListTrustProduct", n),
+    ]
+    .into_iter()
+    .map(|(op, count)| (op.to_string(), count))
+    .collect()
+}
+
 /// Whether an operationId changes state in Twilio.
 pub fn is_write(operation: &str) -> bool {
     ["Create", "Update", "Delete"]

@@ -45,6 +45,18 @@ impl Default for OperatorSettings {
 }
 
 impl OperatorSettings {
+    /// The operator's own defaults throughout (review polls 1 min … 30 min), with
+    /// `approved_resync`.
+    pub fn production(approved_resync: Duration) -> Self {
+        let poll = PollSchedule::default();
+        Self {
+            review_poll_initial: poll.review_initial,
+            review_poll_max: poll.review_max,
+            approved_resync,
+            ..Self::default()
+        }
+    }
+
     /// The command-line flags of `trusthub-operator run`.
     pub fn args(&self) -> Vec<String> {
         let d = |d: Duration| humantime::format_duration(d).to_string().replace(' ', "");

@@ -133,9 +133,12 @@ async fn run(args: Args) -> Result<BenchReport, BenchError> {
                 latency_ms: args.limit_latency.as_millis() as u64,
                 ..Faults::none()
             },
+            // The operator's own review schedule (first poll a minute after submission): this
+            // run ends at submission, and the compressed schedule of the other runs would spend
+            // the limited slots on vetting polls a real onboarding does not make in that time.
             settings: OperatorSettings {
                 max_in_flight: args.limit,
-                ..base.clone()
+                ..OperatorSettings::production(args.resync)
             },
             wait_ready: false,
             ..onboarding.clone()

@@ -8,7 +8,7 @@ use serde::Serialize;
 use trusthub_sim::Faults;
 
 use crate::BenchError;
-use crate::calls::{CallSummary, WriteTally, duplicates, minimum_writes};
+use crate::calls::{CallSummary, WriteTally, duplicates, minimum_reads, minimum_writes};
 use crate::controller::{OperatorSettings, ProcStats, Runner, RunningController};
 use crate::env::{BenchEnv, EnvOptions, Progress};
 use crate::seed::bench_seed;
@@ -65,14 +65,20 @@ pub struct OnboardingReport {
     pub writes: BTreeMap<String, u64>,
     /// The minimum writes by operationId.
     pub minimum_writes: BTreeMap<String, u64>,
+    /// The reads an onboarding cannot do without, by operationId ([`minimum_reads`]).
+    pub minimum_reads: BTreeMap<String, u64>,
     /// Write events the tally missed (0 unless the collector lagged).
     pub writes_missed: u64,
     /// Requests by kind, reconciles.
     pub calls: CallSummary,
     /// Duplicated Trust Products or assignments (must be 0).
     pub duplicates: u64,
-    /// `minimum calls × latency / M` when the simulator limits concurrency, seconds.
+    /// `minimum calls × latency / M` when the simulator limits concurrency, seconds: the
+    /// issue's lower bound, with the minimum calls = minimum writes + minimum reads.
     pub lower_bound_secs: Option<f64>,
+    /// The same bound counting the minimum writes only (no onboarding can reach it: it needs
+    /// its reads too), seconds.
+    pub lower_bound_writes_only_secs: Option<f64>,
     /// The same bound computed with the calls actually made, seconds.
     pub lower_bound_actual_calls_secs: Option<f64>,
     /// Controller process memory and CPU at the end (process runs only).
@@ -87,6 +93,10 @@ impl OnboardingReport {
     /// Sum of minimum writes.
     pub fn minimum_total(&self) -> u64 {
         self.minimum_writes.values().sum()
+    }
+    /// Sum of minimum reads.
+    pub fn minimum_reads_total(&self) -> u64 {
+        self.minimum_reads.values().sum()
     }
 }
 
@@ -168,6 +178,7 @@ pub async fn onboarding(
     let calls = CallSummary::between(&before, &env.sim.counters());
     let (writes, writes_missed) = tally.snapshot();
     let minimum = minimum_writes(params.products, params.numbers_per_product);
+    let minimum_reads = minimum_reads(params.products, params.numbers_per_product);
     let limit = params.faults.max_in_flight;
     let latency = params.faults.latency_ms as f64 / 1000.0;
     let bound = |calls: u64| limit.map(|m| calls as f64 * latency / m as f64);
@@ -182,10 +193,14 @@ pub async fn onboarding(
         apply_secs,
         all_submitted_secs: submitted.unwrap_or_default(),
         all_ready_secs: ready,
-        lower_bound_secs: bound(minimum.values().sum()),
+        lower_bound_secs: bound(
+            minimum.values().sum::<u64>() + minimum_reads.values().sum::<u64>(),
+        ),
+        lower_bound_writes_only_secs: bound(minimum.values().sum()),
         lower_bound_actual_calls_secs: bound(calls.total_requests),
         writes,
         minimum_writes: minimum,
+        minimum_reads,
         writes_missed,
         duplicates: duplicates(&env.sim),
         calls,

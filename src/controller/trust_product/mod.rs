@@ -41,7 +41,12 @@ async fn apply(
     obj: &ShakenStirTrustProduct,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let mut writer = StatusWriter::new(api, obj, obj.status.clone().unwrap_or_default());
+    let mut writer = StatusWriter::new(
+        api,
+        obj,
+        obj.status.clone().unwrap_or_default(),
+        &ctx.written_versions,
+    );
     match sync(obj, ctx, &mut writer).await {
         Ok(action) => Ok(action),
         Err(err) => report_error(ctx, &mut writer, err).await,
@@ -177,23 +182,35 @@ async fn sync(
     if quiet.is_none() {
         observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
     }
-    let product = observe::ensure_product(obj, ctx, twilio.as_ref(), writer).await?;
+    let (product, created_now) = observe::ensure_product(obj, ctx, twilio.as_ref(), writer).await?;
     let mut product = view(&product);
     let sid = product.sid.clone();
-    let locked = matches!(
-        product.status.as_str(),
-        ts::PENDING_REVIEW | ts::IN_REVIEW | ts::TWILIO_APPROVED
-    );
-    let unchanged = recorded.twilio_status.as_deref() == Some(product.status.as_str())
-        && recorded.trust_product_sid.as_deref() == Some(sid.as_str());
+    // Under review and once approved, Twilio accepts no change to the product's assignments
+    // that this operator would not have made itself, so moving between these states (the
+    // vetting's normal course) leaves the recorded assignments valid: no need to list them.
+    let locked = |status: &str| {
+        matches!(
+            status,
+            ts::PENDING_REVIEW | ts::IN_REVIEW | ts::TWILIO_APPROVED
+        )
+    };
+    let unchanged = recorded.trust_product_sid.as_deref() == Some(sid.as_str())
+        && recorded.twilio_status.as_deref().is_some_and(|before| {
+            before == product.status || (locked(before) && locked(&product.status))
+        });
     let checked_profile = quiet.is_none();
-    let (mut entity, mut attachments) = match quiet.filter(|_| locked && unchanged) {
-        Some(known) => known,
-        None => {
-            if !checked_profile {
-                observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
+    let (mut entity, mut attachments) = if created_now {
+        // Created a moment ago by this reconcile: nothing is attached yet.
+        (Vec::new(), Vec::new())
+    } else {
+        match quiet.filter(|_| locked(&product.status) && unchanged) {
+            Some(known) => known,
+            None => {
+                if !checked_profile {
+                    observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
+                }
+                observe_assignments(twilio.as_ref(), &sid).await?
             }
-            observe_assignments(twilio.as_ref(), &sid).await?
         }
     };
     let mut owned: BTreeSet<String> = recorded

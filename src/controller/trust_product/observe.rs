@@ -21,6 +21,10 @@ pub(super) struct Source {
     pub profile_sid: String,
     /// `PN…` → E.164 (when known), the numbers to attach.
     pub numbers: BTreeMap<String, Option<String>>,
+    /// Whether a binding vouches that every number is assigned to the profile (its status says
+    /// `Assigned`, from its own look-up of the profile's assignments). Numbers named directly in
+    /// the spec are checked against Trust Hub instead.
+    pub vouched_by_binding: bool,
 }
 
 /// Reads the profile and numbers from the referenced binding, or from the spec.
@@ -39,6 +43,7 @@ pub(super) async fn source(
         return Ok(Source {
             profile_sid: spec.business_profile_sid.clone().unwrap_or_default(),
             numbers,
+            vouched_by_binding: false,
         });
     };
     let ns = obj.namespace().unwrap_or_default();
@@ -123,15 +128,21 @@ pub(super) async fn source(
     Ok(Source {
         profile_sid: profile.sid,
         numbers,
+        vouched_by_binding: true,
     })
 }
 
 /// Checks, against Trust Hub, that every number is assigned to the profile (only those can be
-/// attached to a SHAKEN/STIR Trust Product, seed step 5).
+/// attached to a SHAKEN/STIR Trust Product, seed step 5). Numbers a binding vouches for are not
+/// listed again: the binding looked them up itself, and should one have been removed in the
+/// Console since, Twilio refuses the attach and the product reports `AttachmentRefused`.
 pub(super) async fn check_numbers_on_profile(
     twilio: &dyn TrustHub,
     source: &Source,
 ) -> Result<(), ReconcileError> {
+    if source.vouched_by_binding {
+        return Ok(());
+    }
     let on_profile: BTreeSet<String> = twilio
         .list_customer_profile_channel_endpoint_assignments_among(
             &source.profile_sid,
@@ -228,8 +239,8 @@ fn not_found_or(
 
 type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProductStatus>;
 
-/// The object's Trust Product: the recorded one, the one to adopt, the one found by name, or a
-/// new one. Before the (non-idempotent) create, `createPendingSince` is written to status; after
+/// The object's Trust Product and whether this call created it: the recorded one, the one to
+/// adopt, the one found by name, or a new one. Before the (non-idempotent) create, `createPendingSince` is written to status; after
 /// it, the SID. A crash in between leaves the marker, and the next reconcile's look-up finds and
 /// adopts the product instead of creating a second one.
 pub(super) async fn ensure_product(
@@ -237,11 +248,11 @@ pub(super) async fn ensure_product(
     ctx: &Context,
     twilio: &dyn TrustHub,
     writer: &mut Writer<'_>,
-) -> Result<TrustProduct, ReconcileError> {
+) -> Result<(TrustProduct, bool), ReconcileError> {
     let spec = &obj.spec;
     let recorded = writer.written.trust_product_sid.clone();
     if let Some(sid) = &recorded {
-        return twilio.fetch_trust_product(sid).await.map_err(not_found_or(
+        return twilio.fetch_trust_product(sid).await.map(|p| (p, false)).map_err(not_found_or(
             "fetch the Trust Product",
             sid,
             "TrustProductNotFound",
@@ -266,18 +277,27 @@ pub(super) async fn ensure_product(
             ));
         }
         record_identity(obj, ctx, writer, &product, false).await?;
-        return Ok(product);
+        return Ok((product, false));
     }
-    twilio.fetch_policy(&spec.policy_sid).await.map_err(|e| {
-        if e.is_not_found() {
-            ReconcileError::terminal(
-                "PolicyNotFound",
-                format!("Trust Hub has no policy {}: Twilio may have retired separate SHAKEN/STIR Trust Products for this account", spec.policy_sid),
-            )
-        } else {
-            ReconcileError::twilio("fetch the SHAKEN/STIR policy")(e)
-        }
-    })?;
+    let policy_key = format!(
+        "{}/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        spec.credentials.secret_name,
+        spec.policy_sid
+    );
+    if !ctx.policy_recently_seen(&policy_key) {
+        twilio.fetch_policy(&spec.policy_sid).await.map_err(|e| {
+            if e.is_not_found() {
+                ReconcileError::terminal(
+                    "PolicyNotFound",
+                    format!("Trust Hub has no policy {}: Twilio may have retired separate SHAKEN/STIR Trust Products for this account", spec.policy_sid),
+                )
+            } else {
+                ReconcileError::twilio("fetch the SHAKEN/STIR policy")(e)
+            }
+        })?;
+        ctx.note_policy_seen(policy_key);
+    }
     let filter = BundleFilter {
         friendly_name: Some(spec.friendly_name.clone()),
         policy_sid: Some(spec.policy_sid.clone()),
@@ -304,7 +324,7 @@ pub(super) async fn ensure_product(
             // A pending create marker means this object made it before a crash.
             let ours = writer.written.create_pending_since.is_some();
             record_identity(obj, ctx, writer, &product, ours).await?;
-            Ok(product)
+            Ok((product, false))
         }
         Identity::Ambiguous(sids) => Err(ReconcileError::terminal(
             "AmbiguousTrustProduct",
@@ -333,7 +353,7 @@ pub(super) async fn ensure_product(
                 .await
                 .map_err(ReconcileError::twilio("create the Trust Product"))?;
             record_identity(obj, ctx, writer, &product, true).await?;
-            Ok(product)
+            Ok((product, true))
         }
     }
 }

@@ -1,9 +1,10 @@
-//! 5 trust products × 3 numbers: exactly the minimum writes, a bounded number of reads per
-//! reconcile, no duplicates, and no Twilio call at all while idle.
+//! 5 trust products × 3 numbers: exactly the minimum writes, exactly the minimum look-ups, no
+//! listing of a product's assignments while nothing changed on the cluster's side, a bounded
+//! number of reads per reconcile, no duplicates, and no Twilio call at all while idle.
 
 use std::time::Duration;
 
-use trusthub_bench::calls::{CallSummary, minimum_writes};
+use trusthub_bench::calls::{CallSummary, minimum_reads, minimum_writes};
 use trusthub_bench::controller::{OperatorSettings, Runner};
 use trusthub_bench::report::{BenchReport, READS_PER_RECONCILE_BOUND, render};
 use trusthub_bench::scenario::{self, OnboardingParams};
@@ -55,6 +56,29 @@ async fn small_onboarding_makes_the_minimum_writes_and_is_silent_when_idle() {
     assert!(
         calls.binding_reconciles >= PRODUCTS as u64 && calls.product_reconciles >= PRODUCTS as u64,
         "every object reconciled against Twilio: {calls:#?}"
+    );
+    let made = |op: &str| calls.requests.get(op).copied().unwrap_or(0);
+    for (op, minimum) in minimum_reads(PRODUCTS, NUMBERS) {
+        assert_eq!(
+            made(&op),
+            minimum,
+            "{op}: each look-up exactly once per onboarding: {:#?}",
+            calls.requests
+        );
+    }
+    // A product this reconcile created has no assignments to list, and the vetting's course
+    // (pending-review, in-review, approved) changes none: the status already says them all.
+    for op in [
+        "ListTrustProductEntityAssignment",
+        "ListTrustProductChannelEndpointAssignment",
+    ] {
+        assert_eq!(made(op), 0, "{op} on the happy path: {:#?}", calls.requests);
+    }
+    // The policy is checked once per credentials, save for first reconciles racing each other.
+    assert!(
+        made("FetchPolicies") <= u64::from(OperatorSettings::default().concurrency),
+        "{:#?}",
+        calls.requests
     );
     assert!(
         calls.reads_per_reconcile() <= READS_PER_RECONCILE_BOUND,
