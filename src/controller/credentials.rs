@@ -1,11 +1,14 @@
 //! Twilio clients built from the credentials Secret named in a custom resource, read only from
 //! the resource's own namespace and cached per Secret version (a rotated Secret has a new
-//! `resourceVersion`, so the next reconcile builds a new client).
+//! `resourceVersion`, so the next reconcile builds a new client). The version is taken from the
+//! watched Secrets' metadata when the controllers run, so an unchanged Secret is not read again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 
 use super::error::ReconcileError;
@@ -65,6 +68,9 @@ pub struct CredentialsCache {
     twilio: ClientConfig,
     observer: Option<Arc<dyn CallObserver>>,
     cached: Mutex<ClientsBySecret>,
+    /// The watched Secrets' metadata (set when the controllers start): a client built from the
+    /// version the cache shows is reused without reading the Secret again.
+    versions: OnceLock<Store<PartialObjectMeta<Secret>>>,
 }
 
 impl CredentialsCache {
@@ -78,7 +84,27 @@ impl CredentialsCache {
             twilio,
             observer,
             cached: Mutex::new(HashMap::new()),
+            versions: OnceLock::new(),
         }
+    }
+
+    /// Uses `store` (the watched Secrets' metadata) to tell whether a Secret changed.
+    pub(super) fn watch_versions(&self, store: Store<PartialObjectMeta<Secret>>) {
+        let _ = self.versions.set(store);
+    }
+
+    /// The cached client for `key` if it was built from `version`.
+    fn cached_at(
+        &self,
+        key: &(String, String, String),
+        version: &str,
+    ) -> Option<Arc<dyn TrustHub>> {
+        self.cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .filter(|(built_from, _)| built_from == version)
+            .map(|(_, client)| client.clone())
     }
 
     /// The Twilio client for `reference` in `namespace`.
@@ -87,8 +113,25 @@ impl CredentialsCache {
         namespace: &str,
         reference: &CredentialsRef,
     ) -> Result<Arc<dyn TrustHub>, ReconcileError> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let name = reference.secret_name.clone();
+        // The reference's key names and auth type are part of the key: two objects may read
+        // the same Secret differently.
+        let key = (
+            namespace.to_string(),
+            name.clone(),
+            format!("{reference:?}"),
+        );
+        // Unchanged since the client was built (by the watch's account): no need to read it.
+        // A rotation shows up in the cache before the reconcile it triggers.
+        let watched_version = self.versions.get().and_then(|store| {
+            store
+                .get(&ObjectRef::<PartialObjectMeta<Secret>>::new(&name).within(namespace))
+                .and_then(|meta| meta.metadata.resource_version.clone())
+        });
+        if let Some(client) = watched_version.and_then(|v| self.cached_at(&key, &v)) {
+            return Ok(client);
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let Some(secret) = secrets.get_opt(&name).await? else {
             return Err(CredentialsError::SecretNotFound {
                 namespace: namespace.into(),
@@ -97,21 +140,8 @@ impl CredentialsCache {
             .into());
         };
         let version = secret.metadata.resource_version.clone().unwrap_or_default();
-        // The reference's key names and auth type are part of the key: two objects may read
-        // the same Secret differently.
-        let key = (
-            namespace.to_string(),
-            name.clone(),
-            format!("{reference:?}"),
-        );
-        if let Some((cached_version, client)) = self
-            .cached
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            && *cached_version == version
-        {
-            return Ok(client.clone());
+        if let Some(client) = self.cached_at(&key, &version) {
+            return Ok(client);
         }
         let value = |key: &str| -> Result<String, CredentialsError> {
             secret

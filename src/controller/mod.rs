@@ -383,6 +383,24 @@ fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Objects a shared cache's subscriber can queue before the watch waits for it.
+const SHARED_BUFFER: usize = 256;
+
+/// The objects of a shared-cache subscription whose `hash` changed since last seen (what
+/// `predicate_filter` does for a plain watch stream), as shared references again.
+fn changed_only<K>(
+    changes: impl futures::Stream<Item = Arc<K>> + Send + 'static,
+    hash: fn(&K) -> Option<u64>,
+) -> impl futures::Stream<Item = Arc<K>> + Send + 'static
+where
+    K: Resource + Clone + Send + Sync + 'static,
+{
+    changes
+        .map(|obj| Ok::<K, watcher::Error>(obj.as_ref().clone()))
+        .predicate_filter(hash, PredicateConfig::default())
+        .filter_map(|changed| futures::future::ready(changed.ok().map(Arc::new)))
+}
+
 /// Drops what the controllers never read from the objects they cache: `managedFields` (a real
 /// API server records one entry per field manager, often as large as the object itself) and the
 /// client-side `kubectl apply` annotation (a second copy of the whole manifest). Status writes
@@ -393,6 +411,16 @@ fn trim_for_cache<K: Resource>(obj: &mut K) {
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove(LAST_APPLIED_ANNOTATION);
     }
+}
+
+/// Keeps only the identity and version of a watched Secret: a Secret's labels and annotations
+/// are of no use here, and a client-side `kubectl apply` annotation would hold its data.
+fn trim_secret_meta(secret: &mut PartialObjectMeta<Secret>) {
+    let meta = &mut secret.metadata;
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.labels = None;
+    meta.owner_references = None;
 }
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -474,15 +502,25 @@ pub async fn run_with(
     let config = kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency);
     let no_cache = || PredicateConfig::default();
 
-    let (binding_reader, binding_writer) = reflector::store();
-    let (product_reader, product_writer) = reflector::store();
-    let _ = ctx.products.set(product_reader.clone());
-    let binding_stream = watcher(bindings.clone(), watcher::Config::default())
+    // One watch of the bindings feeds one cache, and two subscribers: the binding controller
+    // and the trust products' binding trigger. A subscriber sees an object only after the cache
+    // holds it, so a product woken by its binding reads that binding's new status from the
+    // cache, never an older copy (a second, separate watch could run ahead of the cache).
+    let (binding_reader, binding_writer) = reflector::store_shared(SHARED_BUFFER);
+    let (Some(binding_changes), Some(binding_outcome_changes)) =
+        (binding_writer.subscribe(), binding_writer.subscribe())
+    else {
+        tracing::error!("the binding cache cannot be shared; controllers not started");
+        return;
+    };
+    let binding_watch = watcher(bindings, watcher::Config::default())
         .default_backoff()
         .modify(trim_for_cache)
-        .reflect(binding_writer)
-        .applied_objects()
-        .predicate_filter(trigger_hash, no_cache());
+        .reflect_shared(binding_writer)
+        .for_each(|_| futures::future::ready(()));
+    let (product_reader, product_writer) = reflector::store();
+    let _ = ctx.products.set(product_reader.clone());
+    let binding_stream = changed_only(binding_changes, trigger_hash);
     let _ = ctx.bindings.set(binding_reader.clone());
     let synced = {
         let (bindings, products) = (binding_reader.clone(), product_reader.clone());
@@ -495,10 +533,25 @@ pub async fn run_with(
             }
         }
     };
+    // The Secrets' metadata likewise: one watch, one cache (which tells the credentials cache
+    // whether a Secret changed), and a subscriber per controller to wake the objects using it.
+    let (secret_reader, secret_writer) = reflector::store_shared(SHARED_BUFFER);
+    let (Some(secret_changes_for_bindings), Some(secret_changes_for_products)) =
+        (secret_writer.subscribe(), secret_writer.subscribe())
+    else {
+        tracing::error!("the Secret cache cannot be shared; controllers not started");
+        return;
+    };
+    ctx.credentials.watch_versions(secret_reader);
+    let secret_watch = watcher(secrets, watcher::Config::default())
+        .default_backoff()
+        .modify(trim_secret_meta)
+        .reflect_shared(secret_writer)
+        .for_each(|_| futures::future::ready(()));
     let binding_store = binding_reader.clone();
-    let bindings_run = Controller::for_stream(binding_stream, binding_reader)
+    let bindings_run = Controller::for_shared_stream(binding_stream, binding_reader)
         .with_config(config.clone())
-        .watches(secrets.clone(), watcher::Config::default(), move |secret| {
+        .watches_shared_stream(secret_changes_for_bindings, move |secret| {
             using_secret(&binding_store, &secret, |b: &BusinessProfileBinding| {
                 b.spec.credentials.secret_name.as_str()
             })
@@ -513,10 +566,7 @@ pub async fn run_with(
         .reflect(product_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, no_cache());
-    let binding_outcomes = watcher(bindings, watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(binding_outcome_hash, no_cache());
+    let binding_outcomes = changed_only(binding_outcome_changes, binding_outcome_hash);
     let store_for_secrets = product_reader.clone();
     let store_for_bindings = product_reader.clone();
     let mut products_controller =
@@ -525,37 +575,48 @@ pub async fn run_with(
         products_controller = products_controller.reconcile_on(triggers);
     }
     let products_run = products_controller
-        .watches(secrets, watcher::Config::default(), move |secret| {
+        .watches_shared_stream(secret_changes_for_products, move |secret| {
             using_secret(&store_for_secrets, &secret, |p: &ShakenStirTrustProduct| {
                 p.spec.credentials.secret_name.as_str()
             })
         })
-        .watches_stream(binding_outcomes, move |binding: BusinessProfileBinding| {
-            let (ns, name) = (binding.namespace(), binding.name_any());
-            store_for_bindings
-                .state()
-                .into_iter()
-                .filter(|p| {
-                    p.namespace() == ns
-                        && p.spec
-                            .business_profile_binding_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                })
-                .map(|p| ObjectRef::from_obj(p.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches_shared_stream(
+            binding_outcomes,
+            move |binding: Arc<BusinessProfileBinding>| {
+                let (ns, name) = (binding.namespace(), binding.name_any());
+                store_for_bindings
+                    .state()
+                    .into_iter()
+                    .filter(|p| {
+                        p.namespace() == ns
+                            && p.spec
+                                .business_profile_binding_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
+                    })
+                    .map(|p| ObjectRef::from_obj(p.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(shutdown)
         .run(trust_product::reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()));
 
     // The readiness wait ends with the controllers: if they stop before the caches sync (shutdown),
     // readiness is simply never reported.
+    // The shared watches run as long as the controllers (they end with neither).
     let controllers = futures::future::join(bindings_run, products_run);
     tokio::pin!(controllers);
-    tokio::select! {
-        _ = &mut controllers => return,
-        _ = synced => {}
+    tokio::pin!(binding_watch);
+    tokio::pin!(secret_watch);
+    tokio::pin!(synced);
+    let mut synced_done = false;
+    loop {
+        tokio::select! {
+            _ = &mut controllers => return,
+            _ = &mut binding_watch => return,
+            _ = &mut secret_watch => return,
+            _ = &mut synced, if !synced_done => synced_done = true,
+        }
     }
-    controllers.await;
 }

@@ -24,6 +24,8 @@ use crate::{discovery, events, openapi, protobuf, table, watch, writes};
 pub struct App {
     pub store: Arc<Store>,
     pub faults: FaultHandle,
+    /// Requests served, by verb and resource.
+    pub requests: crate::requests::RequestLog,
     /// `host:port` the server is reachable at (for discovery's serverAddressByClientCIDRs).
     pub address: String,
 }
@@ -89,6 +91,7 @@ pub async fn handle(
         .to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     tracing::debug!(%method, %path, "request");
+    app.requests.record(&method, &segs, &query);
     match segs.as_slice() {
         ["version"] => json_ok(&discovery::version()),
         ["healthz" | "readyz" | "livez"] => (StatusCode::OK, "ok").into_response(),

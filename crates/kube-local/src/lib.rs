@@ -51,6 +51,8 @@
 //!   JSONPaths, dates as ages), OpenAPI v3 documents that advertise server-side field
 //!   validation, a JSON OpenAPI v2 document.
 //! - Fault injection (see [`FaultHandle`]) in Rust and under `/_local/faults/`.
+//! - A count of the requests served by verb and resource ([`LocalApiServer::requests`]), for
+//!   tests that pin how much a client reads.
 //!
 //! # Limits (what a real apiserver does that this does not)
 //! - Only the built-ins listed above exist: no pods, configmaps, services, deployments, RBAC
@@ -87,6 +89,7 @@ mod ownership;
 mod patch;
 mod protobuf;
 mod registry;
+mod requests;
 mod selectors;
 mod status;
 mod store;
@@ -105,6 +108,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::FaultHandle;
+pub use requests::RequestLog;
 
 /// How to start a [`LocalApiServer`].
 #[derive(Debug, Clone)]
@@ -139,6 +143,7 @@ pub enum Error {
 pub struct LocalApiServer {
     addr: SocketAddr,
     faults: FaultHandle,
+    requests: RequestLog,
     client: kube::Client,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
@@ -165,9 +170,11 @@ impl LocalApiServer {
             source,
         })?;
         let faults = FaultHandle::new();
+        let requests = RequestLog::default();
         let app = handlers::App {
             store: Arc::new(store::Store::new(opts.history_limit)),
             faults: faults.clone(),
+            requests: requests.clone(),
             address: addr.to_string(),
         };
         let router = faults::admin_routes(faults.clone()).merge(
@@ -194,6 +201,7 @@ impl LocalApiServer {
         Ok(LocalApiServer {
             addr,
             faults,
+            requests,
             client,
             shutdown,
             task,
@@ -224,6 +232,11 @@ impl LocalApiServer {
 
     pub fn faults(&self) -> FaultHandle {
         self.faults.clone()
+    }
+
+    /// Requests served so far, by verb and resource (see [`RequestLog`]).
+    pub fn requests(&self) -> RequestLog {
+        self.requests.clone()
     }
 
     /// Ends open watches, stops accepting requests and waits (up to 5s) for the server task.

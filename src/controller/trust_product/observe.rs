@@ -3,7 +3,9 @@
 //! is this object's (creating it only after a look-up found none).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
 use super::super::status::StatusWriter;
@@ -47,8 +49,20 @@ pub(super) async fn source(
         });
     };
     let ns = obj.namespace().unwrap_or_default();
-    let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(binding) = api.get_opt(&binding_ref.name).await? else {
+    // From the binding cache, which is at least as new as the binding change that woke this
+    // reconcile (see `run_with`); from the API server when the cache does not have it (not
+    // listed yet at startup, or the binding really is missing).
+    let cached = ctx.bindings.get().and_then(|store| {
+        store.get(&ObjectRef::<BusinessProfileBinding>::new(&binding_ref.name).within(&ns))
+    });
+    let binding = match cached {
+        Some(binding) => Some(binding),
+        None => {
+            let api: Api<BusinessProfileBinding> = Api::namespaced(ctx.client.clone(), &ns);
+            api.get_opt(&binding_ref.name).await?.map(Arc::new)
+        }
+    };
+    let Some(binding) = binding else {
         return Err(ReconcileError::terminal(
             "BindingNotFound",
             format!(
@@ -57,7 +71,7 @@ pub(super) async fn source(
             ),
         ));
     };
-    let status = binding.status.unwrap_or_default();
+    let status = binding.status.clone().unwrap_or_default();
     let Some(profile) = status.business_profile else {
         return Err(ReconcileError::waiting(
             "WaitingForBinding",

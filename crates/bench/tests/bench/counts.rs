@@ -87,6 +87,35 @@ async fn small_onboarding_makes_the_minimum_writes_and_is_silent_when_idle() {
         calls.requests
     );
 
+    // Cluster reads: the Secret and the binding come from the watch caches, not from the API
+    // server on every reconcile.
+    let api_requests = session.env.api.requests().snapshot();
+    let api = |key: &str| api_requests.get(key).copied().unwrap_or(0);
+    for watched in [
+        "businessprofilebindings",
+        "shakenstirtrustproducts",
+        "secrets",
+    ] {
+        assert_eq!(
+            api(&format!("watch {watched}")),
+            1,
+            "one watch of {watched}"
+        );
+    }
+    // Only first reconciles racing each other before the client is cached read the Secret
+    // (it used to be read on every reconcile).
+    let reconciles = calls.binding_reconciles + calls.product_reconciles;
+    assert!(
+        api("get secrets") <= 2 * PRODUCTS as u64 && api("get secrets") < reconciles,
+        "{api_requests:#?}"
+    );
+    // A product reads its binding from the cache; the API server only when the cache had not
+    // listed the binding yet.
+    assert!(
+        api("get businessprofilebindings") <= PRODUCTS as u64,
+        "{api_requests:#?}"
+    );
+
     // Wait out stray requeues of the onboarding (the last in-review poll), then expect silence.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = scenario::idle(&mut session, Duration::from_secs(4), "idle")
