@@ -130,6 +130,10 @@ pub struct CallSummary {
     pub binding_reconciles: u64,
     /// Trust product reconciles that reached Twilio.
     pub product_reconciles: u64,
+    /// Requests served (not refused by the limit), and their summed time in flight at the
+    /// simulator, microseconds.
+    pub served: u64,
+    pub served_micros: u64,
 }
 
 impl CallSummary {
@@ -165,8 +169,20 @@ impl CallSummary {
                 .iter()
                 .map(|op| requests.get(*op).copied().unwrap_or(0))
                 .sum(),
+            served: after.served.saturating_sub(before.served),
+            served_micros: after.served_micros.saturating_sub(before.served_micros),
             requests,
         }
+    }
+
+    /// Mean time a served request was in flight at the simulator (the call latency), seconds.
+    pub fn mean_latency_secs(&self) -> Option<f64> {
+        (self.served > 0).then(|| self.served_micros as f64 / 1e6 / self.served as f64)
+    }
+
+    /// Mean number of requests in flight at the simulator over `wall_secs`.
+    pub fn mean_in_flight(&self, wall_secs: f64) -> Option<f64> {
+        (wall_secs > 0.0).then(|| self.served_micros as f64 / 1e6 / wall_secs)
     }
 
     /// Read requests per reconcile that reached Twilio (both kinds together).

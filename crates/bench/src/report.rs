@@ -205,6 +205,14 @@ fn onboarding_rows(o: &OnboardingReport, out: &mut String) {
     if let Some(r) = o.all_ready_secs {
         let _ = writeln!(out, "  all Ready after          {r:>10.2} s");
     }
+    if let (Some(latency), Some(in_flight)) =
+        (o.mean_call_latency_ms, o.mean_in_flight_until_submitted)
+    {
+        let _ = writeln!(
+            out,
+            "  mean call latency {latency:.1} ms at the simulator; {in_flight:.2} calls in flight on average until all Submitted"
+        );
+    }
     if let Some(b) = o.lower_bound_secs {
         let _ = writeln!(
             out,

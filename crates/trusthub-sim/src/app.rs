@@ -205,6 +205,7 @@ pub(crate) async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -
         None => (format!("{method} UNMATCHED"), None),
     };
     app.counters().record_request(&route, op);
+    let arrived = std::time::Instant::now();
 
     let in_flight = app.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = InFlight(&app.in_flight);
@@ -243,6 +244,7 @@ pub(crate) async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -
     response
         .headers_mut()
         .insert("Twilio-Concurrent-Requests", HeaderValue::from(in_flight));
+    app.counters().record_served(arrived.elapsed());
     response
 }
 

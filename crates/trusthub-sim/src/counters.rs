@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -221,6 +222,13 @@ pub struct Counters {
     /// Status callbacks delivered (2xx answer) and failed (error or non-2xx).
     pub callbacks_delivered: u64,
     pub callbacks_failed: u64,
+    /// Requests served (not refused by the concurrency limit) and the time they were in flight,
+    /// from arrival to response, summed in microseconds: their mean is the call latency, and
+    /// their sum over a wall-clock span the mean number in flight.
+    #[serde(default)]
+    pub served: u64,
+    #[serde(default)]
+    pub served_micros: u64,
 }
 
 impl Counters {
@@ -234,6 +242,14 @@ impl Counters {
 
     pub fn record_created(&mut self, object_type: &str) {
         *self.created.entry(object_type.to_string()).or_default() += 1;
+    }
+
+    /// Records a request served in `elapsed`.
+    pub fn record_served(&mut self, elapsed: Duration) {
+        self.served += 1;
+        self.served_micros = self
+            .served_micros
+            .saturating_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
     }
 
     pub fn record_fault(&mut self, label: &str) {

@@ -139,6 +139,10 @@ async fn latency_is_added() {
     let t = Instant::now();
     assert_eq!(api.get("/v1/Policies").await.status, 200);
     assert!(t.elapsed() >= Duration::from_millis(200));
+    // Both served requests were in flight at least as long as their delays.
+    let counters = sim.counters();
+    assert_eq!(counters.served, 2);
+    assert!(counters.served_micros >= 500_000, "{}", counters.served_micros);
     sim.shutdown().await;
 }
 
@@ -183,6 +187,8 @@ async fn requests_beyond_the_concurrency_limit_get_429() {
         Some("1")
     );
     assert_eq!(sim.counters().faults.get("concurrency_429"), Some(&3));
+    // Requests refused by the limit are not counted as served.
+    assert_eq!(sim.counters().served, 3);
     sim.shutdown().await;
 }
 
