@@ -92,9 +92,11 @@ pub fn targets(report: &BenchReport) -> Vec<TargetCheck> {
                 format!("{:.1} MiB with {} products", c.peak_rss_mib, o.products),
                 c.peak_rss_mib <= 32.0,
             );
-            if o.products < RSS_TARGET_PRODUCTS {
+            if o.products != RSS_TARGET_PRODUCTS {
+                // The target is stated for 1,000; other sizes are reported, not judged.
                 rss.met = None;
-                rss.measured.push_str(" (run --products 1000 to check)");
+                rss.measured
+                    .push_str(" (the target is for --products 1000)");
             }
             out.push(rss);
         }

@@ -142,7 +142,11 @@ async fn latency_is_added() {
     // Both served requests were in flight at least as long as their delays.
     let counters = sim.counters();
     assert_eq!(counters.served, 2);
-    assert!(counters.served_micros >= 500_000, "{}", counters.served_micros);
+    assert!(
+        counters.served_micros >= 500_000,
+        "{}",
+        counters.served_micros
+    );
     sim.shutdown().await;
 }
 
