@@ -10,7 +10,6 @@ mod binding;
 mod credentials;
 mod error;
 pub mod events;
-mod product_index;
 mod status;
 mod trust_product;
 
@@ -93,8 +92,6 @@ pub struct Context {
     /// The Trust Product informer cache (set when the controllers start), to see which numbers
     /// other objects already attached.
     pub products: OnceLock<Store<ShakenStirTrustProduct>>,
-    /// The cached products by binding and by attached number, fed by the product watch.
-    product_index: product_index::ProductIndex,
     /// The binding informer cache (set when the controllers start), for the status gauges.
     pub bindings: OnceLock<Store<BusinessProfileBinding>>,
     /// Sees every finished reconcile (metrics).
@@ -166,7 +163,6 @@ impl Context {
             config,
             failures: Mutex::new(HashMap::new()),
             products: OnceLock::new(),
-            product_index: product_index::ProductIndex::default(),
             bindings: OnceLock::new(),
             reconcile_observer: reconciles,
             policies_seen: Mutex::new(HashMap::new()),
@@ -564,21 +560,15 @@ pub async fn run_with(
         .run(binding::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let index_ctx = ctx.clone();
     let product_stream = watcher(products, watcher::Config::default())
         .default_backoff()
         .modify(trim_for_cache)
-        .inspect(move |event| {
-            if let Ok(event) = event {
-                index_ctx.product_index.apply(event);
-            }
-        })
         .reflect(product_writer)
         .applied_objects()
         .predicate_filter(trigger_hash, no_cache());
     let binding_outcomes = changed_only(binding_outcome_changes, binding_outcome_hash);
     let store_for_secrets = product_reader.clone();
-    let index_for_bindings = ctx.clone();
+    let store_for_bindings = product_reader.clone();
     let mut products_controller =
         Controller::for_stream(product_stream, product_reader).with_config(config);
     if let Some(triggers) = options.product_triggers {
@@ -593,12 +583,18 @@ pub async fn run_with(
         .watches_shared_stream(
             binding_outcomes,
             move |binding: Arc<BusinessProfileBinding>| {
-                let ns = binding.namespace().unwrap_or_default();
-                index_for_bindings
-                    .product_index
-                    .referring_to(&ns, &binding.name_any())
+                let (ns, name) = (binding.namespace(), binding.name_any());
+                store_for_bindings
+                    .state()
                     .into_iter()
-                    .map(|name| ObjectRef::new(&name).within(&ns))
+                    .filter(|p| {
+                        p.namespace() == ns
+                            && p.spec
+                                .business_profile_binding_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
+                    })
+                    .map(|p| ObjectRef::from_obj(p.as_ref()))
                     .collect::<Vec<_>>()
             },
         )

@@ -197,8 +197,7 @@ pub(super) async fn check_numbers_on_profile(
 }
 
 /// Refuses numbers another `ShakenStirTrustProduct` of the cluster already attached: a number
-/// belongs to at most one SHAKEN/STIR Trust Product. Checked in the informer cache, no Twilio
-/// call; the products holding a number are found through the index, not by a scan.
+/// belongs to at most one SHAKEN/STIR Trust Product. Checked in the informer cache, no Twilio call.
 pub(super) fn check_numbers_unclaimed(
     obj: &ShakenStirTrustProduct,
     ctx: &Context,
@@ -208,24 +207,18 @@ pub(super) fn check_numbers_unclaimed(
         return Ok(());
     };
     let me = obj.uid();
-    for number in source.numbers.keys() {
-        for (ns, name) in ctx.product_index.attaching(number) {
-            let Some(other) = store.get(&ObjectRef::new(&name).within(&ns)) else {
-                continue;
-            };
-            if other.uid() == me || other.meta().deletion_timestamp.is_some() {
-                continue;
-            }
-            let Some(status) = &other.status else {
-                continue;
-            };
-            let Some(n) = status
-                .phone_numbers
-                .iter()
-                .find(|n| n.assignment_sid.is_some() && &n.sid == number)
-            else {
-                continue;
-            };
+    for other in store.state() {
+        if other.uid() == me || other.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(status) = &other.status else {
+            continue;
+        };
+        if let Some(n) = status
+            .phone_numbers
+            .iter()
+            .find(|n| n.assignment_sid.is_some() && source.numbers.contains_key(&n.sid))
+        {
             return Err(ReconcileError::terminal(
                 "NumberOnAnotherTrustProduct",
                 format!(
