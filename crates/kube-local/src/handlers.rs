@@ -91,7 +91,6 @@ pub async fn handle(
         .to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     tracing::debug!(%method, %path, "request");
-    app.requests.record(&method, &segs, &query);
     match segs.as_slice() {
         ["version"] => json_ok(&discovery::version()),
         ["healthz" | "readyz" | "livez"] => (StatusCode::OK, "ok").into_response(),
@@ -200,6 +199,7 @@ async fn resource(
         Some(s) => format!("{}/{s}", req.rt.plural),
         None => req.rt.plural.clone(),
     };
+    app.requests.record(verb, &fault_resource);
     if let Some(code) = app.faults.take_failure(verb, &fault_resource) {
         return ApiError::for_code(code, format!("injected fault for {verb} {fault_resource}"))
             .into_response();
