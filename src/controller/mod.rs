@@ -22,7 +22,7 @@ use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -274,39 +274,39 @@ where
             let ns = obj.namespace().unwrap_or_default();
             let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
             let key = object_key(obj.as_ref());
-            let obj = if ctx.written_versions.is_stale(obj.meta()) {
-                match api.get_opt(&obj.name_any()).await {
-                    Ok(Some(fresh)) => Arc::new(fresh),
-                    Ok(None) => return Ok(Action::await_change()),
-                    Err(e) => {
-                        let result = Err(ReconcileError::from(e));
-                        ctx.observe_reconcile(kind, started, &result);
-                        return result;
+            let result: Result<Action, ReconcileError> = async {
+                let obj = if ctx.written_versions.is_stale(obj.meta()) {
+                    match api.get_opt(&obj.name_any()).await? {
+                        Some(fresh) => Arc::new(fresh),
+                        None => return Ok(Action::await_change()),
                     }
+                } else {
+                    obj
+                };
+                let uid = obj.meta().uid.clone();
+                let deleting = obj.meta().deletion_timestamp.is_some();
+                let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
+                    match event {
+                        FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
+                        FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
+                    }
+                })
+                .await;
+                match result {
+                    Ok(action) => {
+                        ctx.reset_backoff(&key);
+                        if deleting {
+                            ctx.written_versions.forget(uid.as_deref());
+                        }
+                        Ok(action)
+                    }
+                    Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => {
+                        Err(e)
+                    }
+                    Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
                 }
-            } else {
-                obj
-            };
-            let uid = obj.meta().uid.clone();
-            let deleting = obj.meta().deletion_timestamp.is_some();
-            let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
-                match event {
-                    FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-                    FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
-                }
-            })
+            }
             .await;
-            let result = match result {
-                Ok(action) => {
-                    ctx.reset_backoff(&key);
-                    if deleting {
-                        ctx.written_versions.forget(uid.as_deref());
-                    }
-                    Ok(action)
-                }
-                Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => Err(e),
-                Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
-            };
             ctx.observe_reconcile(kind, started, &result);
             result
         })
@@ -385,6 +385,36 @@ fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
 
 /// Objects a shared cache's subscriber can queue before the watch waits for it.
 const SHARED_BUFFER: usize = 256;
+
+/// One watch of `api`, its objects trimmed by `trim`, feeding one cache shared by two
+/// subscribers, each of which sees an object only once the cache holds it. The future drives
+/// the watch; it ends only if the watch does. `None` if the cache cannot be subscribed to.
+fn shared_watch<K>(
+    api: Api<K>,
+    trim: fn(&mut K),
+) -> Option<(
+    Store<K>,
+    [ReflectHandle<K>; 2],
+    impl std::future::Future<Output = ()> + Send,
+)>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store_shared(SHARED_BUFFER);
+    let subscribers = [writer.subscribe()?, writer.subscribe()?];
+    let watch = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(trim)
+        .reflect_shared(writer)
+        .for_each(|_| futures::future::ready(()));
+    Some((reader, subscribers, watch))
+}
 
 /// The objects of a shared-cache subscription whose `hash` changed since last seen (what
 /// `predicate_filter` does for a plain watch stream), as shared references again.
@@ -506,18 +536,12 @@ pub async fn run_with(
     // and the trust products' binding trigger. A subscriber sees an object only after the cache
     // holds it, so a product woken by its binding reads that binding's new status from the
     // cache, never an older copy (a second, separate watch could run ahead of the cache).
-    let (binding_reader, binding_writer) = reflector::store_shared(SHARED_BUFFER);
-    let (Some(binding_changes), Some(binding_outcome_changes)) =
-        (binding_writer.subscribe(), binding_writer.subscribe())
+    let Some((binding_reader, [binding_changes, binding_outcome_changes], binding_watch)) =
+        shared_watch(bindings, trim_for_cache)
     else {
         tracing::error!("the binding cache cannot be shared; controllers not started");
         return;
     };
-    let binding_watch = watcher(bindings, watcher::Config::default())
-        .default_backoff()
-        .modify(trim_for_cache)
-        .reflect_shared(binding_writer)
-        .for_each(|_| futures::future::ready(()));
     let (product_reader, product_writer) = reflector::store();
     let _ = ctx.products.set(product_reader.clone());
     let binding_stream = changed_only(binding_changes, trigger_hash);
@@ -535,19 +559,16 @@ pub async fn run_with(
     };
     // The Secrets' metadata likewise: one watch, one cache (which tells the credentials cache
     // whether a Secret changed), and a subscriber per controller to wake the objects using it.
-    let (secret_reader, secret_writer) = reflector::store_shared(SHARED_BUFFER);
-    let (Some(secret_changes_for_bindings), Some(secret_changes_for_products)) =
-        (secret_writer.subscribe(), secret_writer.subscribe())
+    let Some((
+        secret_reader,
+        [secret_changes_for_bindings, secret_changes_for_products],
+        secret_watch,
+    )) = shared_watch(secrets, trim_secret_meta)
     else {
         tracing::error!("the Secret cache cannot be shared; controllers not started");
         return;
     };
     ctx.credentials.watch_versions(secret_reader);
-    let secret_watch = watcher(secrets, watcher::Config::default())
-        .default_backoff()
-        .modify(trim_secret_meta)
-        .reflect_shared(secret_writer)
-        .for_each(|_| futures::future::ready(()));
     let binding_store = binding_reader.clone();
     let bindings_run = Controller::for_shared_stream(binding_stream, binding_reader)
         .with_config(config.clone())

@@ -254,8 +254,8 @@ fn not_found_or(
 type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProductStatus>;
 
 /// The object's Trust Product and whether this call created it: the recorded one, the one to
-/// adopt, the one found by name, or a new one. Before the (non-idempotent) create, `createPendingSince` is written to status; after
-/// it, the SID. A crash in between leaves the marker, and the next reconcile's look-up finds and
+/// adopt, the one found by name, or a new one. Before the (non-idempotent) create,
+/// `createPendingSince` is written to status; after it, the SID. A crash in between leaves the marker, and the next reconcile's look-up finds and
 /// adopts the product instead of creating a second one.
 pub(super) async fn ensure_product(
     obj: &ShakenStirTrustProduct,
