@@ -459,29 +459,16 @@ async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, 
             Err(e) => left.push(format!("{ra} ({pn}): {e}")),
         }
     }
-    if left.is_empty() {
-        event(
-            ctx,
-            obj,
-            EventType::Normal,
-            "CleanedUp",
-            "Delete",
-            format!(
-                "removed {} number assignments from profile {profile_sid}",
-                ours.len()
-            ),
-        )
-        .await;
-    } else {
-        event(
-            ctx,
-            obj,
-            EventType::Warning,
-            "CleanupIncomplete",
-            "Delete",
-            format!("Twilio refused to remove: {}", left.join("; ")),
-        )
-        .await;
-    }
+    super::report_cleanup(
+        ctx,
+        obj,
+        &left,
+        format!(
+            "removed {} number assignments from profile {profile_sid}",
+            ours.len()
+        ),
+        "Twilio refused to remove",
+    )
+    .await;
     Ok(Action::await_change())
 }

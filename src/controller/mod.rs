@@ -324,6 +324,32 @@ fn deleted(
     }
 }
 
+/// Ends a cleanup with an Event: Normal `CleanedUp` with `cleaned` when nothing is `left`,
+/// else Warning `CleanupIncomplete`, `refused` followed by what is left.
+async fn report_cleanup<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    left: &[String],
+    cleaned: String,
+    refused: &str,
+) {
+    use kube::runtime::events::EventType;
+    if left.is_empty() {
+        status::event(ctx, obj, EventType::Normal, "CleanedUp", "Delete", cleaned).await;
+    } else {
+        let note = format!("{refused}: {}", left.join("; "));
+        status::event(
+            ctx,
+            obj,
+            EventType::Warning,
+            "CleanupIncomplete",
+            "Delete",
+            note,
+        )
+        .await;
+    }
+}
+
 /// The Twilio client a cleanup needs, or `None` once a Warning Event has listed what is left
 /// behind because the credentials are gone: a deletion never waits for credentials that may
 /// never come back.

@@ -4,9 +4,7 @@
 //! Event lists the SIDs left behind and the finalizer is released.
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 
-use super::super::status::event;
 use super::super::{Context, ReconcileError};
 use crate::api::{DeletionPolicy, ShakenStirTrustProduct};
 use crate::twilio::TwilioError;
@@ -98,30 +96,13 @@ pub(super) async fn cleanup(
             .map(|(t, e)| format!("{} ({e})", t.describe(&product)))
             .collect()
     };
-    if left.is_empty() {
-        event(
-            ctx,
-            obj,
-            EventType::Normal,
-            "CleanedUp",
-            "Delete",
-            format!("removed {}", removed.join(", ")),
-        )
-        .await;
-    } else {
-        let note = format!(
-            "Twilio refused to delete; left in Trust Hub: {}",
-            left.join("; ")
-        );
-        event(
-            ctx,
-            obj,
-            EventType::Warning,
-            "CleanupIncomplete",
-            "Delete",
-            note,
-        )
-        .await;
-    }
+    super::super::report_cleanup(
+        ctx,
+        obj,
+        &left,
+        format!("removed {}", removed.join(", ")),
+        "Twilio refused to delete; left in Trust Hub",
+    )
+    .await;
     Ok(Action::await_change())
 }
