@@ -70,8 +70,14 @@ pub struct BusinessProfileBindingSpec {
     pub business_profile: BusinessProfileRef,
     /// Phone numbers, from the parent account or its subaccounts, to assign to the profile.
     /// A number removed from this list is unassigned under `deletionPolicy: Delete` and left
-    /// assigned (released from management) under `Orphan`.
-    #[schemars(length(min = 1, max = 1000), extend("x-kubernetes-list-type" = "set"))]
+    /// assigned (released from management) under `Orphan`. Each entry may appear once.
+    // Atomic with a CEL uniqueness rule, not `x-kubernetes-list-type: set`: a set of objects
+    // passes CRD validation but server-side apply cannot build a typed value from it, so a real
+    // apiserver answers `kubectl apply --server-side` with 500 ("associative list without keys
+    // has an element that's a map type"). The fields' maxLength keeps the rule's CEL cost within
+    // the apiserver's budget at 1,000 items.
+    #[schemars(length(min = 1, max = 1000), extend("x-kubernetes-list-type" = "atomic"))]
+    #[x_kube(validation = Rule::new("self.all(x, self.exists_one(y, y == x))").message("each phone number may appear only once"))]
     pub phone_numbers: Vec<PhoneNumberRef>,
     /// `Orphan` (default) leaves the Twilio assignments in place when this object is deleted or a
     /// number is removed; `Delete` removes the assignments this object made.
@@ -105,16 +111,16 @@ pub struct BusinessProfileRef {
 pub struct PhoneNumberRef {
     /// IncomingPhoneNumber SID (`PN…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = PN_SID_PATTERN))]
+    #[schemars(regex(pattern = PN_SID_PATTERN), length(max = 34))]
     pub sid: Option<String>,
     /// The number in E.164 form, e.g. `+14155550100`; resolved through the subaccount's
     /// IncomingPhoneNumbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = E164_PATTERN))]
+    #[schemars(regex(pattern = E164_PATTERN), length(max = 16))]
     pub phone_number: Option<String>,
     /// The (sub)account SID (`AC…`) that owns `phoneNumber`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = AC_SID_PATTERN))]
+    #[schemars(regex(pattern = AC_SID_PATTERN), length(max = 34))]
     pub subaccount_sid: Option<String>,
 }
 

@@ -197,7 +197,7 @@ fn bad_manifests() -> Vec<(&'static str, Kind, Edit, Option<Edit>, &'static str)
             Kind::Binding,
             |o| o["spec"]["phoneNumbers"] = json!([{"sid": PN}, {"sid": PN}]),
             None,
-            "spec.phoneNumbers[1]: Duplicate value: {\"sid\":\"PN0123456789abcdef0123456789abcdef\"}",
+            "spec.phoneNumbers: Invalid value: \"array\": each phone number may appear only once",
         ),
         (
             "number with both sid and phoneNumber",
