@@ -1,4 +1,4 @@
-//! The operator's Event publisher against the local API: repeats fold into one Event's series,
+//! The operator's Event publisher against the Kubernetes API: repeats fold into one Event's series,
 //! distinct notes stay distinct Events, and an Event deleted meanwhile is created afresh.
 
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
@@ -6,10 +6,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource};
-use kube_local::{LocalApiServer, ServerOptions};
 use trusthub_operator::controller::events::{EventNote, EventPublisher};
-
-const NS: &str = "default";
 
 fn note(text: &str) -> EventNote<'_> {
     EventNote {
@@ -35,11 +32,8 @@ async fn events_about(api: &Api<Event>, name: &str) -> Vec<Event> {
 
 #[tokio::test]
 async fn repeats_fold_into_a_series_and_distinct_notes_do_not() {
-    let server = LocalApiServer::start(ServerOptions::default())
-        .await
-        .expect("local API starts");
-    let client = server.client().await;
-    let maps: Api<Secret> = Api::namespaced(client.clone(), NS);
+    let (cluster, client, ns) = crate::cluster::Cluster::start().await;
+    let maps: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let mut cm = Secret::default();
     cm.metadata.name = Some("subject".into());
     let cm = maps
@@ -47,7 +41,7 @@ async fn repeats_fold_into_a_series_and_distinct_notes_do_not() {
         .await
         .expect("create");
     let mut regarding: ObjectReference = cm.object_ref(&());
-    let events: Api<Event> = Api::namespaced(client.clone(), NS);
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
     let publisher = EventPublisher::new(client.clone(), "trusthub-operator".into(), None);
 
     publisher
@@ -110,4 +104,5 @@ async fn repeats_fold_into_a_series_and_distinct_notes_do_not() {
         .expect("recreated");
     assert_ne!(recreated.metadata.name.as_ref(), Some(&folded));
     assert_eq!(recreated.series, None);
+    cluster.shutdown().await;
 }

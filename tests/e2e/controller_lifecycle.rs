@@ -30,7 +30,7 @@ async fn apply_examples_with_policy(env: &Env, policy: &str) {
 }
 
 async fn events_with_reason(env: &Env, reason: &str) -> Vec<Event> {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), NS);
+    let events: Api<Event> = Api::namespaced(env.client.clone(), &env.ns);
     events
         .list(&ListParams::default())
         .await
@@ -255,10 +255,12 @@ async fn deletion_never_hangs_when_the_secret_is_gone() {
     );
     let warnings = events_with_reason(&env, "CleanupSkipped").await;
     assert_eq!(warnings.len(), 2, "one Warning per object: {warnings:#?}");
+    let missing = format!("Secret {}/twilio-credentials not found", env.ns);
     assert!(
-        warnings.iter().any(|e| e.note.as_deref().is_some_and(
-            |n| n.contains(&sid) && n.contains("Secret default/twilio-credentials not found")
-        )),
+        warnings.iter().any(|e| e
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains(&sid) && n.contains(&missing))),
         "the Warning lists what is left behind: {warnings:#?}"
     );
     env.shutdown().await;

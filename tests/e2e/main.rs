@@ -12,6 +12,7 @@ mod client_retry;
 mod client_secrets;
 mod client_sim_faults;
 mod client_support;
+mod cluster;
 mod controller_bad_input;
 mod controller_evaluation;
 mod controller_events;

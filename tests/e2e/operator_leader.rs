@@ -9,7 +9,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 
 use crate::operator_support::{Operator, lease_holder, total, wait_holder};
-use crate::support::{Env, NS, PATIENCE, assert_no_duplicates, ready};
+use crate::support::{Env, PATIENCE, assert_no_duplicates, ready};
 
 const LEASE: &str = "trusthub-operator";
 /// Short, so the test is quick; the operator's default is 15s.
@@ -26,7 +26,7 @@ async fn start_replica(env: &Env, name: &str) -> Operator {
             "--lease-duration",
             "3s",
             "--lease-namespace",
-            NS,
+            &env.ns,
         ],
     )
     .await
@@ -79,7 +79,7 @@ async fn operator_standby_takes_over_within_the_lease_duration_when_the_leader_d
         took <= DURATION + SLACK,
         "failover took {took:?} (holder seen after {waited:?}); lease duration {DURATION:?}"
     );
-    let lease: Lease = Api::namespaced(env.client.clone(), NS)
+    let lease: Lease = Api::namespaced(env.client.clone(), &env.ns)
         .get(LEASE)
         .await
         .expect("lease");
@@ -139,7 +139,7 @@ async fn operator_leader_steps_down_when_another_replica_holds_the_lease() {
     wait_holder(&env, LEASE, "op-a", PATIENCE).await;
     a.wait_ready().await;
     // Another replica (here: the test) takes the Lease, e.g. after a network partition.
-    let leases: Api<Lease> = Api::namespaced(env.client.clone(), NS);
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.ns);
     let mut lease = leases.get(LEASE).await.expect("lease");
     if let Some(spec) = lease.spec.as_mut() {
         spec.holder_identity = Some("intruder".into());

@@ -149,9 +149,13 @@ async fn operator_is_not_ready_while_the_api_is_unreachable() {
     let kubeconfig = env.dir.path().join("unreachable-kubeconfig");
     std::fs::write(
         &kubeconfig,
-        env.api
-            .kubeconfig_yaml()
-            .replace(&env.api.url(), &format!("http://127.0.0.1:{port}")),
+        env.cluster.kubeconfig_yaml(&env.ns).replace(
+            &env.cluster.url(),
+            &format!(
+                "{}://127.0.0.1:{port}",
+                env.cluster.url().split(':').next().unwrap_or("http")
+            ),
+        ),
     )
     .expect("write kubeconfig");
     let mut cmd = env.operator_command();

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::sync::mpsc;
 
-use crate::support::{Env, NS, PATIENCE};
+use crate::support::{Env, PATIENCE};
 
 /// One running operator process.
 pub struct Operator {
@@ -146,7 +146,7 @@ pub fn total(text: &str, name: &str) -> f64 {
 
 /// The Lease's current holder, if the Lease exists.
 pub async fn lease_holder(env: &Env, name: &str) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(env.client.clone(), NS);
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.ns);
     leases
         .get_opt(name)
         .await

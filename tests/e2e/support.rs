@@ -1,16 +1,15 @@
-//! A whole environment per test: the Trust Hub simulator, the local Kubernetes API with the
-//! CRDs applied from `crds/`, and the real controller, either in this process or as its own
-//! `trusthub-operator` process (for the crash tests). Everything listens on 127.0.0.1 with ports
-//! picked at run time and stops when the `Env` is dropped.
+//! A whole environment per test: the Trust Hub simulator, a Kubernetes API with the CRDs
+//! applied from `crds/` (the real kube-apiserver by default, see `cluster`), a namespace of its
+//! own, and the real controller watching only that namespace, either in this process or as its
+//! own `trusthub-operator` process (for the crash tests). Everything listens on 127.0.0.1 with
+//! ports picked at run time and stops when the `Env` is dropped.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube_local::{LocalApiServer, ServerOptions};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use trusthub_operator::api::{BusinessProfileBinding, ShakenStirTrustProduct, find_condition};
@@ -19,7 +18,8 @@ use trusthub_operator::planner::PollSchedule;
 use trusthub_operator::twilio::{ClientConfig, Endpoints, RetryPolicy};
 use trusthub_sim::{SimConfig, SimServer};
 
-pub const NS: &str = "default";
+use crate::cluster::Cluster;
+
 pub const PARENT: &str = "AC11111111111111111111111111111111";
 pub const PARENT_TOKEN: &str = "parentauthtoken0000000000000000001";
 pub const EAST: &str = "AC22222222222222222222222222222222";
@@ -48,8 +48,10 @@ pub fn fast_poll() -> PollSchedule {
 
 pub struct Env {
     pub sim: SimServer,
-    pub api: LocalApiServer,
+    pub cluster: Cluster,
     pub client: Client,
+    /// The test's own namespace (`default` on kube-local, where each test has its own server).
+    pub ns: String,
     controller: Option<oneshot::Sender<()>>,
     controller_task: Option<tokio::task::JoinHandle<()>>,
     pub dir: tempdir::Dir,
@@ -107,27 +109,12 @@ impl Env {
     /// A simulator configured by the test, and the API with CRDs.
     pub async fn start_with(config: SimConfig) -> Env {
         let sim = SimServer::start(config).await.expect("simulator starts");
-        let api = LocalApiServer::start(ServerOptions::default())
-            .await
-            .expect("local API starts");
-        let client = api.client().await;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for file in [
-            "crds/businessprofilebindings.yaml",
-            "crds/shakenstirtrustproducts.yaml",
-        ] {
-            let crd: CustomResourceDefinition = serde_yaml::from_str(
-                &std::fs::read_to_string(root().join(file)).expect("read CRD"),
-            )
-            .expect("parse CRD");
-            crds.create(&PostParams::default(), &crd)
-                .await
-                .expect("create CRD");
-        }
+        let (cluster, client, ns) = Cluster::start().await;
         Env {
             sim,
-            api,
+            cluster,
             client,
+            ns,
             controller: None,
             controller_task: None,
             dir: tempdir::Dir::new(),
@@ -149,6 +136,8 @@ impl Env {
             error_backoff_initial: Duration::from_millis(50),
             error_backoff_max: Duration::from_millis(500),
             terminal_recheck: Duration::from_secs(2),
+            // The real apiserver is shared by every test of the binary.
+            namespace: self.cluster.is_real().then(|| self.ns.clone()),
             ..ControllerConfig::default()
         }
     }
@@ -174,7 +163,7 @@ impl Env {
 
     pub fn kubeconfig(&self) -> PathBuf {
         let path = self.dir.path().join("kubeconfig");
-        self.api.write_kubeconfig(&path).expect("write kubeconfig");
+        std::fs::write(&path, self.cluster.kubeconfig_yaml(&self.ns)).expect("write kubeconfig");
         path
     }
 
@@ -192,6 +181,10 @@ impl Env {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
+        if self.cluster.is_real() {
+            // The real apiserver is shared by every test of the binary.
+            cmd.env("WATCH_NAMESPACE", &self.ns);
+        }
         cmd
     }
 
@@ -203,18 +196,18 @@ impl Env {
             .to_string();
         let params = PatchParams::apply("e2e-test").force();
         match kind.as_str() {
-            "Secret" => Api::<Secret>::namespaced(self.client.clone(), NS)
+            "Secret" => Api::<Secret>::namespaced(self.client.clone(), &self.ns)
                 .patch(&name, &params, &Patch::Apply(&manifest))
                 .await
                 .map(|_| ()),
             "BusinessProfileBinding" => {
-                Api::<BusinessProfileBinding>::namespaced(self.client.clone(), NS)
+                Api::<BusinessProfileBinding>::namespaced(self.client.clone(), &self.ns)
                     .patch(&name, &params, &Patch::Apply(&manifest))
                     .await
                     .map(|_| ())
             }
             "ShakenStirTrustProduct" => {
-                Api::<ShakenStirTrustProduct>::namespaced(self.client.clone(), NS)
+                Api::<ShakenStirTrustProduct>::namespaced(self.client.clone(), &self.ns)
                     .patch(&name, &params, &Patch::Apply(&manifest))
                     .await
                     .map(|_| ())
@@ -235,15 +228,15 @@ impl Env {
     }
 
     pub fn bindings(&self) -> Api<BusinessProfileBinding> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     pub fn products(&self) -> Api<ShakenStirTrustProduct> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     pub fn secrets(&self) -> Api<Secret> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     /// Waits until `check` holds for the binding `name`, or fails with its last status.
@@ -281,7 +274,7 @@ impl Env {
     pub async fn shutdown(mut self) {
         self.stop_controller().await;
         self.sim.shutdown().await;
-        self.api.shutdown().await;
+        self.cluster.shutdown().await;
     }
 }
 
