@@ -29,15 +29,15 @@
 //! - CRUD with apiserver-shaped `meta/v1 Status` errors: create (409 AlreadyExists,
 //!   `generateName`, uid, creationTimestamp), get (404), list (label selectors, field selectors
 //!   on any dotted path, all namespaces, `limit`/`continue`), update (409 Conflict on a stale
-//!   resourceVersion), JSON patch, merge patch, strategic merge patch (as a merge patch),
-//!   server-side apply with field ownership (conflicts unless `force`, removal of fields a
+//!   resourceVersion), JSON patch, merge patch, strategic merge patch (as a merge patch;
+//!   built-ins only: custom resources answer 415 as upstream), server-side apply with field ownership (conflicts unless `force`, removal of fields a
 //!   manager stops applying; creates missing objects), delete and deletecollection
 //!   (propagation options accepted), `dryRun=All`. Object names and labels are validated.
 //! - One global monotonically increasing resourceVersion; `generation` starting at 1 and bumped
 //!   on changes outside metadata (and outside status when the status subresource is on);
 //!   status subresource isolation both ways; no-op writes do not bump the resourceVersion;
-//!   finalizers (deletionTimestamp, removal with the last finalizer, no new finalizers while
-//!   deleting); namespace deletion cascades to its content; `Secret.stringData` folded into
+//!   finalizers (deletionTimestamp and a generation bump when deletion starts, removal with
+//!   the last finalizer as one DELETED event, no new finalizers while deleting); namespace deletion cascades to its content; `Secret.stringData` folded into
 //!   `data`.
 //! - Watches from a resourceVersion with a bounded replay history (410 Expired ERROR event
 //!   beyond it), initial ADDED events when no version (or "0") is given, `sendInitialEvents`
@@ -45,7 +45,7 @@
 //!   selectors (an object that starts/stops matching is sent as ADDED/DELETED).
 //! - Custom resources are admitted through their CRD schema with `crd-validation` (defaults,
 //!   pruning, OpenAPI and CEL validation, 422 Invalid); unknown fields are refused (400) under
-//!   `fieldValidation=Strict`, reported in `Warning` headers under `Warn` (the default) and
+//!   `fieldValidation=Strict` (a patch's as 422 Invalid on the field `patch`), reported in `Warning` headers under `Warn` (the default) and
 //!   silently pruned under `Ignore`.
 //! - `Table` responses from printer columns (CRD `additionalPrinterColumns` with simple
 //!   JSONPaths, dates as ages), OpenAPI v3 documents that advertise server-side field
