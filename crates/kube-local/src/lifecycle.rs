@@ -354,8 +354,9 @@ pub fn commit_update(
     }
     let key = rt.storage_key();
     if is_deleting(&result) && finalizers(&result).is_empty() {
-        let stored = state.put(&key, okey.clone(), result, EventType::Modified);
-        let removed = state.remove(&key, &okey).unwrap_or(stored);
+        // Upstream deletes instead of updating: one DELETED event, carrying (like the
+        // response) the object as last stored, finalizers included.
+        let removed = state.remove(&key, &okey).unwrap_or(result);
         after_remove(state, rt, &removed);
         return Ok(removed);
     }
@@ -513,6 +514,13 @@ pub fn delete(
         let meta = meta_mut(&mut marked)?;
         meta.insert("deletionTimestamp".into(), json!(now()));
         meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        // Upstream (rest.BeforeDelete) bumps a set generation when deletion starts, so
+        // controllers comparing observedGeneration see the deletion as a change.
+        if let Some(generation) = meta.get("generation").and_then(Value::as_i64)
+            && generation > 0
+        {
+            meta.insert("generation".into(), json!(generation + 1));
+        }
     }
     if is_namespace {
         marked["status"] = json!({"phase": "Terminating"});
