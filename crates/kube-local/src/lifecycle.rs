@@ -354,11 +354,12 @@ pub fn commit_update(
     }
     let key = rt.storage_key();
     if is_deleting(&result) && finalizers(&result).is_empty() {
-        // Upstream deletes instead of updating: one DELETED event, carrying (like the
-        // response) the object as last stored, finalizers included.
-        let removed = state.remove(&key, &okey).unwrap_or(result);
-        after_remove(state, rt, &removed);
-        return Ok(removed);
+        // Upstream deletes instead of updating: one DELETED event, carrying the object as
+        // last stored (finalizers included); the response is the patched object.
+        if let Some(removed) = state.remove(&key, &okey) {
+            after_remove(state, rt, &removed);
+        }
+        return Ok(result);
     }
     // A CRD whose new version cannot be served is refused before anything is stored.
     let types = if is_crd(rt) {

@@ -285,13 +285,14 @@ async fn removing_the_last_finalizer_is_one_deleted_event() {
         .boxed();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     assert_eq!(next(&mut stream).await, "MODIFIED a");
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .unwrap();
+    let response = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
     // Upstream the write that empties the finalizers deletes instead of updating: one
     // DELETED event, carrying the object as last stored (finalizer still listed).
     let item = next_event(&mut stream).await;
@@ -303,6 +304,8 @@ async fn removing_the_last_finalizer_is_one_deleted_event() {
         Some(vec!["example.com/cleanup".to_string()])
     );
     assert!(gone.metadata.deletion_timestamp.is_some());
+    // The write's response is the object as patched, finalizers gone.
+    assert_eq!(response.metadata.finalizers, None);
     // Nothing else follows (a bookmark may).
     let after = tokio::time::timeout(Duration::from_millis(500), next_event(&mut stream)).await;
     assert!(after.is_err(), "{:?}", after.map(|e| describe(&e)));
