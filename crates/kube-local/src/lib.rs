@@ -50,6 +50,7 @@
 //!   `fieldValidation=Strict` (a patch's as 422 Invalid on the field `patch`, as upstream;
 //!   server-side apply's error shape is not checked against upstream), reported in `Warning` headers under `Warn` (the default) and
 //!   silently pruned under `Ignore`.
+//! - Metadata-only gets, lists and watches (`Accept: ...;as=PartialObjectMetadata[List]`).
 //! - `Table` responses from printer columns (CRD `additionalPrinterColumns` with simple
 //!   JSONPaths, dates as ages), OpenAPI v3 documents that advertise server-side field
 //!   validation, a JSON OpenAPI v2 document.

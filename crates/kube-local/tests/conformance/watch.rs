@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::watcher;
 use kube_local::ServerOptions;
 use serde_json::json;
@@ -309,5 +309,63 @@ async fn removing_the_last_finalizer_is_one_deleted_event() {
     // Nothing else follows (a bookmark may).
     let after = tokio::time::timeout(Duration::from_millis(500), next_event(&mut stream)).await;
     assert!(after.is_err(), "{:?}", after.map(|e| describe(&e)));
+    c.shutdown().await;
+}
+
+/// What the operator's Secret watch uses: metadata-only lists and watches.
+#[tokio::test]
+async fn metadata_only_lists_and_watches() {
+    use k8s_openapi::api::core::v1::Secret;
+    let c = Cluster::new().await;
+    let secrets: Api<Secret> = c.api();
+    let created = secrets
+        .create(
+            &PostParams::default(),
+            &crate::semantics::secret("s", &[("k", "v")]),
+        )
+        .await
+        .unwrap();
+    let request = axum::http::Request::get(format!("/api/v1/namespaces/{}/secrets", c.ns))
+        .header(
+            "accept",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        )
+        .body(Vec::new())
+        .unwrap();
+    let raw: serde_json::Value = c.client.request(request).await.unwrap();
+    assert_eq!(
+        (&raw["kind"], &raw["apiVersion"]),
+        (
+            &json!("PartialObjectMetadataList"),
+            &json!("meta.k8s.io/v1")
+        )
+    );
+    let item = &raw["items"][0];
+    assert_eq!(item["kind"], "PartialObjectMetadata");
+    assert_eq!(item["metadata"]["name"], "s");
+    assert!(item.get("data").is_none(), "{item}");
+
+    let listed = secrets.list_metadata(&Default::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let mut stream = secrets
+        .watch_metadata(&WatchParams::default(), &rv_of(&created))
+        .await
+        .unwrap()
+        .boxed();
+    secrets.delete("s", &DeleteParams::default()).await.unwrap();
+    let event = loop {
+        let item = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("watch event within 5s")
+            .unwrap()
+            .expect("stream open");
+        if !matches!(item, WatchEvent::Bookmark(_)) {
+            break item;
+        }
+    };
+    let WatchEvent::Deleted(gone) = event else {
+        panic!("expected DELETED, got {event:?}");
+    };
+    assert_eq!(gone.metadata.name.as_deref(), Some("s"));
     c.shutdown().await;
 }
