@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 mod status;
 mod trust_product;
+mod written;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -101,7 +102,7 @@ pub struct Context {
     /// fetch per [`POLICY_RECHECK`] serves every product of that account.
     policies_seen: Mutex<HashMap<String, Instant>>,
     /// Our own last status write per object, to tell a lagging informer cache.
-    written_versions: status::WrittenVersions,
+    written_versions: written::WrittenVersions,
 }
 
 /// How long a policy found in Trust Hub is taken to still exist without asking again.
@@ -166,7 +167,7 @@ impl Context {
             bindings: OnceLock::new(),
             reconcile_observer: reconciles,
             policies_seen: Mutex::new(HashMap::new()),
-            written_versions: status::WrittenVersions::default(),
+            written_versions: written::WrittenVersions::default(),
         })
     }
 
@@ -275,9 +276,12 @@ where
             let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
             let key = object_key(obj.as_ref());
             let result: Result<Action, ReconcileError> = async {
-                let obj = if ctx.written_versions.is_stale(obj.meta()) {
+                let obj = if ctx.written_versions.is_stale(obj.as_ref()) {
                     match api.get_opt(&obj.name_any()).await? {
-                        Some(fresh) => Arc::new(fresh),
+                        Some(fresh) => {
+                            ctx.written_versions.note(&fresh);
+                            Arc::new(fresh)
+                        }
                         None => return Ok(Action::await_change()),
                     }
                 } else {

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::events::EventNote;
+use super::written::WrittenVersions;
 use super::{Context, ErrorClass, ReconcileError};
 use crate::api::set_condition;
 use crate::planner::ConditionSpec;
@@ -73,14 +74,13 @@ pub fn merge_diff(old: &Value, new: &Value) -> Value {
 }
 
 /// Writes `new` as the status of `obj` (whose current status is `old`), through the status
-/// subresource; does nothing when they are equal. Returns the stored object's new
-/// resourceVersion when it wrote.
+/// subresource; does nothing when they are equal. Returns the stored object when it wrote.
 pub async fn patch_status<K, S>(
     api: &Api<K>,
     obj: &K,
     old: &S,
     new: &S,
-) -> Result<Option<String>, kube::Error>
+) -> Result<Option<K>, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
     S: Serialize + PartialEq,
@@ -98,56 +98,7 @@ where
             &Patch::Merge(&patch),
         )
         .await?;
-    Ok(stored.meta().resource_version.clone())
-}
-
-/// The resourceVersion of each object's last status write by this process, by UID.
-///
-/// A reconcile starts from the informer cache, which can lag behind the status the previous
-/// reconcile of the same object wrote (a trigger queued meanwhile runs as soon as that reconcile
-/// ends, before the watch delivers its writes). Planning from such a copy would repeat Twilio
-/// look-ups the status already answers, and could record a product this object created as
-/// adopted. So a cached object older than our own last write is read afresh instead.
-/// resourceVersions are compared as numbers, which they are on every API server in use
-/// (etcd revisions) though the API calls them opaque; anything else is never called stale.
-#[derive(Debug, Default)]
-pub struct WrittenVersions(std::sync::Mutex<std::collections::HashMap<String, u64>>);
-
-impl WrittenVersions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records that the status write to object `uid` produced `resource_version`.
-    pub fn note(&self, uid: Option<&str>, resource_version: Option<&str>) {
-        let (Some(uid), Some(rv)) = (uid, resource_version.and_then(|v| v.parse::<u64>().ok()))
-        else {
-            return;
-        };
-        let mut versions = self.lock();
-        let entry = versions.entry(uid.to_string()).or_insert(rv);
-        *entry = (*entry).max(rv);
-    }
-
-    /// Whether `meta` is older than this process's last status write to the same object.
-    pub fn is_stale(&self, meta: &kube::core::ObjectMeta) -> bool {
-        let (Some(uid), Some(rv)) = (
-            meta.uid.as_deref(),
-            meta.resource_version
-                .as_deref()
-                .and_then(|v| v.parse::<u64>().ok()),
-        ) else {
-            return false;
-        };
-        self.lock().get(uid).is_some_and(|written| rv < *written)
-    }
-
-    /// Forgets object `uid` (it is gone).
-    pub fn forget(&self, uid: Option<&str>) {
-        if let Some(uid) = uid {
-            self.lock().remove(uid);
-        }
-    }
+    Ok(Some(stored))
 }
 
 /// Publishes an Event about `obj`; failures to publish are logged, never fatal.
@@ -212,7 +163,7 @@ pub struct StatusWriter<'a, K, S> {
 
 impl<'a, K, S> StatusWriter<'a, K, S>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
     S: Conditioned,
 {
     /// A writer for `obj`, whose stored status is `current`; each write is noted in `versions`.
@@ -227,9 +178,8 @@ where
 
     /// Writes `new` (a no-op when nothing changed).
     pub async fn write(&mut self, new: S) -> Result<(), kube::Error> {
-        if let Some(rv) = patch_status(self.api, self.obj, &self.written, &new).await? {
-            self.versions
-                .note(self.obj.meta().uid.as_deref(), Some(rv.as_str()));
+        if let Some(stored) = patch_status(self.api, self.obj, &self.written, &new).await? {
+            self.versions.note(&stored);
         }
         self.written = new;
         Ok(())
@@ -245,7 +195,7 @@ pub async fn report_error<K, S>(
     err: ReconcileError,
 ) -> Result<kube::runtime::controller::Action, ReconcileError>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
     S: Conditioned,
 {
     let generation = writer.obj.meta().generation;
@@ -289,28 +239,6 @@ mod tests {
     use serde_json::json;
 
     use super::merge_diff;
-
-    #[test]
-    fn a_cached_object_older_than_our_last_write_is_stale() {
-        use super::WrittenVersions;
-        use kube::core::ObjectMeta;
-        let meta = |uid: &str, rv: &str| ObjectMeta {
-            uid: Some(uid.into()),
-            resource_version: Some(rv.into()),
-            ..Default::default()
-        };
-        let versions = WrittenVersions::default();
-        assert!(!versions.is_stale(&meta("a", "5")), "never written");
-        versions.note(Some("a"), Some("10"));
-        versions.note(Some("a"), Some("7"));
-        assert!(versions.is_stale(&meta("a", "9")));
-        assert!(!versions.is_stale(&meta("a", "10")));
-        assert!(!versions.is_stale(&meta("a", "12")), "a newer spec edit");
-        assert!(!versions.is_stale(&meta("b", "1")), "another object");
-        assert!(!versions.is_stale(&meta("a", "opaque")), "non-numeric");
-        versions.forget(Some("a"));
-        assert!(!versions.is_stale(&meta("a", "9")));
-    }
 
     #[test]
     fn removed_fields_become_null_and_unchanged_fields_are_left_out() {

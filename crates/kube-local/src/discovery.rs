@@ -14,8 +14,8 @@ use crate::store::State;
 pub fn version() -> Value {
     json!({
         "major": "1",
-        "minor": "35",
-        "gitVersion": "v1.35.0-kube-local",
+        "minor": "36",
+        "gitVersion": "v1.36.0-kube-local",
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z",

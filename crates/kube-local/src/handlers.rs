@@ -39,6 +39,9 @@ pub struct ResourceRequest {
     pub subresource: Option<String>,
     pub query: HashMap<String, String>,
     pub wants_table: bool,
+    /// `Accept: ...;as=PartialObjectMetadata[List]`: metadata-only objects (what kube-rs'
+    /// `metadata_watcher` and `list_metadata` ask for).
+    pub wants_metadata: bool,
     /// `Warning` headers for the response (unknown fields under `fieldValidation=Warn`).
     pub warnings: RefCell<Vec<String>>,
 }
@@ -299,7 +302,24 @@ fn parse_resource_path(
         subresource: sub,
         query,
         wants_table: table::wants_table(accept),
+        wants_metadata: wants_metadata(accept),
         warnings: RefCell::new(Vec::new()),
+    })
+}
+
+fn wants_metadata(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+}
+
+/// `obj` as a `meta.k8s.io/v1 PartialObjectMetadata`: its metadata only.
+pub fn partial(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
     })
 }
 
@@ -324,6 +344,9 @@ fn get(app: &App, req: &ResourceRequest) -> ApiResult<(StatusCode, Value)> {
         .get(&req.rt.storage_key(), &req.ns(), &name)
         .ok_or_else(|| ApiError::not_found(&req.rt.group, &req.rt.plural, &name))?;
     let obj = present(&req.rt, obj);
+    if req.wants_metadata {
+        return Ok((StatusCode::OK, partial(&obj)));
+    }
     if req.wants_table {
         return Ok((
             StatusCode::OK,
@@ -379,6 +402,18 @@ fn list(app: &App, req: &ResourceRequest) -> ApiResult<(StatusCode, Value)> {
         let mut t = table::table(&req.rt, &items, &rv, req);
         t["metadata"] = metadata;
         return Ok((StatusCode::OK, t));
+    }
+    if req.wants_metadata {
+        let items: Vec<Value> = items.iter().map(partial).collect();
+        return Ok((
+            StatusCode::OK,
+            json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata,
+                "items": items,
+            }),
+        ));
     }
     Ok((
         StatusCode::OK,

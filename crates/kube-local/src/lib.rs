@@ -20,6 +20,8 @@
 //! `kube-local --listen 127.0.0.1:6443 --kubeconfig /tmp/kube-local.kubeconfig`.
 //!
 //! # What is modelled
+//! Checked against kube-apiserver v1.36.3 by the conformance suite
+//! (`tests/conformance`, which runs on either backend: `TRUSTHUB_KUBE_BACKEND=real|kube-local`).
 //! - Discovery (`/version`, `/api`, `/apis`, group and group-version resource lists, and
 //!   aggregated discovery v2) for the
 //!   built-ins core/v1 `namespaces` (a `default` one exists), `secrets`, `events`,
@@ -29,15 +31,15 @@
 //! - CRUD with apiserver-shaped `meta/v1 Status` errors: create (409 AlreadyExists,
 //!   `generateName`, uid, creationTimestamp), get (404), list (label selectors, field selectors
 //!   on any dotted path, all namespaces, `limit`/`continue`), update (409 Conflict on a stale
-//!   resourceVersion), JSON patch, merge patch, strategic merge patch (as a merge patch),
-//!   server-side apply with field ownership (conflicts unless `force`, removal of fields a
+//!   resourceVersion), JSON patch, merge patch, strategic merge patch (as a merge patch;
+//!   built-ins only: custom resources answer 415 as upstream), server-side apply with field ownership (conflicts unless `force`, removal of fields a
 //!   manager stops applying; creates missing objects), delete and deletecollection
 //!   (propagation options accepted), `dryRun=All`. Object names and labels are validated.
 //! - One global monotonically increasing resourceVersion; `generation` starting at 1 and bumped
 //!   on changes outside metadata (and outside status when the status subresource is on);
 //!   status subresource isolation both ways; no-op writes do not bump the resourceVersion;
-//!   finalizers (deletionTimestamp, removal with the last finalizer, no new finalizers while
-//!   deleting); namespace deletion cascades to its content; `Secret.stringData` folded into
+//!   finalizers (deletionTimestamp and a generation bump when deletion starts, removal with
+//!   the last finalizer as one DELETED event, no new finalizers while deleting); namespace deletion cascades to its content; `Secret.stringData` folded into
 //!   `data`.
 //! - Watches from a resourceVersion with a bounded replay history (410 Expired ERROR event
 //!   beyond it), initial ADDED events when no version (or "0") is given, `sendInitialEvents`
@@ -45,8 +47,10 @@
 //!   selectors (an object that starts/stops matching is sent as ADDED/DELETED).
 //! - Custom resources are admitted through their CRD schema with `crd-validation` (defaults,
 //!   pruning, OpenAPI and CEL validation, 422 Invalid); unknown fields are refused (400) under
-//!   `fieldValidation=Strict`, reported in `Warning` headers under `Warn` (the default) and
+//!   `fieldValidation=Strict` (a patch's as 422 Invalid on the field `patch`, as upstream;
+//!   server-side apply's error shape is not checked against upstream), reported in `Warning` headers under `Warn` (the default) and
 //!   silently pruned under `Ignore`.
+//! - Metadata-only gets, lists and watches (`Accept: ...;as=PartialObjectMetadata[List]`).
 //! - `Table` responses from printer columns (CRD `additionalPrinterColumns` with simple
 //!   JSONPaths, dates as ages), OpenAPI v3 documents that advertise server-side field
 //!   validation, a JSON OpenAPI v2 document.
@@ -65,14 +69,18 @@
 //!   `x-kubernetes-list-type: map` / patch-merge-key merging): lists are replaced. Requests
 //!   without `fieldManager` are attributed to manager `unknown` (upstream: the user agent).
 //! - No garbage collector: ownerReferences and propagation policies are accepted but
-//!   dependents are not deleted. Namespaces have no `kubernetes` finalizer phase. Deleting a
-//!   CRD removes its objects at once, even those with finalizers (upstream waits for them).
+//!   dependents are not deleted, and `Foreground`/`Orphan` deletes remove the object at once
+//!   (upstream adds the `foregroundDeletion`/`orphan` finalizer for the garbage collector to
+//!   clear; the operator deletes nothing with them). Namespaces have no `kubernetes`
+//!   finalizer phase. Deleting a CRD removes its objects at once, even those with finalizers
+//!   (upstream waits for them).
 //! - No version conversion: all served versions of a CRD share objects (as with
 //!   `strategy: None`). (`events.k8s.io/v1` Events are the exception: they are stored as
 //!   core Events, so both APIs see the same events.)
 //! - Lists are always served from the latest state (`resourceVersion`/`resourceVersionMatch`
 //!   are not honoured for lists); continue tokens are not snapshot-consistent.
-//! - Bookmarks are sent every 2s rather than ~1 min.
+//! - Bookmarks are sent every 2s rather than ~1 min (upstream also sends one soon after a
+//!   watch starts and shortly before its `timeoutSeconds`); clients take them anywhere.
 //! - Built-in types are not schema-validated; Table columns of built-ins are simplified.
 //! - No `/openapi/v2` protobuf (kubectl uses v3), no subresources other than `status` (no
 //!   scale, no exec/logs), no `v2beta1` aggregated discovery (v2 only).

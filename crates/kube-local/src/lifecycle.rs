@@ -354,10 +354,12 @@ pub fn commit_update(
     }
     let key = rt.storage_key();
     if is_deleting(&result) && finalizers(&result).is_empty() {
-        let stored = state.put(&key, okey.clone(), result, EventType::Modified);
-        let removed = state.remove(&key, &okey).unwrap_or(stored);
-        after_remove(state, rt, &removed);
-        return Ok(removed);
+        // Upstream deletes instead of updating: one DELETED event, carrying the object as
+        // last stored (finalizers included); the response is the patched object.
+        if let Some(removed) = state.remove(&key, &okey) {
+            after_remove(state, rt, &removed);
+        }
+        return Ok(result);
     }
     // A CRD whose new version cannot be served is refused before anything is stored.
     let types = if is_crd(rt) {
@@ -513,6 +515,13 @@ pub fn delete(
         let meta = meta_mut(&mut marked)?;
         meta.insert("deletionTimestamp".into(), json!(now()));
         meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        // Upstream (rest.BeforeDelete) bumps a set generation when deletion starts, so
+        // controllers comparing observedGeneration see the deletion as a change.
+        if let Some(generation) = meta.get("generation").and_then(Value::as_i64)
+            && generation > 0
+        {
+            meta.insert("generation".into(), json!(generation + 1));
+        }
     }
     if is_namespace {
         marked["status"] = json!({"phase": "Terminating"});

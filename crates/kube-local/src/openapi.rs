@@ -133,7 +133,7 @@ fn gv_document(state: &State, path: &str) -> Option<Value> {
     }
     Some(json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.35.0"},
+        "info": {"title": "Kubernetes", "version": "v1.36.0"},
         "paths": paths,
         "components": {"schemas": schemas},
     }))
@@ -177,7 +177,7 @@ pub fn v2(state: &State) -> Response {
     }
     let doc = json!({
         "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": "v1.35.0"},
+        "info": {"title": "Kubernetes", "version": "v1.36.0"},
         "paths": {},
         "definitions": definitions,
     });

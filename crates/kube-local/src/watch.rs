@@ -36,6 +36,7 @@ struct Filter {
     labels: LabelSelector,
     fields: FieldSelector,
     table: bool,
+    metadata_only: bool,
 }
 
 impl Filter {
@@ -75,6 +76,8 @@ impl Filter {
                 .unwrap_or_default()
                 .to_string();
             table::table_for_watch(&self.rt, &object, &rv)
+        } else if self.metadata_only && type_ != "BOOKMARK" {
+            crate::handlers::partial(&object)
         } else {
             object
         };
@@ -139,6 +142,7 @@ fn start(app: &App, req: &ResourceRequest) -> ApiResult<WatchStream> {
         labels: LabelSelector::parse(query(req, "labelSelector"))?,
         fields: FieldSelector::parse(query(req, "fieldSelector"))?,
         table: req.wants_table,
+        metadata_only: req.wants_metadata,
     };
     let timeout = query(req, "timeoutSeconds")
         .parse::<u64>()

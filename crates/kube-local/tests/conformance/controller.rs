@@ -13,7 +13,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use crate::{Condition, Widget, WidgetStatus, eventually, widget, with_widgets};
+use crate::{Cluster, Condition, Widget, WidgetStatus, eventually, widget};
 
 const FINALIZER: &str = "example.com/cleanup";
 
@@ -73,9 +73,24 @@ fn is_ready(w: &Widget) -> bool {
 
 #[tokio::test]
 async fn controller_with_finalizer_converges() {
-    let (server, client, api) = with_widgets().await;
-    // The first status write fails: the controller must retry and still converge.
-    server.faults().fail_next("patch", "widgets/status", 1, 500);
+    converges(Cluster::with_widgets().await, false).await;
+}
+
+/// kube-local-only: injected faults are a kube-local extra.
+#[tokio::test]
+async fn controller_with_finalizer_converges_through_faults() {
+    converges(Cluster::local().await.and_widgets().await, true).await;
+}
+
+/// Runs the controller on `api` until widgets converge and one is cleaned up; with `faults`,
+/// the first status write fails and watches are cut midway, which it must survive.
+async fn converges((c, api): (Cluster, Api<Widget>), faults: bool) {
+    let client = c.client.clone();
+    if faults {
+        c.server()
+            .faults()
+            .fail_next("patch", "widgets/status", 1, 500);
+    }
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         cleanups: AtomicUsize::new(0),
@@ -101,7 +116,9 @@ async fn controller_with_finalizer_converges() {
     assert_eq!(ready.status.unwrap().sid.as_deref(), Some("SID-a"));
 
     // Cutting watches must not stop convergence: the controller re-watches.
-    server.faults().cut_watches();
+    if faults {
+        c.server().faults().cut_watches();
+    }
     api.create(&PostParams::default(), &widget("b", 1))
         .await
         .unwrap();
@@ -119,5 +136,5 @@ async fn controller_with_finalizer_converges() {
     .await;
     assert_eq!(ctx.cleanups.load(Ordering::SeqCst), 1);
     running.abort();
-    server.shutdown().await;
+    c.shutdown().await;
 }

@@ -1,24 +1,25 @@
 //! Discovery via kube-rs, before and after a CRD is created; CRD status conditions.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use kube::api::Api;
 use kube::discovery::{Discovery, Scope};
 
-use crate::{install_crd, start};
+use crate::{Cluster, ensure_crd, install_crd, renamed_crd};
 
 #[tokio::test]
 async fn discovery_lists_builtins_and_crds_once_created() {
-    let server = start().await;
-    let client = server.client().await;
+    let c = Cluster::new().await;
+    let client = c.client.clone();
     let version = client.apiserver_version().await.unwrap();
     assert_eq!(
         (version.major.as_str(), version.minor.as_str()),
-        ("1", "35")
+        ("1", "36")
     );
 
+    // A group of its own: the Widget CRD may already be installed by other tests.
+    let group = "discovery.example.com";
     let before = Discovery::new(client.clone()).run().await.unwrap();
-    assert!(!before.has_group("example.com"));
+    assert!(!before.has_group(group));
     let core = before.get("").expect("core group");
     let kinds: Vec<String> = core
         .recommended_resources()
@@ -36,24 +37,22 @@ async fn discovery_lists_builtins_and_crds_once_created() {
         assert!(before.has_group(group), "{group}");
     }
 
-    install_crd(&client).await;
+    ensure_crd(&client, &renamed_crd(group, "Gizmo")).await;
     let after = Discovery::new(client.clone()).run().await.unwrap();
-    let widgets = after
-        .get("example.com")
-        .expect("example.com group after CRD creation");
+    let widgets = after.get(group).expect("the group after CRD creation");
     let (resource, caps) = widgets
-        .recommended_kind("Widget")
-        .expect("Widget kind discovered");
-    assert_eq!(resource.plural, "widgets");
+        .recommended_kind("Gizmo")
+        .expect("Gizmo kind discovered");
+    assert_eq!(resource.plural, "gizmos");
     assert_eq!(caps.scope, Scope::Namespaced);
     assert!(
         caps.subresources
             .iter()
-            .any(|(r, _)| r.plural == "widgets/status" || r.plural == "status")
+            .any(|(r, _)| r.plural == "gizmos/status" || r.plural == "status")
     );
 
     let crds: Api<CustomResourceDefinition> = Api::all(client);
-    let crd = crds.get("widgets.example.com").await.unwrap();
+    let crd = crds.get(&format!("gizmos.{group}")).await.unwrap();
     let conditions = crd.status.unwrap().conditions.unwrap();
     for wanted in ["Established", "NamesAccepted"] {
         assert!(
@@ -63,13 +62,13 @@ async fn discovery_lists_builtins_and_crds_once_created() {
             "{wanted} missing in {conditions:?}"
         );
     }
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn aggregated_discovery_v2_matches_legacy_discovery() {
-    let server = start().await;
-    let client = server.client().await;
+    let c = Cluster::new().await;
+    let client = c.client.clone();
     install_crd(&client).await;
     let aggregated = Discovery::new(client.clone())
         .run_aggregated()
@@ -96,20 +95,26 @@ async fn aggregated_discovery_v2_matches_legacy_discovery() {
             .iter()
             .any(|g| g.metadata.as_ref().and_then(|m| m.name.as_deref()) == Some("events.k8s.io"))
     );
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn unservable_crds_are_refused_and_not_stored() {
-    let server = start().await;
-    let client = server.client().await;
+    let c = Cluster::new().await;
+    let client = c.client.clone();
     let crds: Api<CustomResourceDefinition> = Api::all(client);
-    let mut crd: serde_json::Value = serde_json::to_value(crate::Widget::crd()).unwrap();
+    let group = "unservable.example.com";
+    let mut crd: serde_json::Value = serde_json::to_value(renamed_crd(group, "Gizmo")).unwrap();
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"]
         ["pattern"] = serde_json::json!("([unclosed");
     let bad: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
     let err = crds.create(&Default::default(), &bad).await.unwrap_err();
     assert_eq!(crate::api_error(err).code, 422);
-    assert!(crds.get_opt("widgets.example.com").await.unwrap().is_none());
-    server.shutdown().await;
+    assert!(
+        crds.get_opt(&format!("gizmos.{group}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    c.shutdown().await;
 }

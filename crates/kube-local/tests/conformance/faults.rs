@@ -1,15 +1,17 @@
 //! Fault injection: failing requests, cutting watches, latency; Rust API and admin HTTP routes.
+//! kube-local-only (a real apiserver has none of it): every test starts its own kube-local.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{PostParams, WatchParams};
 
-use crate::{Widget, api_error, widget, with_widgets};
+use crate::{Cluster, Widget, api_error, widget};
 
 #[tokio::test]
 async fn fail_next_fails_exactly_n_matching_requests() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::local().await.and_widgets().await;
+    let server = c.server();
     server.faults().fail_next("create", "widgets", 2, 409);
     for _ in 0..2 {
         let e = api
@@ -25,12 +27,13 @@ async fn fail_next_fails_exactly_n_matching_requests() {
     server.faults().fail_next("get", "widgets", 1, 500);
     assert_eq!(api_error(api.get("a").await.unwrap_err()).code, 500);
     api.get("a").await.unwrap();
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn cut_watches_ends_open_streams() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::local().await.and_widgets().await;
+    let server = c.server();
     let stream = api.watch(&WatchParams::default(), "0").await.unwrap();
     let collected = tokio::spawn(async move { stream.collect::<Vec<_>>().await });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -40,12 +43,13 @@ async fn cut_watches_ends_open_streams() {
         .expect("watch ended after cut")
         .unwrap();
     assert!(events.is_empty());
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn latency_and_admin_routes() {
-    let (server, client, api) = with_widgets().await;
+    let (c, api) = Cluster::local().await.and_widgets().await;
+    let (server, client) = (c.server(), c.client.clone());
     server.faults().set_latency(Duration::from_millis(300));
     let t = Instant::now();
     api.list(&Default::default()).await.unwrap();
@@ -77,5 +81,5 @@ async fn latency_and_admin_routes() {
     let t = Instant::now();
     api.get_opt("x").await.unwrap();
     assert!(t.elapsed() >= Duration::from_millis(200));
-    server.shutdown().await;
+    c.shutdown().await;
 }

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{CustomResourceExt, Resource};
 use serde_json::json;
 
-use crate::{Widget, start};
+use crate::{Cluster, renamed_crd};
 
 fn kubectl_path() -> PathBuf {
     let dir = match std::env::var_os("TRUSTHUB_TOOLS_DIR") {
@@ -31,7 +31,8 @@ struct Kubectl {
 }
 
 impl Kubectl {
-    fn new(server: &kube_local::LocalApiServer) -> Self {
+    /// kubectl with a kubeconfig for `cluster`, in the test's namespace.
+    fn new(cluster: &Cluster) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "kube-local-kubectl-{}-{}",
@@ -39,7 +40,20 @@ impl Kubectl {
             N.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+        let kubeconfig = dir.join("kubeconfig");
+        match &cluster.local {
+            Some(server) => {
+                let yaml = server
+                    .kubeconfig_yaml()
+                    .replace("namespace: default", &format!("namespace: {}", cluster.ns));
+                std::fs::write(&kubeconfig, yaml).unwrap();
+            }
+            None => {
+                let cp = testenv::ControlPlane::shared();
+                cp.write_kubeconfig(&kubeconfig, cp.admin_token(), &cluster.ns)
+                    .unwrap();
+            }
+        }
         Kubectl {
             bin: kubectl_path(),
             dir,
@@ -104,13 +118,16 @@ stringData:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_get_describe_wait_delete() {
-    let server = start().await;
-    let k = Kubectl::new(&server);
-    let crd_yaml = serde_yaml::to_string(&Widget::crd()).unwrap();
+    let (c, api) = Cluster::with_widgets().await;
+    let k = Kubectl::new(&c);
+    // A CRD only this test applies (Widget's may already exist on a shared apiserver).
+    let crd_yaml = serde_yaml::to_string(&renamed_crd("kubectl.example.com", "Gadget")).unwrap();
     let crd_file = k.file("crd.yaml", &crd_yaml);
     let out = k.ok(&["apply", "-f", &crd_file]).await;
     assert!(
-        out.contains("customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"),
+        out.contains(
+            "customresourcedefinition.apiextensions.k8s.io/gadgets.kubectl.example.com created"
+        ),
         "{out}"
     );
 
@@ -149,7 +166,6 @@ async fn kubectl_apply_get_describe_wait_delete() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let api: Api<Widget> = Api::default_namespaced(server.client().await);
     api.patch_status(
         "w1",
         &PatchParams::default(),
@@ -180,15 +196,14 @@ async fn kubectl_apply_get_describe_wait_delete() {
     assert!(
         short
             .lines()
-            .nth(1)
-            .is_some_and(|l| l.starts_with("default")),
+            .any(|l| l.split_whitespace().take(2).eq([c.ns.as_str(), "w1"])),
         "{short}"
     );
 
     // An event recorded through events.k8s.io/v1 (kube-runtime's Recorder) is listed by
     // describe, which reads core v1 Events by involvedObject.
     let recorder = Recorder::new(
-        server.client().await,
+        c.client.clone(),
         Reporter {
             controller: "widget-controller".into(),
             instance: None,
@@ -247,15 +262,13 @@ async fn kubectl_apply_get_describe_wait_delete() {
     assert!(api.get_opt("w1").await.unwrap().is_none());
     let (ok, _, stderr) = k.run(&["get", "widget", "w1"]).await;
     assert!(!ok && stderr.contains("NotFound"), "{stderr}");
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_refuses_invalid_and_unknown_fields() {
-    let server = start().await;
-    let k = Kubectl::new(&server);
-    let crd_file = k.file("crd.yaml", &serde_yaml::to_string(&Widget::crd()).unwrap());
-    k.ok(&["apply", "-f", &crd_file]).await;
+    let (c, api) = Cluster::with_widgets().await;
+    let k = Kubectl::new(&c);
 
     let bad = k.file(
         "bad.yaml",
@@ -278,35 +291,34 @@ async fn kubectl_apply_refuses_invalid_and_unknown_fields() {
         stderr.contains("strict decoding error: unknown field \"spec.sise\""),
         "{stderr}"
     );
-    let api: Api<Widget> = Api::default_namespaced(server.client().await);
     assert!(api.get_opt("bad").await.unwrap().is_none());
     assert!(api.get_opt("u").await.unwrap().is_none());
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_imperative_namespace_and_secret() {
-    let server = start().await;
-    let k = Kubectl::new(&server);
+    let c = Cluster::new().await;
+    let k = Kubectl::new(&c);
+    let team = format!("{}-team", c.ns);
     // These send protobuf bodies (client-go typed clients).
-    k.ok(&["create", "namespace", "team"]).await;
+    k.ok(&["create", "namespace", &team]).await;
     k.ok(&[
         "create",
         "secret",
         "generic",
         "creds",
         "-n",
-        "team",
+        &team,
         "--from-literal=token=abc",
     ])
     .await;
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(server.client().await, "team");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(c.client.clone(), &team);
     let creds = secrets.get("creds").await.unwrap();
     assert_eq!(creds.data.unwrap()["token"].0, b"abc");
     assert_eq!(creds.metadata.generate_name, None);
 
-    let table = k.ok(&["get", "secrets", "-n", "team"]).await;
+    let table = k.ok(&["get", "secrets", "-n", &team]).await;
     let rows: Vec<Vec<&str>> = table
         .lines()
         .map(|l| l.split_whitespace().collect())
@@ -316,7 +328,20 @@ async fn kubectl_imperative_namespace_and_secret() {
 
     let (ok, _, stderr) = k.run(&["delete", "namespace", "default"]).await;
     assert!(!ok && stderr.contains("may not be deleted"), "{stderr}");
-    k.ok(&["delete", "namespace", "team"]).await;
-    assert!(secrets.get_opt("creds").await.unwrap().is_none());
-    server.shutdown().await;
+    // Without --wait=false kubectl waits for the namespace to go, which on testenv (no
+    // kube-controller-manager) it never does.
+    let out = k.ok(&["delete", "namespace", &team, "--wait=false"]).await;
+    assert!(
+        out.contains(&format!("namespace \"{team}\" deleted")),
+        "{out}"
+    );
+    if c.is_real() {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client.clone());
+        let gone = namespaces.get(&team).await.unwrap();
+        assert!(gone.metadata.deletion_timestamp.is_some());
+    } else {
+        // kube-local runs the namespace cascade itself.
+        assert!(secrets.get_opt("creds").await.unwrap().is_none());
+    }
+    c.shutdown().await;
 }

@@ -6,16 +6,16 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{Condition, Widget, WidgetStatus, api_error, rv_of, widget, with_widgets};
+use crate::{Cluster, Condition, Widget, WidgetStatus, api_error, local_rv, rv_of, widget};
 
 #[tokio::test]
-async fn resource_version_is_global_and_monotonic() {
-    let (server, client, api) = with_widgets().await;
+async fn every_write_gets_a_new_resource_version_and_no_ops_keep_it() {
+    let (c, api) = Cluster::with_widgets().await;
     let a = api
         .create(&PostParams::default(), &widget("a", 1))
         .await
         .unwrap();
-    let secrets: Api<Secret> = Api::default_namespaced(client);
+    let secrets: Api<Secret> = c.api();
     let s = secrets
         .create(&PostParams::default(), &secret("s", &[("k", "v")]))
         .await
@@ -24,7 +24,11 @@ async fn resource_version_is_global_and_monotonic() {
         .create(&PostParams::default(), &widget("b", 1))
         .await
         .unwrap();
-    assert!(rv_of(&a) < rv_of(&s) && rv_of(&s) < rv_of(&b));
+    assert!(rv_of(&a) != rv_of(&s) && rv_of(&s) != rv_of(&b) && rv_of(&a) != rv_of(&b));
+    if !c.is_real() {
+        // kube-local documents one global counter; a real apiserver's versions are opaque.
+        assert!(local_rv(&a) < local_rv(&s) && local_rv(&s) < local_rv(&b));
+    }
 
     // A write that changes nothing keeps the resourceVersion (no event either).
     let same = api
@@ -36,7 +40,7 @@ async fn resource_version_is_global_and_monotonic() {
         .await
         .unwrap();
     assert_eq!(rv_of(&same), rv_of(&b));
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 fn ready_status() -> WidgetStatus {
@@ -51,7 +55,7 @@ fn ready_status() -> WidgetStatus {
 
 #[tokio::test]
 async fn generation_moves_on_spec_changes_only() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     let pp = PatchParams::default();
     let a = api
         .create(&PostParams::default(), &widget("a", 1))
@@ -77,12 +81,12 @@ async fn generation_moves_on_spec_changes_only() {
         .await
         .unwrap();
     assert_eq!(spec.metadata.generation, Some(2));
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn status_subresource_is_isolated_both_ways() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     let pp = PatchParams::default();
     // Status sent on create is dropped.
     let mut w = widget("a", 1);
@@ -124,23 +128,32 @@ async fn status_subresource_is_isolated_both_ways() {
     assert_eq!(api_error(err).code, 409);
     let got = api.get_status("a").await.unwrap();
     assert_eq!(got.status, Some(ready_status()));
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn finalizers_hold_deletion_until_removed() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     let pp = PatchParams::default();
     let mut w = widget("a", 1);
     w.metadata.finalizers = Some(vec!["example.com/cleanup".into()]);
-    api.create(&PostParams::default(), &w).await.unwrap();
+    let created = api.create(&PostParams::default(), &w).await.unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
 
     api.delete("a", &DeleteParams::default()).await.unwrap();
     let deleting = api.get("a").await.unwrap();
     assert!(deleting.metadata.deletion_timestamp.is_some());
+    // Setting deletionTimestamp bumps generation, so a controller that compares
+    // observedGeneration notices the deletion.
+    assert_eq!(deleting.metadata.generation, Some(2));
 
-    // Deleting again is idempotent; adding finalizers is refused.
+    // Deleting again is idempotent (generation stays); adding finalizers is refused.
     api.delete("a", &DeleteParams::default()).await.unwrap();
+    let again = api.get("a").await.unwrap();
+    assert_eq!(
+        (again.metadata.generation, rv_of(&again)),
+        (Some(2), rv_of(&deleting))
+    );
     let add = api
         .patch(
             "a",
@@ -170,7 +183,7 @@ async fn finalizers_hold_deletion_until_removed() {
     .await
     .unwrap();
     assert!(api.get_opt("a").await.unwrap().is_none());
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 pub fn secret(name: &str, string_data: &[(&str, &str)]) -> Secret {
@@ -191,8 +204,8 @@ pub fn secret(name: &str, string_data: &[(&str, &str)]) -> Secret {
 
 #[tokio::test]
 async fn secret_string_data_is_folded_into_data() {
-    let (server, client, _api) = with_widgets().await;
-    let secrets: Api<Secret> = Api::default_namespaced(client);
+    let (c, _api) = Cluster::with_widgets().await;
+    let secrets: Api<Secret> = c.api();
     let s = secrets
         .create(&PostParams::default(), &secret("s", &[("token", "abc")]))
         .await
@@ -201,21 +214,58 @@ async fn secret_string_data_is_folded_into_data() {
     assert_eq!(s.type_.as_deref(), Some("Opaque"));
     let data = s.data.unwrap();
     assert_eq!(data["token"].0, b"abc");
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
-async fn namespace_deletion_cascades_and_respects_finalizers() {
-    let (server, client, _api) = with_widgets().await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some("team".into());
-    let created = namespaces
-        .create(&PostParams::default(), &ns)
+async fn deleting_a_namespace_makes_it_terminating_and_refuses_creates() {
+    let (c, _api) = Cluster::with_widgets().await;
+    let namespaces: Api<Namespace> = Api::all(c.client.clone());
+    let team = c.namespace("team").await;
+    let created = namespaces.get(&team).await.unwrap();
+    assert_eq!(created.status.unwrap().phase.as_deref(), Some("Active"));
+    let api: Api<Widget> = Api::namespaced(c.client.clone(), &team);
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["example.com/cleanup".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+
+    namespaces
+        .delete(&team, &DeleteParams::default())
         .await
         .unwrap();
-    assert_eq!(created.status.unwrap().phase.as_deref(), Some("Active"));
-    let api: Api<Widget> = Api::namespaced(client.clone(), "team");
+    let terminating = namespaces.get(&team).await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    let refused = api
+        .create(&PostParams::default(), &widget("new", 1))
+        .await
+        .unwrap_err();
+    let status = api_error(refused);
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (403, "Forbidden"),
+        "{}",
+        status.message
+    );
+    assert!(
+        status.message.contains("because it is being terminated"),
+        "{}",
+        status.message
+    );
+    c.shutdown().await;
+}
+
+/// kube-local runs the namespace cascade itself; on a real cluster kube-controller-manager's
+/// namespace controller does it, and testenv runs none, so this is kube-local-only.
+#[tokio::test]
+async fn kube_local_namespace_deletion_cascades_and_respects_finalizers() {
+    let (c, _api) = Cluster::local().await.and_widgets().await;
+    let namespaces: Api<Namespace> = Api::all(c.client.clone());
+    let team = c.namespace("team").await;
+    let api: Api<Widget> = Api::namespaced(c.client.clone(), &team);
     let mut held = widget("held", 1);
     held.metadata.finalizers = Some(vec!["example.com/cleanup".into()]);
     api.create(&PostParams::default(), &held).await.unwrap();
@@ -224,14 +274,9 @@ async fn namespace_deletion_cascades_and_respects_finalizers() {
         .unwrap();
 
     namespaces
-        .delete("team", &DeleteParams::default())
+        .delete(&team, &DeleteParams::default())
         .await
         .unwrap();
-    let terminating = namespaces.get("team").await.unwrap();
-    assert_eq!(
-        terminating.status.unwrap().phase.as_deref(),
-        Some("Terminating")
-    );
     assert!(api.get_opt("free").await.unwrap().is_none());
     assert!(
         api.get("held")
@@ -241,12 +286,6 @@ async fn namespace_deletion_cascades_and_respects_finalizers() {
             .deletion_timestamp
             .is_some()
     );
-    let refused = api
-        .create(&PostParams::default(), &widget("new", 1))
-        .await
-        .unwrap_err();
-    assert_eq!(api_error(refused).code, 403);
-
     api.patch(
         "held",
         &PatchParams::default(),
@@ -254,9 +293,9 @@ async fn namespace_deletion_cascades_and_respects_finalizers() {
     )
     .await
     .unwrap();
-    assert!(namespaces.get_opt("team").await.unwrap().is_none());
+    assert!(namespaces.get_opt(&team).await.unwrap().is_none());
     assert!(namespaces.get_opt("default").await.unwrap().is_some());
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
@@ -265,8 +304,8 @@ async fn leases_and_both_event_apis() {
     use k8s_openapi::api::core::v1::Event as CoreEvent;
     use k8s_openapi::api::events::v1::Event as NewEvent;
 
-    let (server, client, _api) = with_widgets().await;
-    let leases: Api<Lease> = Api::default_namespaced(client.clone());
+    let (c, _api) = Cluster::with_widgets().await;
+    let leases: Api<Lease> = c.api();
     let lease = Lease {
         metadata: ObjectMeta {
             name: Some("leader".into()),
@@ -295,11 +334,11 @@ async fn leases_and_both_event_apis() {
     assert_eq!(api_error(lost).code, 409);
 
     // An events.k8s.io/v1 Event is visible as a core v1 Event (shared storage).
-    let new_events: Api<NewEvent> = Api::default_namespaced(client.clone());
+    let new_events: Api<NewEvent> = c.api();
     let event: NewEvent = serde_json::from_value(json!({
         "metadata": {"name": "w.1"},
         "eventTime": "2026-01-01T00:00:00.000000Z",
-        "regarding": {"kind": "Widget", "name": "w", "namespace": "default"},
+        "regarding": {"kind": "Widget", "name": "w", "namespace": c.ns},
         "note": "hello", "reason": "Tested", "type": "Normal", "action": "Test",
         "reportingController": "tests", "reportingInstance": "tests-1",
     }))
@@ -308,7 +347,7 @@ async fn leases_and_both_event_apis() {
         .create(&PostParams::default(), &event)
         .await
         .unwrap();
-    let core_events: Api<CoreEvent> = Api::default_namespaced(client);
+    let core_events: Api<CoreEvent> = c.api();
     let listed = core_events
         .list(&kube::api::ListParams::default().fields("involvedObject.name=w"))
         .await
@@ -318,12 +357,12 @@ async fn leases_and_both_event_apis() {
     let back = new_events.get("w.1").await.unwrap();
     assert_eq!(back.note.as_deref(), Some("hello"));
     assert_eq!(back.regarding.unwrap().name.as_deref(), Some("w"));
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_from_one_version_have_one_winner() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     let base = api
         .create(&PostParams::default(), &widget("a", 1))
         .await
@@ -344,5 +383,5 @@ async fn concurrent_updates_from_one_version_have_one_winner() {
     assert_eq!(won, 1);
     let after = api.get("a").await.unwrap();
     assert_eq!(after.metadata.generation, Some(2));
-    server.shutdown().await;
+    c.shutdown().await;
 }

@@ -4,11 +4,11 @@
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::{api_error, widget, with_widgets};
+use crate::{Cluster, api_error, widget};
 
 #[tokio::test]
 async fn invalid_objects_are_refused_with_422() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     let status = api_error(
         api.create(&PostParams::default(), &widget("neg", -1))
             .await
@@ -45,12 +45,13 @@ async fn invalid_objects_are_refused_with_422() {
         .unwrap_err();
     assert_eq!(api_error(err).code, 422);
     assert_eq!(api.get("ok").await.unwrap().spec.size, 1);
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn unknown_fields_are_pruned_or_refused_when_strict() {
-    let (server, client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
+    let client = c.client.clone();
     api.create(&PostParams::default(), &widget("a", 1))
         .await
         .unwrap();
@@ -68,7 +69,8 @@ async fn unknown_fields_are_pruned_or_refused_when_strict() {
     assert!(raw["spec"].get("bogus").is_none(), "{raw}");
 
     // Without fieldValidation (= Warn) the apiserver answers with a Warning header.
-    let request = axum::http::Request::patch("/apis/example.com/v1/namespaces/default/widgets/a")
+    let path = format!("/apis/example.com/v1/namespaces/{}/widgets/a", c.ns);
+    let request = axum::http::Request::patch(path)
         .header("content-type", "application/merge-patch+json")
         .body(kube::client::Body::from(
             br#"{"spec":{"bogus":1}}"#.to_vec(),
@@ -95,12 +97,28 @@ async fn unknown_fields_are_pruned_or_refused_when_strict() {
         )
         .await
         .unwrap_err();
+    // A patch is refused as an invalid `patch` (422); a create or update body as a bad
+    // request (400, see the kubectl tests).
     let status = api_error(err);
-    assert_eq!(status.code, 400);
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
     assert!(
-        status.message.contains("unknown field \"spec.bogus\""),
+        status
+            .message
+            .starts_with(" \"\" is invalid: patch: Invalid value: \"{"),
         "{}",
         status.message
     );
-    server.shutdown().await;
+    assert!(
+        status
+            .message
+            .ends_with("strict decoding error: unknown field \"spec.bogus\""),
+        "{}",
+        status.message
+    );
+    let causes = status.details.map(|d| d.causes).unwrap_or_default();
+    assert_eq!(
+        causes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>(),
+        ["patch"]
+    );
+    c.shutdown().await;
 }

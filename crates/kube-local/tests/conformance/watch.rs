@@ -9,7 +9,7 @@ use kube::runtime::watcher;
 use kube_local::ServerOptions;
 use serde_json::json;
 
-use crate::{Widget, install_crd, rv_of, start_with, widget, with_widgets};
+use crate::{Cluster, Widget, local_rv, rv_of, widget};
 
 fn describe(e: &WatchEvent<Widget>) -> String {
     match e {
@@ -21,20 +21,32 @@ fn describe(e: &WatchEvent<Widget>) -> String {
     }
 }
 
+/// The next event other than a bookmark: an apiserver sends bookmarks when it likes (a real
+/// one soon after a watch starts and before its timeout), and clients must take them anywhere.
 async fn next(
     stream: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<Widget>>> + Unpin),
 ) -> String {
-    let item = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
-        .await
-        .expect("watch event within 5s")
-        .expect("watch stream ok")
-        .expect("watch stream still open");
-    describe(&item)
+    describe(&next_event(stream).await)
+}
+
+async fn next_event(
+    stream: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<Widget>>> + Unpin),
+) -> WatchEvent<Widget> {
+    loop {
+        let item = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("watch event within 5s")
+            .expect("watch stream ok")
+            .expect("watch stream still open");
+        if !matches!(item, WatchEvent::Bookmark(_)) {
+            return item;
+        }
+    }
 }
 
 #[tokio::test]
 async fn watch_from_zero_sends_current_objects_then_changes() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     api.create(&PostParams::default(), &widget("a", 1))
         .await
         .unwrap();
@@ -58,12 +70,12 @@ async fn watch_from_zero_sends_current_objects_then_changes() {
     assert_eq!(next(&mut stream).await, "MODIFIED b");
     api.delete("b", &DeleteParams::default()).await.unwrap();
     assert_eq!(next(&mut stream).await, "DELETED b");
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
 async fn watch_from_version_replays_history_and_filters() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     let a = api
         .create(&PostParams::default(), &widget("a", 1))
         .await
@@ -73,7 +85,7 @@ async fn watch_from_version_replays_history_and_filters() {
     api.create(&PostParams::default(), &b).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
 
-    let from = rv_of(&a).to_string();
+    let from = rv_of(&a);
     let mut all = api
         .watch(&WatchParams::default(), &from)
         .await
@@ -93,19 +105,20 @@ async fn watch_from_version_replays_history_and_filters() {
     assert_eq!(next(&mut some).await, "DELETED b");
     api.patch("b", &pp, &relabel("yes")).await.unwrap();
     assert_eq!(next(&mut some).await, "ADDED b");
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
+/// kube-local-only: it needs kube-local's `history_limit`; a real apiserver answers 410 once
+/// etcd has compacted the version away, which no test can provoke quickly.
 #[tokio::test]
 async fn too_old_resource_version_is_410_gone() {
-    let server = start_with(ServerOptions {
+    let (c, api) = Cluster::local_with(ServerOptions {
         history_limit: 3,
         ..ServerOptions::default()
     })
+    .await
+    .and_widgets()
     .await;
-    let client = server.client().await;
-    install_crd(&client).await;
-    let api: Api<Widget> = Api::default_namespaced(client);
     let first = api
         .create(&PostParams::default(), &widget("w0", 1))
         .await
@@ -116,37 +129,55 @@ async fn too_old_resource_version_is_410_gone() {
             .unwrap();
     }
     let mut stream = api
-        .watch(&WatchParams::default(), &rv_of(&first).to_string())
+        .watch(&WatchParams::default(), &rv_of(&first))
         .await
         .unwrap()
         .boxed();
     assert_eq!(next(&mut stream).await, "ERROR 410");
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
-async fn timeout_seconds_ends_the_stream_and_bookmarks_arrive() {
-    let (server, _client, api) = with_widgets().await;
+async fn timeout_seconds_ends_the_stream() {
+    let (c, api) = Cluster::with_widgets().await;
     let started = std::time::Instant::now();
     let params = WatchParams::default().timeout(1);
     let stream = api.watch(&params, "0").await.unwrap();
     let events: Vec<_> = tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
         .await
         .expect("stream ended by timeoutSeconds");
-    assert!(events.is_empty());
+    // No object exists, so nothing but bookmarks.
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, Ok(WatchEvent::Bookmark(_)))),
+        "{events:?}"
+    );
     assert!(started.elapsed() >= Duration::from_millis(900));
+    c.shutdown().await;
+}
 
+/// kube-local-only: it sends bookmarks every 2s; a real apiserver about once a minute, too
+/// slow for a test.
+#[tokio::test]
+async fn bookmarks_arrive() {
+    let (c, api) = Cluster::local().await.and_widgets().await;
     let mut with_bookmarks = api
         .watch(&WatchParams::default(), "0")
         .await
         .unwrap()
         .boxed();
-    assert_eq!(next(&mut with_bookmarks).await, "BOOKMARK");
-    server.shutdown().await;
+    let first = tokio::time::timeout(Duration::from_secs(5), with_bookmarks.try_next())
+        .await
+        .expect("a bookmark within 5s")
+        .unwrap()
+        .expect("stream open");
+    assert_eq!(describe(&first), "BOOKMARK");
+    c.shutdown().await;
 }
 
 async fn watcher_sees_lifecycle(config: watcher::Config) {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     api.create(&PostParams::default(), &widget("before", 1))
         .await
         .unwrap();
@@ -180,7 +211,7 @@ async fn watcher_sees_lifecycle(config: watcher::Config) {
         }
     }
     assert_eq!(seen, ["init before", "done", "apply after"]);
-    server.shutdown().await;
+    c.shutdown().await;
 }
 
 #[tokio::test]
@@ -195,7 +226,7 @@ async fn runtime_watcher_streaming_list() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_reach_a_watcher_in_resource_version_order() {
-    let (server, _client, api) = with_widgets().await;
+    let (c, api) = Cluster::with_widgets().await;
     let mut stream = api
         .watch(&WatchParams::default(), "0")
         .await
@@ -210,20 +241,131 @@ async fn concurrent_writes_reach_a_watcher_in_resource_version_order() {
             })
         })
         .collect();
+    let mut written = Vec::new();
     for w in writers {
-        w.await.unwrap().unwrap();
+        written.push(rv_of(&w.await.unwrap().unwrap()));
     }
     let mut versions = Vec::new();
-    while versions.len() < 20 {
+    let mut seen = Vec::new();
+    loop {
         let event = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
             .await
             .expect("event within 5s")
             .unwrap()
             .expect("stream open");
         if let WatchEvent::Added(w) = event {
-            versions.push(rv_of(&w));
+            seen.push(rv_of(&w));
+            if !c.is_real() {
+                versions.push(local_rv(&w));
+            }
+        }
+        if seen.len() == 20 {
+            break;
         }
     }
+    // Each write arrives once, with the version its create returned.
+    written.sort();
+    seen.sort();
+    assert_eq!(seen, written);
+    // Ordering is visible only in kube-local's numeric versions (real ones are opaque).
     assert!(versions.windows(2).all(|p| p[0] < p[1]), "{versions:?}");
-    server.shutdown().await;
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn removing_the_last_finalizer_is_one_deleted_event() {
+    let (c, api) = Cluster::with_widgets().await;
+    let mut w = widget("a", 1);
+    w.metadata.finalizers = Some(vec!["example.com/cleanup".into()]);
+    let created = api.create(&PostParams::default(), &w).await.unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default(), &rv_of(&created))
+        .await
+        .unwrap()
+        .boxed();
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    assert_eq!(next(&mut stream).await, "MODIFIED a");
+    let response = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    // Upstream the write that empties the finalizers deletes instead of updating: one
+    // DELETED event, carrying the object as last stored (finalizer still listed).
+    let item = next_event(&mut stream).await;
+    let WatchEvent::Deleted(gone) = item else {
+        panic!("expected DELETED, got {}", describe(&item));
+    };
+    assert_eq!(
+        gone.metadata.finalizers,
+        Some(vec!["example.com/cleanup".to_string()])
+    );
+    assert!(gone.metadata.deletion_timestamp.is_some());
+    // The write's response is the object as patched, finalizers gone.
+    assert_eq!(response.metadata.finalizers, None);
+    // Nothing else follows (a bookmark may).
+    let after = tokio::time::timeout(Duration::from_millis(500), next_event(&mut stream)).await;
+    assert!(after.is_err(), "{:?}", after.map(|e| describe(&e)));
+    c.shutdown().await;
+}
+
+/// What the operator's Secret watch uses: metadata-only lists and watches.
+#[tokio::test]
+async fn metadata_only_lists_and_watches() {
+    use k8s_openapi::api::core::v1::Secret;
+    let c = Cluster::new().await;
+    let secrets: Api<Secret> = c.api();
+    let created = secrets
+        .create(
+            &PostParams::default(),
+            &crate::semantics::secret("s", &[("k", "v")]),
+        )
+        .await
+        .unwrap();
+    let request = axum::http::Request::get(format!("/api/v1/namespaces/{}/secrets", c.ns))
+        .header(
+            "accept",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        )
+        .body(Vec::new())
+        .unwrap();
+    let raw: serde_json::Value = c.client.request(request).await.unwrap();
+    assert_eq!(
+        (&raw["kind"], &raw["apiVersion"]),
+        (
+            &json!("PartialObjectMetadataList"),
+            &json!("meta.k8s.io/v1")
+        )
+    );
+    let item = &raw["items"][0];
+    assert_eq!(item["kind"], "PartialObjectMetadata");
+    assert_eq!(item["metadata"]["name"], "s");
+    assert!(item.get("data").is_none(), "{item}");
+
+    let listed = secrets.list_metadata(&Default::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let mut stream = secrets
+        .watch_metadata(&WatchParams::default(), &rv_of(&created))
+        .await
+        .unwrap()
+        .boxed();
+    secrets.delete("s", &DeleteParams::default()).await.unwrap();
+    let event = loop {
+        let item = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("watch event within 5s")
+            .unwrap()
+            .expect("stream open");
+        if !matches!(item, WatchEvent::Bookmark(_)) {
+            break item;
+        }
+    };
+    let WatchEvent::Deleted(gone) = event else {
+        panic!("expected DELETED, got {event:?}");
+    };
+    assert_eq!(gone.metadata.name.as_deref(), Some("s"));
+    c.shutdown().await;
 }
