@@ -196,20 +196,17 @@ fn expected_operator_grants() -> BTreeSet<(String, String, String, Vec<String>)>
         }
     };
     let kinds = ["businessprofilebindings", "shakenstirtrustproducts"];
+    // Exactly what the real apiserver's audit log shows the operator using (real_chart.rs).
     add(
         "trusthub.stir.dev",
         &kinds,
-        &["get", "list", "watch", "patch", "update"],
+        &["get", "list", "watch", "patch"],
     );
     let status: Vec<String> = kinds.iter().map(|k| format!("{k}/status")).collect();
     let status: Vec<&str> = status.iter().map(String::as_str).collect();
-    add("trusthub.stir.dev", &status, &["get", "patch", "update"]);
-    let finalizers: Vec<String> = kinds.iter().map(|k| format!("{k}/finalizers")).collect();
-    let finalizers: Vec<&str> = finalizers.iter().map(String::as_str).collect();
-    add("trusthub.stir.dev", &finalizers, &["update"]);
+    add("trusthub.stir.dev", &status, &["patch"]);
     add("", &["secrets"], &["get", "list", "watch"]);
     add("events.k8s.io", &["events"], &["create", "patch"]);
-    add("", &["events"], &["create", "patch"]);
     out
 }
 

@@ -21,7 +21,11 @@ pub const CRD_FILES: [&str; 2] = [
 
 pub enum Cluster {
     Local(LocalApiServer),
+    /// The test binary's shared control plane.
     Real(&'static ControlPlane),
+    /// A control plane of the test's own (e.g. to install cluster-wide RBAC with a chart and read
+    /// an audit log holding nothing but its own requests); stopped with the `Env`.
+    Own(Box<ControlPlane>),
 }
 
 impl Cluster {
@@ -56,28 +60,41 @@ impl Cluster {
     }
 
     pub fn is_real(&self) -> bool {
-        matches!(self, Cluster::Real(_))
+        self.control_plane().is_some()
+    }
+
+    /// The real control plane, if this is one.
+    pub fn control_plane(&self) -> Option<&ControlPlane> {
+        match self {
+            Cluster::Local(_) => None,
+            Cluster::Real(cp) => Some(cp),
+            Cluster::Own(cp) => Some(cp),
+        }
     }
 
     /// An admin kubeconfig whose default namespace is `ns`.
     pub fn kubeconfig_yaml(&self, ns: &str) -> String {
-        match self {
-            Cluster::Local(api) => api.kubeconfig_yaml(),
-            Cluster::Real(cp) => cp.kubeconfig_yaml(cp.admin_token(), ns),
+        match (self, self.control_plane()) {
+            (_, Some(cp)) => cp.kubeconfig_yaml(cp.admin_token(), ns),
+            (Cluster::Local(api), None) => api.kubeconfig_yaml(),
+            _ => unreachable!("a real cluster has a control plane"),
         }
     }
 
     /// The API server's URL as it appears in the kubeconfig.
     pub fn url(&self) -> String {
-        match self {
-            Cluster::Local(api) => api.url(),
-            Cluster::Real(cp) => cp.url().to_string(),
+        match (self, self.control_plane()) {
+            (_, Some(cp)) => cp.url().to_string(),
+            (Cluster::Local(api), None) => api.url(),
+            _ => unreachable!("a real cluster has a control plane"),
         }
     }
 
     pub async fn shutdown(self) {
-        if let Cluster::Local(api) = self {
-            api.shutdown().await;
+        match self {
+            Cluster::Local(api) => api.shutdown().await,
+            Cluster::Own(cp) => cp.stop(),
+            Cluster::Real(_) => {}
         }
         // The shared control plane outlives the test; its namespace is left behind (no
         // controller-manager runs to finish deleting it).
@@ -100,6 +117,18 @@ pub async fn install_crds(client: &Client) {
         )
         .await
         .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+        wait_established(client, &crds, &crd).await;
+    }
+}
+
+/// Waits until the CRDs of `crds/` (installed by someone else, e.g. Helm) are Established and
+/// served.
+pub async fn wait_crds_served(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for file in CRD_FILES {
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&std::fs::read_to_string(root().join(file)).expect("read CRD"))
+                .expect("parse CRD");
         wait_established(client, &crds, &crd).await;
     }
 }

@@ -110,6 +110,11 @@ impl Env {
     pub async fn start_with(config: SimConfig) -> Env {
         let sim = SimServer::start(config).await.expect("simulator starts");
         let (cluster, client, ns) = Cluster::start().await;
+        Env::assemble(sim, cluster, client, ns)
+    }
+
+    /// A running simulator and a cluster the test prepared itself.
+    pub fn assemble(sim: SimServer, cluster: Cluster, client: Client, ns: String) -> Env {
         Env {
             sim,
             cluster,
