@@ -211,16 +211,7 @@ async fn orphan_policy_leaves_twilio_untouched() {
     apply_examples_with_policy(&env, "Orphan").await;
     env.wait_product("acme-shaken-stir", "Ready", ready).await;
     let before = env.writes();
-    env.products()
-        .delete("acme-shaken-stir", &DeleteParams::default())
-        .await
-        .expect("delete product");
-    env.bindings()
-        .delete("acme-primary", &DeleteParams::default())
-        .await
-        .expect("delete binding");
-    wait_gone(&env.products(), "acme-shaken-stir").await;
-    wait_gone(&env.bindings(), "acme-primary").await;
+    env.delete_examples().await;
     assert_eq!(env.writes(), before, "no Twilio write on deletion");
     assert_eq!(env.sim.trust_products().len(), 1);
     assert_eq!(env.sim.channel_assignments().len(), 6);
@@ -238,16 +229,7 @@ async fn deletion_never_hangs_when_the_secret_is_gone() {
         .delete("twilio-credentials", &DeleteParams::default())
         .await
         .expect("delete secret");
-    env.products()
-        .delete("acme-shaken-stir", &DeleteParams::default())
-        .await
-        .expect("delete product");
-    env.bindings()
-        .delete("acme-primary", &DeleteParams::default())
-        .await
-        .expect("delete binding");
-    wait_gone(&env.products(), "acme-shaken-stir").await;
-    wait_gone(&env.bindings(), "acme-primary").await;
+    env.delete_examples().await;
     assert_eq!(
         env.sim.trust_products().len(),
         1,

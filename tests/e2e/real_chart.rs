@@ -154,16 +154,7 @@ async fn onboard_rotate_delete(env: &Env) {
     env.wait_product("acme-shaken-stir", "Ready", ready).await;
     assert_no_duplicates(&env.sim);
     wait_for_audit(env, "update", "leases").await;
-    env.products()
-        .delete("acme-shaken-stir", &Default::default())
-        .await
-        .expect("delete product");
-    env.bindings()
-        .delete("acme-primary", &Default::default())
-        .await
-        .expect("delete binding");
-    wait_gone(&env.products(), "acme-shaken-stir").await;
-    wait_gone(&env.bindings(), "acme-primary").await;
+    env.delete_examples().await;
     assert!(
         env.sim.channel_assignments().is_empty(),
         "Delete removed the assignments"

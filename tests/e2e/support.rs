@@ -264,6 +264,20 @@ impl Env {
         wait_for(&self.products(), name, what, check).await
     }
 
+    /// Deletes the examples' product and binding and waits until both are gone.
+    pub async fn delete_examples(&self) {
+        self.products()
+            .delete("acme-shaken-stir", &Default::default())
+            .await
+            .expect("delete product");
+        self.bindings()
+            .delete("acme-primary", &Default::default())
+            .await
+            .expect("delete binding");
+        wait_gone(&self.products(), "acme-shaken-stir").await;
+        wait_gone(&self.bindings(), "acme-primary").await;
+    }
+
     /// Twilio writes counted by the simulator, by operationId.
     pub fn writes(&self) -> std::collections::BTreeMap<String, u64> {
         self.sim
