@@ -68,6 +68,11 @@
 //!   are dropped from objects. Lists are atomic for apply and strategic merge patch (no
 //!   `x-kubernetes-list-type: map` / patch-merge-key merging): lists are replaced. Requests
 //!   without `fieldManager` are attributed to manager `unknown` (upstream: the user agent).
+//!   Apply does not build structured-merge-diff typed values, so a schema that upstream cannot
+//!   type is applied here while a real apiserver answers 500: `x-kubernetes-list-type: set`
+//!   with object items ("associative list without keys has an element that's a map type").
+//!   The operator's CRDs have no such list any more, and its e2e suite server-side applies
+//!   every example on the real apiserver, where this would fail.
 //! - No garbage collector: ownerReferences and propagation policies are accepted but
 //!   dependents are not deleted, and `Foreground`/`Orphan` deletes remove the object at once
 //!   (upstream adds the `foregroundDeletion`/`orphan` finalizer for the garbage collector to
