@@ -23,5 +23,7 @@ mod operator_leader;
 mod operator_metrics;
 mod operator_support;
 mod operator_webhook;
+mod real_crds;
+mod real_kubectl;
 mod support;
 mod tls_provider;
