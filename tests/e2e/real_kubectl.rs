@@ -84,7 +84,9 @@ fn ready_status(kind: Kind) -> Value {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: kubectl runs as a blocking child process, and an in-process kube-local
+// server must keep answering it meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_explain_and_wait() {
     let (cluster, client, ns) = Cluster::start().await;
     let dir = tempdir::Dir::new();

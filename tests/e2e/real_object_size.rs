@@ -79,11 +79,22 @@ async fn largest_accepted(
 }
 
 /// The object is stored under etcd's limit, or (KNOWN ISSUE, printed) refused by etcd or by
-/// the apiserver's etcd client because it is over it: any other answer fails.
-fn check(what: &str, operator_bytes: usize, written: Result<usize, Error>, per_byte: usize) {
+/// the apiserver's etcd client because it is over it, or over it and stored by kube-local
+/// (which has no etcd): any other answer fails.
+fn check(
+    cluster: &Cluster,
+    what: &str,
+    operator_bytes: usize,
+    written: Result<usize, Error>,
+    per_byte: usize,
+) {
     match written {
         Ok(stored) => {
             report(what, operator_bytes, stored, per_byte);
+            if stored >= ETCD_LIMIT && !cluster.is_real() {
+                eprintln!("KNOWN ISSUE: {what}: kube-local stored it; a real etcd refuses it");
+                return;
+            }
             assert!(
                 stored < ETCD_LIMIT,
                 "{what}: {stored} bytes stored over the limit"
@@ -138,6 +149,7 @@ async fn the_largest_binding_status_fits_or_is_refused_as_over_the_limit() {
     let written = write(&api, &binding, &status).await;
     // Each refusal is in the number's entry and in two condition messages.
     check(
+        &cluster,
         "BusinessProfileBinding",
         operator_bytes,
         written,
@@ -158,6 +170,7 @@ async fn the_largest_trust_product_status_fits_or_is_refused_as_over_the_limit()
     let written = write(&api, &product, &status).await;
     // Refusals: the number's entry and two conditions; failed requirements: the entry and one.
     check(
+        &cluster,
         "ShakenStirTrustProduct",
         operator_bytes,
         written,
