@@ -49,6 +49,10 @@ pub enum SchemaError {
     Cel(String),
 }
 
+/// The apiserver's words when schema errors kept the CEL rules from running.
+pub const NOT_CHECKED: &str = "some validation rules were not checked because the object was \
+     invalid; correct the existing errors to complete validation";
+
 /// One reason an object was refused, in the apiserver's `StatusCause` form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cause {
@@ -112,6 +116,8 @@ impl Invalid {
 pub struct CrdSchema {
     schema: Value,
     compiled_cel: CompiledSchema,
+    /// Whether any `x-kubernetes-validations` rule exists (the apiserver has a CEL validator).
+    has_rules: bool,
     patterns: structural::PatternCache,
 }
 
@@ -146,9 +152,11 @@ impl CrdSchema {
         if let Some(err) = compiled_cel.compilation_errors().first() {
             return Err(SchemaError::Cel(err.to_string()));
         }
+        let has_rules = schema.to_string().contains("\"x-kubernetes-validations\"");
         Ok(CrdSchema {
             schema,
             compiled_cel,
+            has_rules,
             patterns,
         })
     }
@@ -181,7 +189,26 @@ impl CrdSchema {
             });
         }
         structural::validate(&self.schema, obj, "", &self.patterns, &mut causes);
-        if causes.is_empty() {
+        // As the apiserver's `hasBlockingErr`: a missing, unsupported, too long, too many or
+        // mistyped value keeps the CEL rules from running and says so in one more cause; other
+        // schema errors (patterns, minimums, duplicates) leave the rules to run.
+        let blocking = causes.iter().any(|c| {
+            matches!(
+                c.reason.as_str(),
+                "FieldValueNotSupported"
+                    | "FieldValueRequired"
+                    | "FieldValueTooLong"
+                    | "FieldValueTooMany"
+                    | "FieldValueTypeInvalid"
+            )
+        });
+        if blocking && self.has_rules {
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                field: "<nil>".into(),
+                message: format!("<nil>: Invalid value: null: {NOT_CHECKED}"),
+            });
+        } else if !blocking {
             causes.extend(self.cel_causes(obj, old));
         }
         if causes.is_empty() {
@@ -207,13 +234,13 @@ impl CrdSchema {
             .map(|e| {
                 let field = e.field_path.clone();
                 let value = value_at(obj, &field);
+                // kube-apiserver 1.36 shows a scalar's value and omits an object's or a list's.
                 let shown = match value {
-                    Some(Value::Object(_)) => "\"object\"".to_string(),
-                    Some(Value::Array(_)) => "\"array\"".to_string(),
-                    Some(Value::String(_)) => "\"string\"".to_string(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::Bool(b)) => b.to_string(),
-                    _ => "\"null\"".to_string(),
+                    Some(Value::Object(_) | Value::Array(_)) => String::new(),
+                    Some(Value::String(s)) => format!("{s:?}: "),
+                    Some(Value::Number(n)) => format!("{n}: "),
+                    Some(Value::Bool(b)) => format!("{b}: "),
+                    _ => "null: ".to_string(),
                 };
                 let label = if field.is_empty() {
                     "<nil>".to_string()
@@ -225,7 +252,7 @@ impl CrdSchema {
                         .reason
                         .clone()
                         .unwrap_or_else(|| "FieldValueInvalid".into()),
-                    message: format!("{label}: Invalid value: {shown}: {}", e.message),
+                    message: format!("{label}: Invalid value: {shown}{}", e.message),
                     field,
                 }
             })

@@ -278,9 +278,11 @@ fn validate_string(
     if let Some(format) = schema.get("format").and_then(Value::as_str)
         && !format_ok(format, s)
     {
+        // The apiserver reports a format mismatch as a type error (`FieldValueTypeInvalid`),
+        // which also keeps the CEL rules from running.
         push(
             causes,
-            "FieldValueInvalid",
+            "FieldValueTypeInvalid",
             path,
             format!("Invalid value: {s:?}: {path} in body must be of type {format}: {s:?}"),
         );
