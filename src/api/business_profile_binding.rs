@@ -70,14 +70,15 @@ pub struct BusinessProfileBindingSpec {
     pub business_profile: BusinessProfileRef,
     /// Phone numbers, from the parent account or its subaccounts, to assign to the profile.
     /// A number removed from this list is unassigned under `deletionPolicy: Delete` and left
-    /// assigned (released from management) under `Orphan`. Each entry may appear once.
-    // Atomic with a CEL uniqueness rule, not `x-kubernetes-list-type: set`: a set of objects
-    // passes CRD validation but server-side apply cannot build a typed value from it, so a real
-    // apiserver answers `kubectl apply --server-side` with 500 ("associative list without keys
-    // has an element that's a map type"). The fields' maxLength keeps the rule's CEL cost within
-    // the apiserver's budget at 1,000 items.
+    /// assigned (released from management) under `Orphan`. A number listed twice (or by SID and
+    /// by E.164) is one number.
+    // Atomic, not `x-kubernetes-list-type: set`: a set of objects passes CRD validation but
+    // server-side apply cannot build a typed value from it, so a real apiserver answers
+    // `kubectl apply --server-side` with 500 ("associative list without keys has an element
+    // that's a map type"). Nor a CEL uniqueness rule: `self.all(x, self.exists_one(y, y == x))`
+    // is O(n²), and a real apiserver stops it at its per-call cost limit near 600 items. The
+    // planner counts a repeated number once instead.
     #[schemars(length(min = 1, max = 1000), extend("x-kubernetes-list-type" = "atomic"))]
-    #[x_kube(validation = Rule::new("self.all(x, self.exists_one(y, y == x))").message("each phone number may appear only once"))]
     pub phone_numbers: Vec<PhoneNumberRef>,
     /// `Orphan` (default) leaves the Twilio assignments in place when this object is deleted or a
     /// number is removed; `Delete` removes the assignments this object made.

@@ -248,7 +248,7 @@ pub struct EvaluationStatus {
     pub noncompliant_since: Option<Time>,
     /// `compliant` or `noncompliant`.
     pub status: String,
-    /// Each requirement that did not pass.
+    /// Each requirement that did not pass (the first 100; reasons cut at 512 bytes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_requirements: Vec<FailedRequirement>,
     /// When the evaluation ran.

@@ -14,10 +14,10 @@ use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
     NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true, find_condition,
 };
-use crate::planner::ConditionSpec;
 use crate::planner::binding::{
     BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan,
 };
+use crate::planner::{ConditionSpec, text};
 use crate::twilio::{BundleFilter, CustomerProfile, TrustHub};
 
 type Writer<'a> = StatusWriter<'a, BusinessProfileBinding, BusinessProfileBindingStatus>;
@@ -85,7 +85,7 @@ async fn resolve_profile(
                 "ProfileAmbiguous",
                 format!(
                     "{n} Business Profiles are named {name:?} ({}); name one by businessProfile.sid",
-                    sids.join(", ")
+                    text::listed(&sids, ", ")
                 ),
             ))
         }

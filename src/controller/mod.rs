@@ -35,7 +35,7 @@ pub use credentials::{CredentialsCache, CredentialsError};
 pub use error::{ErrorClass, ReconcileError};
 
 use crate::api::{BusinessProfileBinding, ShakenStirTrustProduct};
-use crate::planner::{PollSchedule, Requeue};
+use crate::planner::{PollSchedule, Requeue, text};
 use crate::twilio::{CallObserver, ClientConfig};
 
 /// How the controllers run; every field comes from a command-line flag or its env var.
@@ -341,7 +341,7 @@ async fn report_cleanup<K: Resource<DynamicType = ()>>(
     if left.is_empty() {
         status::event(ctx, obj, EventType::Normal, "CleanedUp", "Delete", cleaned).await;
     } else {
-        let note = format!("{refused}: {}", left.join("; "));
+        let note = format!("{refused}: {}", text::listed(left, "; "));
         status::event(
             ctx,
             obj,
@@ -369,7 +369,7 @@ async fn cleanup_client<K: Resource<DynamicType = ()>>(
         Err(e @ (ReconcileError::Credentials(_) | ReconcileError::Terminal { .. })) => {
             let note = format!(
                 "cannot clean up ({e}); left in Trust Hub: {}",
-                left_behind.join(", ")
+                text::listed(left_behind, ", ")
             );
             status::event(
                 ctx,

@@ -15,7 +15,7 @@ use super::events::EventNote;
 use super::written::WrittenVersions;
 use super::{Context, ErrorClass, ReconcileError};
 use crate::api::set_condition;
-use crate::planner::ConditionSpec;
+use crate::planner::{ConditionSpec, text};
 
 /// Now, as a Kubernetes `Time`.
 pub fn now() -> Time {
@@ -37,7 +37,7 @@ pub fn apply_conditions(
                 type_: c.type_.to_string(),
                 status: c.status.to_string(),
                 reason: c.reason.to_string(),
-                message: c.message.clone(),
+                message: text::bounded(c.message.as_str(), text::CONDITION_MESSAGE_MAX),
                 observed_generation: generation,
                 last_transition_time: at.clone(),
             },
@@ -116,7 +116,7 @@ pub async fn event<K>(
         type_,
         reason,
         action,
-        note: &note,
+        note: &text::bounded(note, text::EVENT_NOTE_MAX),
     };
     if let Err(e) = ctx.events.publish(&obj.object_ref(&()), &ev).await {
         tracing::debug!(error = %e, reason, "could not publish event");

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::{ConditionSpec, PollSchedule, Requeue};
+use super::{ConditionSpec, PollSchedule, Requeue, text};
 use crate::api::{DeletionPolicy, NumberState, PhoneNumberAssignmentStatus, twilio_status as ts};
 
 /// The profile as fetched.
@@ -105,6 +105,19 @@ pub struct BindingPlan {
     pub requeue: Requeue,
 }
 
+/// What makes two spec entries one number: the `PN…` SID once resolved, else the number as
+/// written and the account it was looked up in.
+fn target_key(target: &NumberTarget) -> (&str, Option<&str>) {
+    match target {
+        NumberTarget::Resolved { number_sid, .. } => (number_sid, None),
+        NumberTarget::Unresolvable {
+            shown,
+            subaccount_sid,
+            ..
+        } => (shown, subaccount_sid.as_deref().or(Some(""))),
+    }
+}
+
 /// Plans a binding.
 pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
     let by_number: BTreeMap<&str, &str> = inputs
@@ -116,7 +129,11 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
     let mut numbers = Vec::new();
     let mut assigned = 0usize;
     let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
     for target in inputs.targets {
+        if !seen.insert(target_key(target)) {
+            continue;
+        }
         match target {
             NumberTarget::Resolved {
                 number_sid,
@@ -152,7 +169,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
                         .is_some_and(|ra| inputs.owned.contains(ra)),
                     assignment_sid: assignment,
                     state,
-                    message: failure.cloned(),
+                    message: failure.map(|f| text::bounded(f.as_str(), text::NUMBER_MESSAGE_MAX)),
                 });
             }
             NumberTarget::Unresolvable {
@@ -166,7 +183,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
                     sid: (!shown.starts_with('+')).then(|| shown.clone()),
                     subaccount_sid: subaccount_sid.clone(),
                     state: NumberState::Unresolvable,
-                    message: Some(message.clone()),
+                    message: Some(text::bounded(message.as_str(), text::NUMBER_MESSAGE_MAX)),
                     ..Default::default()
                 });
             }
@@ -196,7 +213,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
         }
     }
 
-    let total = inputs.targets.len();
+    let total = seen.len();
     let summary = format!("{assigned}/{total}");
     let approved = inputs.profile.status == ts::TWILIO_APPROVED;
     let profile_condition = if approved {
@@ -234,7 +251,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
         ConditionSpec::not(
             "NumbersAssigned",
             "NumbersUnresolvable",
-            problems.join("; "),
+            text::listed(&problems, "; "),
         )
     } else {
         ConditionSpec::not(

@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::*;
 use crate::api::{DeletionPolicy, NumberState};
-use crate::planner::{PollSchedule, Requeue};
+use crate::planner::{PollSchedule, Requeue, text};
 
 const PN1: &str = "PN00000000000000000000000000000001";
 const PN2: &str = "PN00000000000000000000000000000002";
@@ -32,6 +32,15 @@ fn resolved(pn: &str) -> NumberTarget {
         number_sid: pn.into(),
         phone_number: Some(format!("+1415555{}", &pn[30..])),
         subaccount_sid: None,
+    }
+}
+
+/// An E.164 number that was not found, with a Twilio message of 4 KiB.
+fn unresolvable(i: usize) -> NumberTarget {
+    NumberTarget::Unresolvable {
+        shown: format!("+1415555{i:04}"),
+        subaccount_sid: Some("AC2".into()),
+        message: format!("account AC2 cannot be searched: {}", "x".repeat(4096)),
     }
 }
 
@@ -255,6 +264,49 @@ fn plans_every_binding_state() {
             },
             vec![],
             |_| {},
+        ),
+        (
+            // The CRD no longer refuses duplicates (a CEL uniqueness rule is O(n²) and a real
+            // apiserver stops it at ~600 numbers): a number named twice, by SID or by E.164
+            // resolving to the same SID, is one number.
+            "a number listed twice is assigned, shown and counted once",
+            World {
+                targets: vec![
+                    resolved(PN1),
+                    resolved(PN2),
+                    resolved(PN1),
+                    unresolvable(7),
+                    unresolvable(7),
+                ],
+                ..approved()
+            },
+            vec![assign(PN1), assign(PN2)],
+            |p| {
+                assert_eq!(p.numbers.len(), 3, "{:?}", p.numbers);
+                assert_eq!(p.summary, "0/3");
+            },
+        ),
+        (
+            "a thousand long refusals: messages stay bounded",
+            World {
+                targets: (0..1000).map(unresolvable).collect(),
+                ..approved()
+            },
+            vec![],
+            |p| {
+                let c = cond(p, "NumbersAssigned");
+                assert!(
+                    c.message.len() <= text::CONDITION_MESSAGE_MAX,
+                    "{}",
+                    c.message.len()
+                );
+                assert!(c.message.ends_with("… and 990 more"), "{}", c.message);
+                assert!(p.numbers.iter().all(|n| {
+                    n.message
+                        .as_ref()
+                        .is_some_and(|m| m.len() <= text::NUMBER_MESSAGE_MAX)
+                }));
+            },
         ),
     ];
     for (name, world, want, check) in cases {

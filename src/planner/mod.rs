@@ -4,6 +4,7 @@
 //! answers with no write. Every decision here is covered by table-driven tests.
 
 pub mod binding;
+pub mod text;
 pub mod trust_product;
 
 use std::time::Duration;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::{ConditionSpec, PollSchedule, Requeue};
+use super::{ConditionSpec, PollSchedule, Requeue, text};
 use crate::api::{DeletionPolicy, twilio_status as ts};
 
 /// How the operator knows which Trust Product is this object's.
@@ -320,7 +320,7 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         ConditionSpec::not(
             "NumbersAttached",
             "Attaching",
-            format!("not attached yet: {}", missing.join(", ")),
+            format!("not attached yet: {}", text::listed(&missing, ", ")),
         )
     });
 
@@ -338,7 +338,7 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         Some(m) => ConditionSpec::not(
             "Compliant",
             "Noncompliant",
-            format!("evaluation failed: {}", m.failures.join("; ")),
+            format!("evaluation failed: {}", text::listed(&m.failures, "; ")),
         ),
         None if !editable(status) => ConditionSpec::unknown(
             "Compliant",
@@ -430,7 +430,7 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
             let codes = if codes.is_empty() {
                 "none given".to_string()
             } else {
-                codes.join(", ")
+                text::listed(&codes, ", ")
             };
             let message = if inputs.submit && inputs.resubmit_allowed() {
                 format!("rejected by Twilio (error codes: {codes}); resubmitting")

@@ -196,13 +196,6 @@ pub(crate) fn bad_manifests() -> Vec<BadManifest> {
             "spec.phoneNumbers: Invalid value: 0: spec.phoneNumbers in body should have at least 1 items",
         ),
         (
-            "duplicate phone numbers",
-            Kind::Binding,
-            |o| o["spec"]["phoneNumbers"] = json!([{"sid": PN}, {"sid": PN}]),
-            None,
-            "spec.phoneNumbers: Invalid value: each phone number may appear only once",
-        ),
-        (
             "number with both sid and phoneNumber",
             Kind::Binding,
             |o| o["spec"]["phoneNumbers"][0]["sid"] = json!(PN),

@@ -1,7 +1,8 @@
-//! Builders for the largest objects and statuses the operator produces today (see
-//! `real_object_size`). Messages are formatted as the controllers format them (the format
-//! strings are repeated here from `src/controller`), from a Twilio error built with the
-//! client's own `TwilioError`, so its `Display` is exactly what the operator records.
+//! Builders for the largest objects and statuses the operator produces (see
+//! `real_object_size`). Messages are formatted and bounded as the controllers do it (the format
+//! strings are repeated here from `src/controller`; the bounds are the operator's own
+//! `planner::text`), from a Twilio error built with the client's own `TwilioError`, so its
+//! `Display` is exactly what the operator records.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -12,13 +13,15 @@ use trusthub_operator::api::{
     PhoneNumberRef, ResolvedBusinessProfile, ShakenStirTrustProduct, ShakenStirTrustProductSpec,
     ShakenStirTrustProductStatus, TrustProductNumberStatus,
 };
+use trusthub_operator::planner::text::{self, CONDITION_MESSAGE_MAX, NUMBER_MESSAGE_MAX};
 use trusthub_operator::twilio::{TwilioError, TwilioErrorBody};
 
 /// The CRDs' `maxItems` for `spec.phoneNumbers`.
 pub const NUMBERS: usize = 1000;
 /// Twilio's error messages have no documented bound; the simulator's are under 100 bytes and
-/// Twilio's documented ones under 200. This is the length used for every Twilio text.
-pub const TWILIO_MESSAGE_LEN: usize = 256;
+/// Twilio's documented ones under 200. This is the length used for every Twilio text: far
+/// longer, to show that the operator's bounds, not Twilio's restraint, keep the status small.
+pub const TWILIO_MESSAGE_LEN: usize = 16 * 1024;
 
 fn sid(prefix: &str, i: usize) -> String {
     format!("{prefix}{i:032x}")
@@ -78,7 +81,7 @@ fn condition(type_: &str, status: &str, reason: &str, message: String) -> Condit
         type_: type_.into(),
         status: status.into(),
         reason: reason.into(),
-        message,
+        message: text::bounded(message, CONDITION_MESSAGE_MAX),
         observed_generation: Some(i64::MAX),
         last_transition_time: time(),
     }
@@ -112,9 +115,12 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
     };
     let mut binding = BusinessProfileBinding::new(&dns_name(253), spec);
     binding.metadata.namespace = Some(ns.to_string());
-    let refusal = format!(
-        "Twilio refused the assignment: {}",
-        twilio_error("CreateCustomerProfileChannelEndpointAssignment")
+    let refusal = text::bounded(
+        format!(
+            "Twilio refused the assignment: {}",
+            twilio_error("CreateCustomerProfileChannelEndpointAssignment")
+        ),
+        NUMBER_MESSAGE_MAX,
     );
     let numbers: Vec<PhoneNumberAssignmentStatus> = (0..NUMBERS)
         .map(|i| PhoneNumberAssignmentStatus {
@@ -144,9 +150,14 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
                 "NumbersAssigned",
                 "False",
                 "NumbersUnresolvable",
-                problems.join("; "),
+                text::listed(&problems, "; "),
             ),
-            condition("Ready", "False", "NumbersUnresolvable", problems.join("; ")),
+            condition(
+                "Ready",
+                "False",
+                "NumbersUnresolvable",
+                text::listed(&problems, "; "),
+            ),
             condition("Synced", "True", "Synced", "in sync with Trust Hub".into()),
         ],
         business_profile: Some(ResolvedBusinessProfile {
@@ -183,13 +194,17 @@ fn trust_product_spec() -> ShakenStirTrustProductSpec {
     }
 }
 
-/// One failed requirement per number, each with Twilio's reason (`controller/trust_product`).
+/// One failed requirement per number, each with Twilio's reason, as many as the operator keeps
+/// (`controller/trust_product`).
 fn failed_requirements() -> Vec<FailedRequirement> {
-    (0..NUMBERS)
+    (0..NUMBERS.min(100))
         .map(|i| FailedRequirement {
             requirement: "phone_numbers".into(),
             field: Some(format!("phone_number_{i}")),
-            reason: Some(twilio_text(TWILIO_MESSAGE_LEN)),
+            reason: Some(text::bounded(
+                twilio_text(TWILIO_MESSAGE_LEN),
+                NUMBER_MESSAGE_MAX,
+            )),
             error_code: Some(99_999),
         })
         .collect()
@@ -201,9 +216,12 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
     let spec = trust_product_spec();
     let mut product = ShakenStirTrustProduct::new(&dns_name(253), spec);
     product.metadata.namespace = Some(ns.to_string());
-    let refusal = format!(
-        "Twilio refused to attach it: {}",
-        twilio_error("CreateTrustProductChannelEndpointAssignment")
+    let refusal = text::bounded(
+        format!(
+            "Twilio refused to attach it: {}",
+            twilio_error("CreateTrustProductChannelEndpointAssignment")
+        ),
+        NUMBER_MESSAGE_MAX,
     );
     let refused: Vec<String> = (0..NUMBERS)
         .map(|i| format!("{}: {refusal}", sid("PN", i)))
@@ -228,7 +246,12 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
     let status = ShakenStirTrustProductStatus {
         observed_generation: Some(i64::MAX),
         conditions: vec![
-            condition("Ready", "False", "AttachmentRefused", refused.join("; ")),
+            condition(
+                "Ready",
+                "False",
+                "AttachmentRefused",
+                text::listed(&refused, "; "),
+            ),
             condition("Synced", "False", "TwilioError", synced),
             condition(
                 "ProfileAttached",
@@ -240,13 +263,13 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
                 "NumbersAttached",
                 "False",
                 "AttachmentRefused",
-                refused.join("; "),
+                text::listed(&refused, "; "),
             ),
             condition(
                 "Compliant",
                 "False",
                 "Noncompliant",
-                format!("evaluation failed: {}", failures.join("; ")),
+                format!("evaluation failed: {}", text::listed(&failures, "; ")),
             ),
             condition(
                 "Submitted",

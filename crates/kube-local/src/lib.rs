@@ -86,7 +86,8 @@
 //!   are not honoured for lists); continue tokens are not snapshot-consistent.
 //! - Bookmarks are sent every 2s rather than ~1 min (upstream also sends one soon after a
 //!   watch starts and shortly before its `timeoutSeconds`); clients take them anywhere.
-//! - Built-in types are not schema-validated; Table columns of built-ins are simplified.
+//! - Built-in types are not schema-validated (an Event note over 1 KiB, which upstream refuses
+//!   with 422, is stored); Table columns of built-ins are simplified.
 //! - No `/openapi/v2` protobuf (kubectl uses v3), no subresources other than `status` (no
 //!   scale, no exec/logs), no `v2beta1` aggregated discovery (v2 only).
 

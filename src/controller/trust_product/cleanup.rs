@@ -7,6 +7,7 @@ use kube::runtime::controller::Action;
 
 use super::super::{Context, ReconcileError};
 use crate::api::{DeletionPolicy, ShakenStirTrustProduct};
+use crate::planner::text;
 use crate::twilio::TwilioError;
 
 /// One thing to delete, in order.
@@ -100,7 +101,7 @@ pub(super) async fn cleanup(
         ctx,
         obj,
         &left,
-        format!("removed {}", removed.join(", ")),
+        format!("removed {}", text::listed(&removed, ", ")),
         "Twilio refused to delete; left in Trust Hub",
     )
     .await;

@@ -18,10 +18,10 @@ use crate::api::{
     EvaluationStatus, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct,
     ShakenStirTrustProductStatus, TrustProductNumberStatus, twilio_status as ts,
 };
-use crate::planner::ConditionSpec;
 use crate::planner::trust_product::{
     Attachment, EvaluationMemo, ProductView, TrustProductAction, TrustProductInputs, plan,
 };
+use crate::planner::{ConditionSpec, text};
 use crate::twilio::{
     BundleStatus, Evaluation, EvaluationStatus as TwilioEvaluationStatus, TrustProduct,
     UpdateTrustProduct,
@@ -108,6 +108,14 @@ fn memo_of(e: &EvaluationStatus) -> EvaluationMemo {
     }
 }
 
+/// How many failed requirements `.status.lastEvaluation` keeps: Twilio's evaluation can fail
+/// once per number, and the status must stay far under etcd's object limit.
+const FAILED_REQUIREMENTS_MAX: usize = 100;
+
+fn bounded_reason(reason: &str) -> String {
+    text::bounded(reason, text::NUMBER_MESSAGE_MAX)
+}
+
 fn evaluation_status(
     evaluation: &Evaluation,
     key: String,
@@ -125,7 +133,7 @@ fn evaluation_status(
             failed.push(FailedRequirement {
                 requirement: requirement.clone(),
                 field: None,
-                reason: r.failure_reason.clone(),
+                reason: r.failure_reason.as_deref().map(bounded_reason),
                 error_code: r.error_code.map(i64::from),
             });
         }
@@ -133,11 +141,16 @@ fn evaluation_status(
             failed.push(FailedRequirement {
                 requirement: requirement.clone(),
                 field: f.object_field.clone(),
-                reason: f.failure_reason.clone().or(r.failure_reason.clone()),
+                reason: f
+                    .failure_reason
+                    .as_deref()
+                    .or(r.failure_reason.as_deref())
+                    .map(bounded_reason),
                 error_code: f.error_code.or(r.error_code).map(i64::from),
             });
         }
     }
+    failed.truncate(FAILED_REQUIREMENTS_MAX);
     let at = now();
     let noncompliant_since = (!compliant).then(|| {
         previous
@@ -303,12 +316,12 @@ async fn sync(
             conditions.push(ConditionSpec::not(
                 "NumbersAttached",
                 "AttachmentRefused",
-                msg.join("; "),
+                text::listed(&msg, "; "),
             ));
             conditions.push(ConditionSpec::not(
                 "Ready",
                 "AttachmentRefused",
-                msg.join("; "),
+                text::listed(&msg, "; "),
             ));
         }
         if next.is_none() {
@@ -371,7 +384,10 @@ async fn sync(
                         return Err(ReconcileError::twilio("attach a phone number")(e));
                     }
                     Err(e) => {
-                        let message = format!("Twilio refused to attach it: {e}");
+                        let message = text::bounded(
+                            format!("Twilio refused to attach it: {e}"),
+                            text::NUMBER_MESSAGE_MAX,
+                        );
                         event(
                             ctx,
                             obj,
@@ -444,7 +460,7 @@ async fn sync(
                 } else {
                     (EventType::Warning, "Noncompliant")
                 };
-                let failures = memo_of(&recorded).failures.join("; ");
+                let failures = text::listed(&memo_of(&recorded).failures, "; ");
                 event(
                     ctx,
                     obj,

@@ -13,6 +13,7 @@ use super::super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, NumberState, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
 };
+use crate::planner::text;
 use crate::planner::trust_product::{Identity, IdentityInputs, decide_identity};
 use crate::twilio::{BundleFilter, CreateTrustProduct, TrustHub, TrustProduct};
 
@@ -135,7 +136,7 @@ pub(super) async fn source(
             format!(
                 "waiting for BusinessProfileBinding {} to assign: {}",
                 binding_ref.name,
-                pending.join(", ")
+                text::listed(&pending, ", ")
             ),
         ));
     }
@@ -190,7 +191,7 @@ pub(super) async fn check_numbers_on_profile(
             format!(
                 "not assigned to Business Profile {}: {}; only numbers on the profile can be attached (assign them with a BusinessProfileBinding first)",
                 source.profile_sid,
-                missing.join(", ")
+                text::listed(&missing, ", ")
             ),
         ))
     }
@@ -347,7 +348,7 @@ pub(super) async fn ensure_product(
                 sids.len(),
                 spec.friendly_name,
                 spec.policy_sid,
-                sids.join(", ")
+                text::listed(&sids, ", ")
             ),
         )),
         Identity::Create => {
