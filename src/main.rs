@@ -66,6 +66,9 @@ struct RunArgs {
     /// Resync period of approved objects.
     #[arg(long, env = "TRUSTHUB_APPROVED_RESYNC", default_value = "12h", value_parser = humantime::parse_duration)]
     approved_resync: Duration,
+    /// How long before an approval's valid_until the object shows ExpiringSoon (and a Warning Event).
+    #[arg(long, env = "TRUSTHUB_EXPIRY_WARNING", default_value = "30d", value_parser = humantime::parse_duration)]
+    expiry_warning: Duration,
     /// First retry after a noncompliant evaluation.
     #[arg(long, env = "TRUSTHUB_NONCOMPLIANT_RETRY", default_value = "30s", value_parser = humantime::parse_duration)]
     noncompliant_retry: Duration,
@@ -186,6 +189,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             review_max: args.review_poll_max,
             approved_resync: args.approved_resync,
             noncompliant_initial: args.noncompliant_retry,
+            expiry_warning: args.expiry_warning,
             ..PollSchedule::default()
         },
         concurrency: args.concurrency,

@@ -8,7 +8,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::status::{Conditioned, StatusWriter, apply_conditions, event, report_error};
+use super::status::{
+    Conditioned, StatusWriter, announce_expiry, apply_conditions, event, report_error,
+};
 use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
@@ -242,6 +244,7 @@ async fn sync(
             .as_ref()
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
+        valid_until: super::to_jiff(profile.valid_until),
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
@@ -340,6 +343,7 @@ async fn sync(
                 )
                 .await;
             }
+            announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
             return Ok(ctx.requeue(planned.requeue));
         };
         attempted.insert(action.clone());

@@ -238,6 +238,11 @@ impl Context {
     }
 }
 
+/// Twilio's `DateTime` as the planner's `Timestamp` (whole seconds, as Twilio gives them).
+fn to_jiff(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<k8s_openapi::jiff::Timestamp> {
+    t.and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.timestamp()).ok())
+}
+
 fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     format!(
         "{}/{}/{}",

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use super::events::EventNote;
 use super::written::WrittenVersions;
 use super::{Context, ErrorClass, ReconcileError};
-use crate::api::set_condition;
-use crate::planner::{ConditionSpec, text};
+use crate::api::{find_condition, set_condition};
+use crate::planner::{ConditionSpec, expiry, text};
 
 /// Now, as a Kubernetes `Time`.
 pub fn now() -> Time {
@@ -120,6 +120,39 @@ pub async fn event<K>(
     };
     if let Err(e) = ctx.events.publish(&obj.object_ref(&()), &ev).await {
         tracing::debug!(error = %e, reason, "could not publish event");
+    }
+}
+
+/// A Warning Event when the `ExpiringSoon` condition enters `ExpiringSoon` or `Expired` (from
+/// `before`, the conditions at the start of the reconcile, to `after`, those just written), and
+/// a Normal one when a lapsing approval is renewed; nothing while it stays where it was.
+pub async fn announce_expiry<K>(ctx: &Context, obj: &K, before: &[Condition], after: &[Condition])
+where
+    K: Resource<DynamicType = ()>,
+{
+    let reason_of = |conditions: &[Condition]| {
+        find_condition(conditions, expiry::CONDITION).map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let (Some((now, message)), was) = (reason_of(after), reason_of(before)) else {
+        return;
+    };
+    let was = was.map(|(reason, _)| reason);
+    if was.as_deref() == Some(now.as_str()) {
+        return;
+    }
+    let lapsing = |r: Option<&str>| matches!(r, Some("ExpiringSoon" | "Expired"));
+    if lapsing(Some(&now)) {
+        event(ctx, obj, EventType::Warning, &now, "Vetting", message).await;
+    } else if now == "Valid" && lapsing(was.as_deref()) {
+        event(
+            ctx,
+            obj,
+            EventType::Normal,
+            "ApprovalRenewed",
+            "Vetting",
+            message,
+        )
+        .await;
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::expiry::Expiry;
 use super::{ConditionSpec, PollSchedule, Requeue, text};
 use crate::api::{DeletionPolicy, NumberState, PhoneNumberAssignmentStatus, twilio_status as ts};
 
@@ -15,6 +16,8 @@ pub struct ProfileView {
     pub sid: String,
     /// Twilio status.
     pub status: String,
+    /// Approval expiry.
+    pub valid_until: Option<Timestamp>,
 }
 
 /// One spec entry after resolution.
@@ -97,7 +100,7 @@ pub struct BindingPlan {
     pub actions: Vec<BindingAction>,
     /// `.status.phoneNumbers`, spec order, then numbers being released.
     pub numbers: Vec<PhoneNumberAssignmentStatus>,
-    /// `ProfileApproved`, `NumbersAssigned`, `Ready`.
+    /// `ProfileApproved`, `NumbersAssigned`, `Ready`, `ExpiringSoon`.
     pub conditions: Vec<ConditionSpec>,
     /// `assigned/requested`.
     pub summary: String,
@@ -260,6 +263,13 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
             format!("{assigned} of {total} numbers assigned"),
         )
     };
+    let expiry = Expiry::of(
+        approved,
+        inputs.profile.valid_until,
+        inputs.now,
+        inputs.poll.expiry_warning,
+    );
+    let what = format!("Business Profile {}", inputs.profile.sid);
     let ready = match (approved, assigned == total) {
         (true, true) => ConditionSpec::ok(
             "Ready",
@@ -277,6 +287,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
             numbers_condition.message.clone(),
         ),
     };
+    let ready = expiry.ready_override(&what).unwrap_or(ready);
     let requeue = if !approved {
         Requeue::After(PollSchedule::growing(
             inputs.poll.review_initial,
@@ -287,12 +298,17 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
     } else if !problems.is_empty() {
         Requeue::After(inputs.poll.review_initial)
     } else {
-        Requeue::After(inputs.poll.approved_resync)
+        Requeue::After(inputs.poll.approved(inputs.profile.valid_until, inputs.now))
     };
     BindingPlan {
         actions,
         numbers,
-        conditions: vec![profile_condition, numbers_condition, ready],
+        conditions: vec![
+            profile_condition,
+            numbers_condition,
+            ready,
+            expiry.condition(&what, inputs.now),
+        ],
         summary,
         requeue,
     }

@@ -25,6 +25,7 @@ struct World {
     policy: DeletionPolicy,
     unapproved_since: Option<i64>,
     failures: Vec<(&'static str, &'static str)>,
+    valid_until: Option<i64>,
 }
 
 fn resolved(pn: &str) -> NumberTarget {
@@ -54,6 +55,7 @@ fn approved() -> World {
         policy: DeletionPolicy::Orphan,
         unapproved_since: None,
         failures: vec![],
+        valid_until: None,
     }
 }
 
@@ -61,6 +63,7 @@ fn run(w: &World) -> BindingPlan {
     let profile = ProfileView {
         sid: "BU00000000000000000000000000000aaa".into(),
         status: w.profile_status.into(),
+        valid_until: w.valid_until.map(at),
     };
     let assignments: Vec<(String, String)> = w
         .assignments
@@ -100,6 +103,67 @@ fn plans_every_binding_state() {
         number_sid: pn.into(),
     };
     let cases: Vec<(&str, World, Vec<BindingAction>, Check)> = vec![
+        (
+            "an approved profile within the warning window is ExpiringSoon, still Ready",
+            World {
+                assignments: vec![("RA1", PN1), ("RA2", PN2)],
+                valid_until: Some(600 + 3 * 86_400),
+                ..approved()
+            },
+            vec![],
+            |p| {
+                let c = cond(p, "ExpiringSoon");
+                assert_eq!((c.status, c.reason), ("True", "ExpiringSoon"));
+                assert!(c.message.contains("Business Profile BU"), "{}", c.message);
+                assert!(c.message.contains("(in 3 days)"), "{}", c.message);
+                assert_eq!(
+                    (cond(p, "Ready").status, cond(p, "Ready").reason),
+                    ("True", "Ready")
+                );
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(12 * 3600)));
+            },
+        ),
+        (
+            "an approved profile past valid_until is Expired and not Ready",
+            World {
+                assignments: vec![("RA1", PN1), ("RA2", PN2)],
+                valid_until: Some(0),
+                ..approved()
+            },
+            vec![],
+            |p| {
+                assert_eq!(cond(p, "ExpiringSoon").reason, "Expired");
+                assert_eq!(
+                    (cond(p, "Ready").status, cond(p, "Ready").reason),
+                    ("False", "Expired")
+                );
+                assert_eq!(cond(p, "ProfileApproved").status, "True");
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(30 * 60)));
+            },
+        ),
+        (
+            "an approved profile wakes when its warning window opens",
+            World {
+                assignments: vec![("RA1", PN1), ("RA2", PN2)],
+                valid_until: Some(600 + 30 * 86_400 + 600),
+                ..approved()
+            },
+            vec![],
+            |p| {
+                assert_eq!(cond(p, "ExpiringSoon").reason, "Valid");
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(600)));
+            },
+        ),
+        (
+            "a profile not approved is not expiring",
+            World {
+                profile_status: "in-review",
+                valid_until: Some(0),
+                ..approved()
+            },
+            vec![assign(PN1), assign(PN2)],
+            |p| assert_eq!(cond(p, "ExpiringSoon").reason, "NotApproved"),
+        ),
         (
             "nothing assigned yet: assign every number",
             approved(),

@@ -4,6 +4,7 @@
 //! answers with no write. Every decision here is covered by table-driven tests.
 
 pub mod binding;
+pub mod expiry;
 pub mod text;
 pub mod trust_product;
 
@@ -65,6 +66,8 @@ pub struct PollSchedule {
     pub approved_resync: Duration,
     /// How long before `valid_until` an approved object is looked at again.
     pub expiry_margin: Duration,
+    /// How long before `valid_until` an approval counts as expiring soon.
+    pub expiry_warning: Duration,
     /// First retry after a noncompliant evaluation.
     pub noncompliant_initial: Duration,
     /// Longest wait between evaluations of a noncompliant product.
@@ -78,6 +81,7 @@ impl Default for PollSchedule {
             review_max: Duration::from_secs(30 * 60),
             approved_resync: Duration::from_secs(12 * 3600),
             expiry_margin: Duration::from_secs(3600),
+            expiry_warning: Duration::from_secs(30 * 86_400),
             noncompliant_initial: Duration::from_secs(30),
             noncompliant_max: Duration::from_secs(30 * 60),
         }
@@ -100,16 +104,24 @@ impl PollSchedule {
         waited.clamp(initial, max.max(initial))
     }
 
-    /// Interval before an approved object is looked at again: the resync period, or sooner when
-    /// the approval expires before then (never sooner than a minute).
+    /// Interval before an approved object is looked at again: the resync period, or sooner
+    /// when the warning window opens or the approval lapses before then (never sooner than
+    /// `review_initial`, a minute by default); once lapsed, every `review_max`, to see Twilio's
+    /// new approval soon.
     pub fn approved(&self, valid_until: Option<Timestamp>, now: Timestamp) -> Duration {
         let mut wait = self.approved_resync;
-        if let Some(until) = valid_until
-            && let Ok(left) = Duration::try_from(until.duration_since(now))
-        {
-            wait = wait.min(left.saturating_sub(self.expiry_margin));
+        if let Some(until) = valid_until {
+            match Duration::try_from(until.duration_since(now)) {
+                Ok(left) => {
+                    wait = wait.min(left.saturating_sub(self.expiry_margin));
+                    if left > self.expiry_warning {
+                        wait = wait.min(left - self.expiry_warning);
+                    }
+                }
+                Err(_) => wait = wait.min(self.review_max),
+            }
         }
-        wait.max(Duration::from_secs(60))
+        wait.max(self.review_initial)
     }
 }
 
@@ -160,5 +172,27 @@ mod tests {
             Duration::from_secs(4 * 3600)
         );
         assert_eq!(p.approved(Some(at(10)), at(0)), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn approved_objects_wake_when_the_warning_window_opens_and_after_expiry() {
+        let p = PollSchedule::default();
+        let day = 86_400;
+        // (valid_until, now, expected wait)
+        let table = [
+            (30 * day + 3600, 0, 3600), // the 30-day window opens in an hour
+            (30 * day + 30, 0, 60),     // never sooner than a minute
+            (31 * day, 0, 12 * 3600),   // the window is further away than the resync
+            (20 * day, 0, 12 * 3600),   // in the window: the resync period
+            (-10, 0, 30 * 60),          // lapsed: every review_max for the new approval
+            (-100 * day, 0, 30 * 60),
+        ];
+        for (until, now, want) in table {
+            assert_eq!(
+                p.approved(Some(at(until)), at(now)),
+                Duration::from_secs(want),
+                "valid_until {until}, now {now}"
+            );
+        }
     }
 }

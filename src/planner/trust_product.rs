@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::expiry::Expiry;
 use super::{ConditionSpec, PollSchedule, Requeue, text};
 use crate::api::{DeletionPolicy, twilio_status as ts};
 
@@ -160,7 +161,7 @@ pub enum TrustProductAction {
 pub struct TrustProductPlan {
     /// The next write, if any. With `Some`, perform it and plan again.
     pub action: Option<TrustProductAction>,
-    /// Step conditions plus `Ready`.
+    /// Step conditions, `Ready` and `ExpiringSoon`.
     pub conditions: Vec<ConditionSpec>,
     /// When to look again once no write is left.
     pub requeue: Requeue,
@@ -466,7 +467,20 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
             )
         }
     };
-    conditions.extend([submitted, approved, ready]);
+    let expiry = Expiry::of(
+        status == ts::TWILIO_APPROVED,
+        inputs.product.valid_until,
+        inputs.now,
+        inputs.poll.expiry_warning,
+    );
+    let what = format!("Trust Product {}", inputs.product.sid);
+    let ready = expiry.ready_override(&what).unwrap_or(ready);
+    conditions.extend([
+        submitted,
+        approved,
+        ready,
+        expiry.condition(&what, inputs.now),
+    ]);
 
     let action = inputs.next_write();
     if action.is_none()

@@ -329,6 +329,69 @@ fn plans_the_next_write_for_every_state() {
             |p| assert_eq!(p.requeue, Requeue::After(Duration::from_secs(2 * 3600))),
         ),
         (
+            "an approval within the warning window is ExpiringSoon and still Ready",
+            World {
+                status: "twilio-approved",
+                valid_until: Some(1000 + 10 * 86_400),
+                ..draft()
+            },
+            None,
+            |p| {
+                let c = condition(p, "ExpiringSoon");
+                assert_eq!((c.status, c.reason), ("True", "ExpiringSoon"));
+                assert!(c.message.contains("(in 10 days)"), "{}", c.message);
+                assert_eq!(condition(p, "Ready").reason, "Approved");
+                assert_eq!(condition(p, "Ready").status, "True");
+            },
+        ),
+        (
+            "an approval past valid_until is Expired, not Ready, and polled for the renewal",
+            World {
+                status: "twilio-approved",
+                valid_until: Some(999),
+                ..draft()
+            },
+            None,
+            |p| {
+                let c = condition(p, "ExpiringSoon");
+                assert_eq!((c.status, c.reason), ("True", "Expired"));
+                let ready = condition(p, "Ready");
+                assert_eq!((ready.status, ready.reason), ("False", "Expired"));
+                assert!(ready.message.contains("waiting for Twilio"));
+                assert_eq!(condition(p, "Approved").status, "True");
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(30 * 60)));
+            },
+        ),
+        (
+            "an approval far from expiry is Valid and wakes when the window opens",
+            World {
+                status: "twilio-approved",
+                valid_until: Some(1000 + 30 * 86_400 + 7200),
+                ..draft()
+            },
+            None,
+            |p| {
+                let c = condition(p, "ExpiringSoon");
+                assert_eq!((c.status, c.reason), ("False", "Valid"));
+                assert_eq!(condition(p, "Ready").status, "True");
+                assert_eq!(p.requeue, Requeue::After(Duration::from_secs(7200)));
+            },
+        ),
+        (
+            "a rejected product with a past valid_until is Rejected, not Expired",
+            World {
+                status: "twilio-rejected",
+                valid_until: Some(10),
+                memo: Some((true, false, 10, None)),
+                ..draft()
+            },
+            None,
+            |p| {
+                assert_eq!(condition(p, "ExpiringSoon").reason, "NotApproved");
+                assert_eq!(condition(p, "Ready").reason, "Rejected");
+            },
+        ),
+        (
             "a rejection is recorded and not resubmitted",
             World {
                 status: "twilio-rejected",

@@ -28,6 +28,7 @@ fn chart_default_flags_follow_the_operator_flag_contract() {
         "--review-poll-max=30m",
         "--approved-resync=12h",
         "--noncompliant-retry=30s",
+        "--expiry-warning=30d",
         "--log-format=json",
         "--log-level=info",
         "--leader-election",
@@ -63,6 +64,7 @@ fn chart_renders_every_flag_from_values() {
         ("review-poll-max", "1h"),
         ("approved-resync", "6h"),
         ("noncompliant-retry", "1m"),
+        ("expiry-warning", "14d"),
         ("log-format", "text"),
         ("log-level", "info,trusthub_operator=debug"),
         ("leader-election", ""),
@@ -79,7 +81,7 @@ fn chart_renders_every_flag_from_values() {
         assert_eq!(flag(&a, name), Some(value), "--{name} in {a:?}");
     }
     assert_eq!(flag(&a, "namespace"), None, "all namespaces");
-    assert_eq!(a.len(), 20, "no other flags: {a:?}");
+    assert_eq!(a.len(), 21, "no other flags: {a:?}");
 
     let explicit = render(&[
         "--set",

@@ -16,6 +16,7 @@ mod cluster;
 mod controller_bad_input;
 mod controller_evaluation;
 mod controller_events;
+mod controller_expiry;
 mod controller_happy;
 mod controller_lifecycle;
 mod controller_resilience;

@@ -41,6 +41,7 @@ pub fn fast_poll() -> PollSchedule {
         review_max: Duration::from_millis(500),
         approved_resync: Duration::from_secs(3600),
         expiry_margin: Duration::from_secs(60),
+        expiry_warning: Duration::from_secs(30 * 86_400),
         noncompliant_initial: Duration::from_millis(200),
         noncompliant_max: Duration::from_millis(500),
     }

@@ -14,6 +14,7 @@
 //! | `POST /_sim/bundles/{sid}/review` | | 200, bundle JSON (pending-review → in-review) |
 //! | `POST /_sim/bundles/{sid}/approve` | | 200, the bundle's Trust Hub JSON |
 //! | `POST /_sim/bundles/{sid}/reject` | `{"codes":[18601]}` (optional; default `[18601]`) | 200, bundle JSON |
+//! | `PUT /_sim/bundles/{sid}/valid-until` | `{"valid_until":"2027-01-01T00:00:00Z"}` (or `null`) | 200, bundle JSON |
 //! | `GET /_sim/state` | | the whole state (includes auth tokens: test use only) |
 //! | `POST /_sim/reset` | | 204, state back to the seed and counters zeroed |
 //!
@@ -26,7 +27,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -53,6 +54,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/_sim/bundles/{sid}/review", post(start_review))
         .route("/_sim/bundles/{sid}/approve", post(approve))
         .route("/_sim/bundles/{sid}/reject", post(reject))
+        .route("/_sim/bundles/{sid}/valid-until", put(set_valid_until))
         .route("/_sim/state", get(state))
         .route("/_sim/reset", post(reset))
 }
@@ -118,6 +120,26 @@ async fn approve(AxState(app): AxState<App>, Path(sid): Path<String>) -> Respons
 }
 
 #[derive(Deserialize)]
+struct ValidUntilBody {
+    valid_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn set_valid_until(
+    AxState(app): AxState<App>,
+    Path(sid): Path<String>,
+    body: Bytes,
+) -> Response {
+    let body: ValidUntilBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    match vetting::set_valid_until(&app, &sid, body.valid_until) {
+        Ok(bundle) => Json(bundle.to_json(&app.base_url)).into_response(),
+        Err(e) => sim_error(e),
+    }
+}
+
+#[derive(Deserialize)]
 struct RejectBody {
     #[serde(default = "default_codes")]
     codes: Vec<u32>,
@@ -148,7 +170,7 @@ async fn state(AxState(app): AxState<App>) -> Json<Value> {
 }
 
 async fn reset(AxState(app): AxState<App>) -> StatusCode {
-    *app.state() = State::from_seed(&app.seed);
+    *app.state() = State::from_seed_with(&app.seed, app.approval_validity);
     *app.counters() = Counters::default();
     StatusCode::NO_CONTENT
 }

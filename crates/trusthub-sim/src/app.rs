@@ -54,6 +54,8 @@ pub(crate) struct AppInner {
     pub callbacks: mpsc::UnboundedSender<StatusChange>,
     pub in_flight: AtomicUsize,
     pub admin_token: Option<Secret>,
+    /// How long approvals last; `None`: 365 days.
+    pub approval_validity: Option<chrono::Duration>,
     pub shutdown: watch::Sender<bool>,
 }
 

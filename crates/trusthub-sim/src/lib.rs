@@ -69,6 +69,9 @@ pub struct SimConfig {
     pub public_base_url: Option<String>,
     /// When set, `/_sim/` requires `Authorization: Bearer <token>`.
     pub admin_token: Option<Secret>,
+    /// How long approvals last (`valid_until` of seeded and newly approved bundles); default
+    /// 365 days. Short values let tests watch an approval expire.
+    pub approval_validity: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -81,6 +84,7 @@ impl Default for SimConfig {
             faults: Faults::none(),
             public_base_url: None,
             admin_token: None,
+            approval_validity: None,
         }
     }
 }
@@ -113,11 +117,14 @@ impl SimServer {
             .clone()
             .map(|u| u.trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("http://{addr}"));
+        let approval_validity = cfg
+            .approval_validity
+            .and_then(|d| chrono::Duration::from_std(d).ok());
         let (writes, _) = broadcast::channel(1024);
         let (callbacks, callback_rx) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
         let app: App = Arc::new(AppInner {
-            state: Mutex::new(State::from_seed(&cfg.seed)),
+            state: Mutex::new(State::from_seed_with(&cfg.seed, approval_validity)),
             seed: cfg.seed.clone(),
             base_url,
             review_delay: cfg.review_delay,
@@ -128,6 +135,7 @@ impl SimServer {
             callbacks,
             in_flight: AtomicUsize::new(0),
             admin_token: cfg.admin_token.clone(),
+            approval_validity,
             shutdown,
         });
         let router = build_router(app.clone());
@@ -185,6 +193,16 @@ impl SimServer {
     /// Reject a pending-review/in-review profile or trust product now with `errors` codes.
     pub fn reject(&self, sid: &str, codes: &[u32]) -> Result<Bundle, SimError> {
         vetting::decide(&self.app, sid, false, codes)
+    }
+
+    /// Set the `valid_until` of a profile or trust product (past: a lapsed approval; later: a
+    /// renewal; `None`: no expiry).
+    pub fn set_valid_until(
+        &self,
+        sid: &str,
+        valid_until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Bundle, SimError> {
+        vetting::set_valid_until(&self.app, sid, valid_until)
     }
 
     /// Replace the fault settings (re-seeds the RNG).

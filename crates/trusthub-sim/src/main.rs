@@ -60,6 +60,9 @@ struct Cli {
     /// Print the built-in default seed (YAML, commented) and exit.
     #[arg(long)]
     print_default_seed: bool,
+    /// How long approvals last (`valid_until`), e.g. `30s` to watch one expire; default 365 days.
+    #[arg(long, value_parser = parse_duration)]
+    approval_validity: Option<Duration>,
     /// Require `Authorization: Bearer <token>` on /_sim/.
     #[arg(long, env = "TRUSTHUB_SIM_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -128,6 +131,7 @@ async fn run(cli: Cli) -> Result<(), trusthub_sim::SimError> {
         faults,
         public_base_url: cli.public_base_url,
         admin_token: cli.admin_token.map(Secret::new),
+        approval_validity: cli.approval_validity,
     })
     .await?;
     println!("trusthub-sim listening on {}", server.base_url());

@@ -435,6 +435,7 @@ pub fn apply_decision(
     decision: &Decision,
     now: DateTime<Utc>,
 ) -> Option<StatusChange> {
+    let approved_until = state.approved_until(now);
     let bundle = state.bundle_any_mut(sid)?;
     match decision {
         Decision::StartReview if bundle.status == BundleStatus::PendingReview => {
@@ -442,7 +443,7 @@ pub fn apply_decision(
         }
         Decision::Approve if bundle.status == BundleStatus::InReview => {
             bundle.status = BundleStatus::TwilioApproved;
-            bundle.valid_until = Some(now + chrono::Duration::days(365));
+            bundle.valid_until = Some(approved_until);
             bundle.errors = None;
         }
         Decision::Reject(codes) if bundle.status == BundleStatus::InReview => {

@@ -30,9 +30,33 @@ pub struct State {
     pub channel_assignments: Vec<ChannelAssignment>,
     pub entity_assignments: Vec<EntityAssignment>,
     pub evaluations: Vec<Evaluation>,
+    /// How long an approval lasts (`valid_until` = approval + this); `None`: 365 days.
+    #[serde(skip)]
+    pub approval_validity: Option<chrono::Duration>,
 }
 
 impl State {
+    /// `valid_until` of an approval granted at `now`.
+    pub fn approved_until(&self, now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+        now + self
+            .approval_validity
+            .unwrap_or_else(|| chrono::Duration::days(365))
+    }
+
+    /// The seeded state, its approvals lasting `approval_validity` (`None`: 365 days).
+    pub fn from_seed_with(seed: &Seed, approval_validity: Option<chrono::Duration>) -> State {
+        let mut state = State::from_seed(seed);
+        state.approval_validity = approval_validity;
+        let now = Utc::now();
+        let until = state.approved_until(now);
+        for bundle in &mut state.bundles {
+            if bundle.valid_until.is_some() {
+                bundle.valid_until = Some(until);
+            }
+        }
+        state
+    }
+
     pub fn from_seed(seed: &Seed) -> State {
         let now = Utc::now();
         let mut state = State {

@@ -143,6 +143,24 @@ pub(crate) fn decide(
     Ok(bundle)
 }
 
+/// Admin "set valid_until": moves an approval's expiry (to the past to model a lapsed
+/// approval, later to model Twilio's renewal, `None` to remove it). Changes nothing else and
+/// sends no callback: Twilio documents none for an expiry.
+pub(crate) fn set_valid_until(
+    app: &App,
+    sid: &str,
+    valid_until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Bundle, SimError> {
+    let mut state = app.state();
+    let bundle = state
+        .bundles
+        .iter_mut()
+        .find(|b| b.sid == sid)
+        .ok_or_else(|| SimError::UnknownBundle(sid.to_string()))?;
+    bundle.valid_until = valid_until;
+    Ok(bundle.clone())
+}
+
 /// Admin "start review": `pending-review` → `in-review` (callback and, with an
 /// `approve_delay`, the decision timer follow as for a timed review).
 pub(crate) fn start_review(app: &App, sid: &str) -> Result<Bundle, SimError> {

@@ -12,7 +12,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::status::{Conditioned, StatusWriter, apply_conditions, event, now, report_error};
+use super::status::{
+    Conditioned, StatusWriter, announce_expiry, apply_conditions, event, now, report_error,
+};
 use super::{Context, ReconcileError};
 use crate::api::{
     EvaluationStatus, FailedRequirement, RESUBMIT_ANNOTATION, ShakenStirTrustProduct,
@@ -53,10 +55,6 @@ async fn apply(
     }
 }
 
-fn to_jiff(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<Timestamp> {
-    t.and_then(|t| Timestamp::from_second(t.timestamp()).ok())
-}
-
 fn view(product: &TrustProduct) -> ProductView {
     ProductView {
         sid: product.sid.clone().unwrap_or_default(),
@@ -74,7 +72,7 @@ fn view(product: &TrustProduct) -> ProductView {
             .flatten()
             .filter_map(|e| e.code.map(i64::from))
             .collect(),
-        valid_until: to_jiff(product.valid_until),
+        valid_until: super::to_jiff(product.valid_until),
     }
 }
 
@@ -336,6 +334,7 @@ async fn sync(
         writer.write(status).await?;
         let Some(action) = next else {
             announce_transition(obj, ctx, previous_twilio_status.as_deref(), &product).await;
+            announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
             return Ok(ctx.requeue(planned.requeue));
         };
         attempted.push(action.clone());

@@ -158,3 +158,61 @@ async fn a_seeded_profile_in_review_is_vetted_by_the_delays() {
     assert!(body["valid_until"].as_str().is_some());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn approvals_last_the_configured_validity_and_the_admin_api_moves_valid_until() {
+    let validity = Duration::from_secs(90);
+    let sim = start_with(SimConfig {
+        approval_validity: Some(validity),
+        ..SimConfig::default()
+    })
+    .await;
+    let api = Api::parent(&sim);
+    let profile_path = format!("/v1/CustomerProfiles/{PRIMARY}");
+    let seeded = api.get(&profile_path).await;
+    let until = |body: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(body["valid_until"].as_str().expect("valid_until"))
+            .expect("RFC 3339")
+            .with_timezone(&chrono::Utc)
+    };
+    let left = until(&seeded.body) - chrono::Utc::now();
+    assert!(
+        left <= chrono::Duration::seconds(90) && left > chrono::Duration::seconds(60),
+        "the seeded approval lasts the configured validity, not 365 days: {left}"
+    );
+    let tp = ready_trust_product(&api, EAST_NUMBER_1).await;
+    let path = format!("/v1/TrustProducts/{tp}");
+    api.post(&path, &[("Status", "pending-review")]).await;
+    sim.approve(&tp).expect("approve");
+    let left = until(&api.get(&path).await.body) - chrono::Utc::now();
+    assert!(left <= chrono::Duration::seconds(90) && left > chrono::Duration::seconds(60));
+
+    // The admin API moves the expiry: to the past (a lapsed approval), then cleared.
+    let admin = reqwest::Client::new();
+    let url = format!("{}/_sim/bundles/{tp}/valid-until", sim.base_url());
+    let r = admin
+        .put(&url)
+        .json(&json!({"valid_until": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 200);
+    let body = api.get(&path).await.body;
+    assert_eq!(body["valid_until"], "2020-01-01T00:00:00Z");
+    assert_eq!(body["status"], "twilio-approved", "only the date moves");
+    sim.set_valid_until(&tp, None).expect("clear");
+    assert!(api.get(&path).await.body["valid_until"].is_null());
+    let r = admin
+        .put(format!(
+            "{}/_sim/bundles/BU00000000000000000000000000000000/valid-until",
+            sim.base_url()
+        ))
+        .json(&json!({"valid_until": null}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), 404);
+    let r = admin.put(&url).body("{").send().await.expect("put");
+    assert_eq!(r.status(), 400);
+    sim.shutdown().await;
+}
