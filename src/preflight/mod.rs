@@ -14,6 +14,7 @@
 //! checks fail, every failing line is printed and the exit code is that of the first failing
 //! check in table order.
 
+mod coverage;
 pub mod evaluate;
 pub mod gather;
 pub mod manifests;
