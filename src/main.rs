@@ -353,6 +353,34 @@ mod tests {
     }
 
     #[test]
+    fn preflight_flags() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["trusthub-operator", "preflight"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Preflight(args) => PreflightOptions::from(args),
+                Command::Run(_) => unreachable!("parsed `preflight`"),
+            })
+        };
+        let defaults = parse(&[]).expect("no flag is required");
+        assert_eq!(defaults.output, Output::Table);
+        assert!(!defaults.manifests && defaults.secret.is_none());
+        assert_eq!(defaults.name, "shaken-stir");
+        let json = parse(&["-o", "json", "--secret", "ops/twilio"]).expect("parses");
+        assert_eq!(json.output, Output::Json);
+        assert_eq!(json.secret.as_deref(), Some("ops/twilio"));
+        let manifests =
+            parse(&["--manifests", "--name", "acme", "--namespace", "telecom"]).expect("parses");
+        assert!(manifests.manifests);
+        assert_eq!(manifests.namespace.as_deref(), Some("telecom"));
+        assert!(
+            parse(&["--name", "acme"]).is_err(),
+            "--name needs --manifests"
+        );
+        assert!(parse(&["-o", "yaml"]).is_err());
+    }
+
+    #[test]
     fn refuses_unusable_urls_and_durations() {
         let parse = |args: &[&str]| {
             let mut argv = vec!["trusthub-operator", "run"];

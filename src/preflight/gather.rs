@@ -75,7 +75,6 @@ pub async fn gather(
             .collect();
     }
     facts.numbers = numbers(client, &facts, progress, parallel).await?;
-    progress.done();
     Ok(facts)
 }
 

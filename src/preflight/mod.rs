@@ -335,12 +335,9 @@ pub enum PreflightError {
 impl PreflightError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            PreflightError::Usage(_) | PreflightError::Secret(_) => EXIT_USAGE,
-            PreflightError::Twilio(e)
-                if matches!(e, crate::twilio::TwilioError::InvalidArgument(_)) =>
-            {
-                EXIT_USAGE
-            }
+            PreflightError::Usage(_)
+            | PreflightError::Secret(_)
+            | PreflightError::Twilio(crate::twilio::TwilioError::InvalidArgument(_)) => EXIT_USAGE,
             _ => EXIT_ERROR,
         }
     }
@@ -349,6 +346,7 @@ impl PreflightError {
 /// Where gathering reports what it is doing (pages through large accounts take a while).
 pub trait Progress: Send + Sync {
     fn step(&self, what: &str);
+    /// Clears what `step` showed (called once gathering ended, however it ended).
     fn done(&self) {}
 }
 

@@ -9,7 +9,7 @@ use chrono::Utc;
 use super::manifests::{ManifestOptions, manifests};
 use super::source::{credentials_from_env, credentials_from_kube};
 use super::{
-    AuthKind, Outcome, PreflightError, Report, TerminalProgress, evaluate, gather, render,
+    AuthKind, Outcome, PreflightError, Progress, Report, TerminalProgress, evaluate, gather, render,
 };
 use crate::twilio::{ClientConfig, Credentials, Endpoints, TwilioClient};
 
@@ -84,7 +84,9 @@ async fn run_inner(options: &PreflightOptions) -> Result<i32, PreflightError> {
     };
     let client = TwilioClient::new(credentials, config)?;
     let progress = TerminalProgress::new();
-    let facts = gather(&client, auth, Utc::now(), &progress, options.max_in_flight).await?;
+    let facts = gather(&client, auth, Utc::now(), &progress, options.max_in_flight).await;
+    progress.done();
+    let facts = facts?;
     let report = evaluate(&facts);
     let mut stdout = std::io::stdout().lock();
     if options.manifests {

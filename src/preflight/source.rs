@@ -121,7 +121,8 @@ mod tests {
 
     #[test]
     fn environment_credentials_as_twilio_names_them() {
-        let cases: &[(&[(&str, &str)], Option<AuthKind>)] = &[
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Vars, Option<AuthKind>)] = &[
             (
                 &[(ENV_ACCOUNT_SID, AC), (ENV_AUTH_TOKEN, "tok3n")],
                 Some(AuthKind::AuthToken),

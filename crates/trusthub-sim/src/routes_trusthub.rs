@@ -593,7 +593,7 @@ async fn fetch_policy(
     _caller: Caller,
     Path(sid): Path<String>,
 ) -> Reply {
-    let absent = app.seed.absent_policies.iter().any(|a| *a == sid);
+    let absent = app.seed.absent_policies.contains(&sid);
     match policy_json(&sid, &app.base_url).filter(|_| !absent) {
         Some(json) => ok(json),
         None => Err(ApiError::not_found(&format!("/v1/Policies/{sid}"))),
