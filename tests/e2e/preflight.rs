@@ -297,6 +297,22 @@ async fn preflight_requests_and_answers_validate_against_the_official_spec() {
         Prism::proxy("twilio_trusthub_v1.json", &upstream),
         Prism::proxy("twilio_api_v2010.json", &upstream)
     );
+    // Negative control: Prism really validates (PageSize must be 1..=1000).
+    let refused = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/TrustProducts?PageSize=0",
+            trust_hub_prism.base_url
+        ))
+        .basic_auth(PARENT, Some(PARENT_TOKEN))
+        .send()
+        .await
+        .expect("prism answers");
+    assert_eq!(
+        refused.status().as_u16(),
+        422,
+        "prism is not validating requests"
+    );
+    sim.reset_counters();
     let trust_hub = RecordingProxy::start(&trust_hub_prism.base_url).await;
     let api = RecordingProxy::start(&api_prism.base_url).await;
     let run = finish(command(
