@@ -21,7 +21,11 @@ fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in row.iter().enumerate() {
             text.push_str(cell);
             if i < last {
-                let pad = widths.get(i).copied().unwrap_or(0) - cell.chars().count();
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(cell.chars().count());
                 text.push_str(&" ".repeat(pad + 2));
             }
         }
