@@ -6,6 +6,7 @@ pub mod controller;
 pub mod leader;
 pub mod metrics;
 pub mod planner;
+pub mod preflight;
 pub mod runtime;
 pub mod server;
 pub mod twilio;

@@ -1,4 +1,5 @@
 //! `trusthub-operator run`: the controller process (in-cluster config or KUBECONFIG).
+//! `trusthub-operator preflight`: a read-only check of a Twilio account before onboarding.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use tokio::net::TcpListener;
 use trusthub_operator::controller::ControllerConfig;
 use trusthub_operator::leader::LeaseConfig;
 use trusthub_operator::planner::PollSchedule;
+use trusthub_operator::preflight::{self, Output, PreflightOptions};
 use trusthub_operator::runtime::{self, RuntimeConfig};
 use trusthub_operator::twilio::{ClientConfig, Endpoints};
 
@@ -22,10 +24,86 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the controllers.
     Run(RunArgs),
+    /// Check, read-only, whether a Twilio account is ready for SHAKEN/STIR onboarding.
+    Preflight(PreflightArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// Credentials come from TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY +
+/// TWILIO_API_SECRET), or from a Secret with `--secret`. Never writes to Twilio. Exit codes:
+/// 0 ready, 1 error, 2 usage, 3 credentials refused, 4 parent account not active,
+/// 5 subaccount suspended, 6 no approved Primary Business Profile, 7 SHAKEN/STIR policy
+/// missing, 8 SHAKEN/STIR product exists (adopt it), 9 numbers on another product,
+/// 10 no voice numbers.
+#[derive(clap::Args, Debug)]
+struct PreflightArgs {
+    /// Trust Hub base URL (scheme://host[:port]); defaults to Twilio's, or to the region/edge host.
+    #[arg(long, env = "TRUSTHUB_TRUST_HUB_URL")]
+    trust_hub_url: Option<String>,
+    /// API 2010 base URL (accounts, incoming phone numbers).
+    #[arg(long, env = "TRUSTHUB_API_URL")]
+    api_url: Option<String>,
+    /// Twilio region (e.g. ie1) for regional hosts.
+    #[arg(long, env = "TWILIO_REGION")]
+    twilio_region: Option<String>,
+    /// Twilio edge (e.g. dublin) for edge hosts.
+    #[arg(long, env = "TWILIO_EDGE")]
+    twilio_edge: Option<String>,
+    /// Read the credentials from this Secret (NAMESPACE/NAME, or NAME in the kubeconfig's
+    /// namespace) through the kubeconfig, with the key names the custom resources default to.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    secret: Option<String>,
+    /// Output format of the report.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+    /// Print the BusinessProfileBinding and ShakenStirTrustProduct (YAML) that would onboard
+    /// what was found, instead of the report (the verdict goes to stderr).
+    #[arg(long)]
+    manifests: bool,
+    /// metadata.name of the generated objects.
+    #[arg(long, default_value = "shaken-stir", requires = "manifests")]
+    name: String,
+    /// metadata.namespace of the generated objects (default: the --secret namespace).
+    #[arg(long, requires = "manifests")]
+    namespace: Option<String>,
+    /// Twilio request timeout.
+    #[arg(long, env = "TRUSTHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// Twilio requests in flight at once.
+    #[arg(long, env = "TRUSTHUB_MAX_IN_FLIGHT", default_value_t = 10)]
+    max_in_flight: usize,
+}
+
+impl From<PreflightArgs> for PreflightOptions {
+    fn from(args: PreflightArgs) -> Self {
+        PreflightOptions {
+            trust_hub_url: args.trust_hub_url,
+            api_url: args.api_url,
+            twilio_region: args.twilio_region,
+            twilio_edge: args.twilio_edge,
+            secret: args.secret,
+            output: match args.output {
+                OutputFormat::Table => Output::Table,
+                OutputFormat::Json => Output::Json,
+            },
+            manifests: args.manifests,
+            name: args.name,
+            namespace: args.namespace,
+            request_timeout: args.request_timeout,
+            max_in_flight: args.max_in_flight,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -133,20 +211,12 @@ fn identity() -> String {
 }
 
 fn endpoints(args: &RunArgs) -> Result<Endpoints, Box<dyn std::error::Error>> {
-    let regional =
-        Endpoints::twilio_region(args.twilio_region.as_deref(), args.twilio_edge.as_deref())?;
-    let trust_hub = args.trust_hub_url.clone().unwrap_or_else(|| {
-        regional
-            .trust_hub()
-            .as_str()
-            .trim_end_matches('/')
-            .to_string()
-    });
-    let api = args
-        .api_url
-        .clone()
-        .unwrap_or_else(|| regional.api().as_str().trim_end_matches('/').to_string());
-    Ok(Endpoints::new(&trust_hub, &api)?)
+    Ok(Endpoints::from_flags(
+        args.trust_hub_url.as_deref(),
+        args.api_url.as_deref(),
+        args.twilio_region.as_deref(),
+        args.twilio_edge.as_deref(),
+    )?)
 }
 
 async fn shutdown_signal() {
@@ -240,6 +310,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Preflight(args) => std::process::exit(preflight::run(args.into()).await),
     };
     if let Err(e) = result {
         eprintln!("trusthub-operator: {e}");
@@ -257,6 +328,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).expect("parses").command {
             Command::Run(args) => args,
+            Command::Preflight(_) => unreachable!("parsed `run`"),
         }
     }
 
@@ -284,6 +356,34 @@ mod tests {
         let args = run_args(&["--leader-election", "--lease-duration", "3s"]);
         assert!(args.leader_election);
         assert_eq!(args.lease_duration, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn preflight_flags() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["trusthub-operator", "preflight"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Preflight(args) => PreflightOptions::from(args),
+                Command::Run(_) => unreachable!("parsed `preflight`"),
+            })
+        };
+        let defaults = parse(&[]).expect("no flag is required");
+        assert_eq!(defaults.output, Output::Table);
+        assert!(!defaults.manifests && defaults.secret.is_none());
+        assert_eq!(defaults.name, "shaken-stir");
+        let json = parse(&["-o", "json", "--secret", "ops/twilio"]).expect("parses");
+        assert_eq!(json.output, Output::Json);
+        assert_eq!(json.secret.as_deref(), Some("ops/twilio"));
+        let manifests =
+            parse(&["--manifests", "--name", "acme", "--namespace", "telecom"]).expect("parses");
+        assert!(manifests.manifests);
+        assert_eq!(manifests.namespace.as_deref(), Some("telecom"));
+        assert!(
+            parse(&["--name", "acme"]).is_err(),
+            "--name needs --manifests"
+        );
+        assert!(parse(&["-o", "yaml"]).is_err());
     }
 
     #[test]

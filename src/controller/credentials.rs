@@ -143,37 +143,12 @@ impl CredentialsCache {
         if let Some(client) = self.cached_at(&key, &version) {
             return Ok(client);
         }
-        let value = |key: &str| -> Result<String, CredentialsError> {
-            secret
-                .data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .and_then(|v| String::from_utf8(v.0.clone()).ok())
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| CredentialsError::KeyMissing {
-                    namespace: namespace.into(),
-                    name: name.clone(),
-                    key: key.into(),
-                })
-        };
-        let account_sid = value(&reference.account_sid_key)?;
+        let credentials = credentials_from_secret(&secret, namespace, reference)?;
         let invalid = |e: crate::twilio::TwilioError| CredentialsError::Invalid {
             namespace: namespace.into(),
             name: name.clone(),
             reason: e.to_string(),
         };
-        let credentials = match reference.auth_type {
-            AuthType::AuthToken => {
-                Credentials::auth_token(account_sid, value(&reference.auth_token_key)?)
-            }
-            AuthType::ApiKey => Credentials::api_key(
-                account_sid,
-                value(&reference.api_key_key)?,
-                value(&reference.api_secret_key)?,
-            ),
-        }
-        .map_err(invalid)?;
         // Check and fill under one lock: reconciles starting together must share one client,
         // hence one in-flight limit, rather than each building its own.
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,4 +165,44 @@ impl CredentialsCache {
         cached.insert(key, (version, twilio.clone()));
         Ok(twilio)
     }
+}
+
+/// The credentials in `secret` (of `namespace`), read with the key names and auth type of
+/// `reference`. Values are trimmed; errors name the Secret and the key, never a value.
+pub fn credentials_from_secret(
+    secret: &Secret,
+    namespace: &str,
+    reference: &CredentialsRef,
+) -> Result<Credentials, CredentialsError> {
+    let name = &reference.secret_name;
+    let value = |key: &str| -> Result<String, CredentialsError> {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| CredentialsError::KeyMissing {
+                namespace: namespace.into(),
+                name: name.clone(),
+                key: key.into(),
+            })
+    };
+    let account_sid = value(&reference.account_sid_key)?;
+    match reference.auth_type {
+        AuthType::AuthToken => {
+            Credentials::auth_token(account_sid, value(&reference.auth_token_key)?)
+        }
+        AuthType::ApiKey => Credentials::api_key(
+            account_sid,
+            value(&reference.api_key_key)?,
+            value(&reference.api_secret_key)?,
+        ),
+    }
+    .map_err(|e| CredentialsError::Invalid {
+        namespace: namespace.into(),
+        name: name.clone(),
+        reason: e.to_string(),
+    })
 }

@@ -31,7 +31,7 @@ use rand::Rng;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-pub use credentials::{CredentialsCache, CredentialsError};
+pub use credentials::{CredentialsCache, CredentialsError, credentials_from_secret};
 pub use error::{ErrorClass, ReconcileError};
 
 use crate::api::{BusinessProfileBinding, ShakenStirTrustProduct};

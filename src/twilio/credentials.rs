@@ -234,6 +234,21 @@ impl Endpoints {
         )
     }
 
+    /// The hosts as the command line gives them: an explicit origin wins, else the
+    /// region/edge host (Twilio's default hosts when neither is set).
+    pub fn from_flags(
+        trust_hub_url: Option<&str>,
+        api_url: Option<&str>,
+        region: Option<&str>,
+        edge: Option<&str>,
+    ) -> Result<Self, TwilioError> {
+        let regional = Self::twilio_region(region, edge)?;
+        let origin = |u: &Url| u.as_str().trim_end_matches('/').to_string();
+        let trust_hub = trust_hub_url.map_or_else(|| origin(&regional.trust_hub), str::to_owned);
+        let api = api_url.map_or_else(|| origin(&regional.api), str::to_owned);
+        Self::new(&trust_hub, &api)
+    }
+
     pub fn trust_hub(&self) -> &Url {
         &self.trust_hub
     }
@@ -324,6 +339,17 @@ mod tests {
             Endpoints::default()
         );
         assert!(Endpoints::twilio_region(Some("evil.com/x"), None).is_err());
+    }
+
+    #[test]
+    fn flags_override_the_regional_hosts() {
+        let e = Endpoints::from_flags(Some("http://127.0.0.1:9"), None, Some("ie1"), None).unwrap();
+        assert_eq!(e.trust_hub.as_str(), "http://127.0.0.1:9/");
+        assert_eq!(e.api.as_str(), "https://api.ie1.twilio.com/");
+        assert_eq!(
+            Endpoints::from_flags(None, None, None, None).unwrap(),
+            Endpoints::default()
+        );
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub use types::{
     Account, AccountFilter, AccountStatus, AccountType, Bundle, BundleError, BundleFilter,
     BundleStatus, ChannelEndpointAssignment, CreateTrustProduct, CustomerProfile, EntityAssignment,
     Evaluation, EvaluationFieldResult, EvaluationResult, EvaluationStatus, IncomingPhoneNumber,
-    PHONE_NUMBER_ENDPOINT, Policy, TrustProduct, UpdateTrustProduct,
+    NumberCapabilities, PHONE_NUMBER_ENDPOINT, Policy, TrustProduct, UpdateTrustProduct,
 };

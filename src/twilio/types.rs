@@ -172,6 +172,19 @@ pub(crate) mod lenient {
         })
     }
 
+    /// An object decoded leniently; any other JSON value (or an object that does not decode)
+    /// gives `None`.
+    pub fn opt_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: DeserializeOwned,
+    {
+        Ok(match Value::deserialize(d)? {
+            value @ Value::Object(_) => serde_json::from_value(value).ok(),
+            _ => None,
+        })
+    }
+
     pub fn opt_list<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
     where
         D: Deserializer<'de>,
@@ -378,6 +391,29 @@ pub struct IncomingPhoneNumber {
     pub date_created: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub uri: Option<String>,
+    /// What the number can do (`voice`, `sms`, …); `None` when Twilio sent none.
+    #[serde(default, deserialize_with = "lenient::opt_object")]
+    pub capabilities: Option<NumberCapabilities>,
+}
+
+impl IncomingPhoneNumber {
+    /// `capabilities.voice == true`: the numbers SHAKEN/STIR signs calls for.
+    pub fn is_voice_capable(&self) -> bool {
+        self.capabilities.as_ref().and_then(|c| c.voice) == Some(true)
+    }
+}
+
+/// An IncomingPhoneNumber's `capabilities` (spec `phone_number_capabilities`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct NumberCapabilities {
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub voice: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub sms: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub mms: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub fax: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,6 +584,24 @@ mod tests {
         );
         assert!(!format!("{a:?}").contains("subtoken987"));
         assert_eq!(a.account_type, Some(AccountType::Full));
+    }
+
+    #[test]
+    fn voice_capability_is_read_leniently() {
+        let voice: IncomingPhoneNumber = serde_json::from_str(
+            r#"{"sid": "PN0123456789abcdef0123456789abcdef", "capabilities": {"voice": true, "sms": false, "mms": "x"}}"#,
+        )
+        .unwrap();
+        assert!(voice.is_voice_capable());
+        for body in [
+            r#"{"capabilities": {"voice": false}}"#,
+            r#"{"capabilities": null}"#,
+            r#"{"capabilities": "voice"}"#,
+            r#"{}"#,
+        ] {
+            let n: IncomingPhoneNumber = serde_json::from_str(body).unwrap();
+            assert!(!n.is_voice_capable(), "{body}");
+        }
     }
 
     #[test]

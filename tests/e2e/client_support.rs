@@ -109,6 +109,36 @@ impl Prism {
     }
 }
 
+impl Prism {
+    /// A running `prism proxy --errors` in front of `upstream` (e.g. the simulator): Prism
+    /// checks each request and each answer against `spec` and reports answers that break it in
+    /// `sl-violations`.
+    pub async fn proxy(spec: &str, upstream: &str) -> Prism {
+        let port = free_port().await;
+        let child = Command::new(tool("prism"))
+            .arg("proxy")
+            .arg(oai_file(spec))
+            .arg(upstream)
+            .args(["--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn prism proxy");
+        let base_url = format!("http://127.0.0.1:{port}");
+        for _ in 0..240 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Prism {
+                    base_url,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("prism proxy did not listen on port {port} within 60 s");
+    }
+}
+
 async fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     listener.local_addr().expect("addr").port()

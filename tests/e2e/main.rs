@@ -25,6 +25,7 @@ mod operator_leader;
 mod operator_metrics;
 mod operator_support;
 mod operator_webhook;
+mod preflight;
 mod real_chart;
 mod real_crds;
 mod real_kubectl;

@@ -38,6 +38,7 @@ pub fn bench_seed(products: usize, numbers_per_product: usize, subaccounts: usiz
             auth_token: Secret::new(format!("benchsubaccounttoken{s:014}")),
             friendly_name: format!("Bench subaccount {s}"),
             numbers: Vec::new(),
+            status: Default::default(),
         })
         .collect();
     let mut numbers = vec![Vec::with_capacity(numbers_per_product); products];

@@ -15,11 +15,13 @@
 //! | `POST /_sim/bundles/{sid}/approve` | | 200, the bundle's Trust Hub JSON |
 //! | `POST /_sim/bundles/{sid}/reject` | `{"codes":[18601]}` (optional; default `[18601]`) | 200, bundle JSON |
 //! | `PUT /_sim/bundles/{sid}/valid-until` | `{"valid_until":"2027-01-01T00:00:00Z"}` (or `null`) | 200, bundle JSON |
+//! | `POST /_sim/accounts/{sid}/status` | `{"status":"suspended"}` (`active`/`suspended`/`closed`) | 200, the account's 2010 JSON |
 //! | `GET /_sim/state` | | the whole state (includes auth tokens: test use only) |
 //! | `POST /_sim/reset` | | 204, state back to the seed and counters zeroed |
 //!
 //! Review/approve/reject answer 404 for an unknown SID and 409 when the object is not
-//! `pending-review`/`in-review` (review: not `pending-review`).
+//! `pending-review`/`in-review` (review: not `pending-review`). Setting the status of an unknown
+//! account answers 404.
 
 use axum::Json;
 use axum::Router;
@@ -35,6 +37,7 @@ use crate::app::{App, lock};
 use crate::counters::Counters;
 use crate::error::{ApiError, SimError};
 use crate::faults::{Faults, ScriptedFault};
+use crate::model::AccountStatus;
 use crate::state::State;
 use crate::vetting;
 
@@ -55,6 +58,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/_sim/bundles/{sid}/approve", post(approve))
         .route("/_sim/bundles/{sid}/reject", post(reject))
         .route("/_sim/bundles/{sid}/valid-until", put(set_valid_until))
+        .route("/_sim/accounts/{sid}/status", post(set_account_status))
         .route("/_sim/state", get(state))
         .route("/_sim/reset", post(reset))
 }
@@ -69,7 +73,7 @@ fn bad_json(e: serde_json::Error) -> ApiError {
 
 fn sim_error(e: SimError) -> Response {
     let status = match e {
-        SimError::UnknownBundle(_) => StatusCode::NOT_FOUND,
+        SimError::UnknownBundle(_) | SimError::UnknownAccount(_) => StatusCode::NOT_FOUND,
         _ => StatusCode::CONFLICT,
     };
     (status, Json(json!({"message": e.to_string()}))).into_response()
@@ -162,6 +166,42 @@ async fn reject(AxState(app): AxState<App>, Path(sid): Path<String>, body: Bytes
         Ok(bundle) => Json(bundle.to_json(&app.base_url)).into_response(),
         Err(e) => sim_error(e),
     }
+}
+
+#[derive(Deserialize)]
+struct AccountStatusBody {
+    status: AccountStatus,
+}
+
+async fn set_account_status(
+    AxState(app): AxState<App>,
+    Path(sid): Path<String>,
+    body: Bytes,
+) -> Response {
+    let status = match serde_json::from_slice::<AccountStatusBody>(&body) {
+        Ok(b) => b.status,
+        Err(e) => return bad_json(e).into_response(),
+    };
+    match account_status(&app, &sid, status) {
+        Ok(json) => Json(json).into_response(),
+        Err(e) => sim_error(e),
+    }
+}
+
+/// Sets an account's `status`; answers its 2010 JSON.
+pub(crate) fn account_status(
+    app: &App,
+    sid: &str,
+    status: AccountStatus,
+) -> Result<Value, SimError> {
+    let mut state = app.state();
+    let account = state
+        .accounts
+        .iter_mut()
+        .find(|a| a.sid == sid)
+        .ok_or_else(|| SimError::UnknownAccount(sid.to_string()))?;
+    account.status = status;
+    Ok(account.to_json())
 }
 
 async fn state(AxState(app): AxState<App>) -> Json<Value> {

@@ -51,6 +51,8 @@ pub enum SimError {
     SeedInvalid(String),
     #[error("no trust product or customer profile with SID {0}")]
     UnknownBundle(String),
+    #[error("no account with SID {0}")]
+    UnknownAccount(String),
     #[error(
         "{sid} is {status}; only pending-review or in-review objects can be approved or rejected"
     )]

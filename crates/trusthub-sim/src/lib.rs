@@ -12,6 +12,9 @@
 //!   decisions, signed status callbacks ([`vetting`]), faults ([`faults`]), counters
 //!   ([`counters`]), admin API ([`admin`]).
 //!
+//! Seeds may also hold trust products, suspended or closed subaccounts and policies that are
+//! absent (see [`seed`]).
+//!
 //! Not modelled: EndUsers, SupportingDocuments, Addresses (their SIDs are accepted in
 //! EntityAssignments on trust), the other 2010 resources, XML responses, regions/edges,
 //! HTTPS (serve behind a TLS proxy if needed).
@@ -48,10 +51,12 @@ pub use counters::Counters;
 pub use error::{ApiError, SimError, TwilioErrorBody};
 pub use faults::{FaultKind, Faults, ScriptedFault};
 pub use model::{
-    Bundle, BundleKind, BundleStatus, ChannelAssignment, EntityAssignment, Evaluation,
-    PRIMARY_PROFILE_POLICY, SECONDARY_PROFILE_POLICY, SHAKEN_STIR_POLICY,
+    AccountStatus, Bundle, BundleKind, BundleStatus, ChannelAssignment, EntityAssignment,
+    Evaluation, PRIMARY_PROFILE_POLICY, SECONDARY_PROFILE_POLICY, SHAKEN_STIR_POLICY,
 };
-pub use seed::{ApiKeyKind, Secret, Seed, SeedAccount, SeedApiKey, SeedNumber, SeedProfile};
+pub use seed::{
+    ApiKeyKind, Secret, Seed, SeedAccount, SeedApiKey, SeedNumber, SeedProfile, SeedTrustProduct,
+};
 pub use state::State;
 
 /// How to run a simulator.
@@ -203,6 +208,11 @@ impl SimServer {
         valid_until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Bundle, SimError> {
         vetting::set_valid_until(&self.app, sid, valid_until)
+    }
+
+    /// Set an account's (or subaccount's) `status`, e.g. to model a suspended subaccount.
+    pub fn set_account_status(&self, sid: &str, status: AccountStatus) -> Result<(), SimError> {
+        admin::account_status(&self.app, sid, status).map(|_| ())
     }
 
     /// Replace the fault settings (re-seeds the RNG).

@@ -240,6 +240,26 @@ impl Evaluation {
     }
 }
 
+/// `status` of an account (API 2010 `account_enum_status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    #[default]
+    Active,
+    Suspended,
+    Closed,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+            AccountStatus::Closed => "closed",
+        }
+    }
+}
+
 /// An account (parent or subaccount) of API 2010.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Account {
@@ -249,6 +269,9 @@ pub struct Account {
     /// `None` for the parent.
     pub parent_sid: Option<String>,
     pub date_created: DateTime<Utc>,
+    /// `active` unless seeded or set through the admin API.
+    #[serde(default)]
+    pub status: AccountStatus,
 }
 
 impl Account {
@@ -278,7 +301,7 @@ impl Account {
             "friendly_name": self.friendly_name,
             "owner_account_sid": self.parent_sid.as_deref().unwrap_or(&self.sid),
             "sid": self.sid,
-            "status": "active",
+            "status": self.status.as_str(),
             "subresource_uris": subresources,
             "type": "Full",
             "uri": format!("{uri}.json"),

@@ -81,7 +81,7 @@ async fn list_accounts(AxState(app): AxState<App>, caller: Caller, RawQuery(q): 
             .filter(|a| {
                 filters.iter().all(|(k, v)| match *k {
                     "FriendlyName" => &a.friendly_name == v,
-                    _ => v == "active",
+                    _ => a.status.as_str() == v,
                 })
             })
             .map(|a| a.to_json())

@@ -576,6 +576,7 @@ async fn list_policies(
     let page = PageRequest::from_params(&query(q))?;
     let items: Vec<Value> = POLICIES
         .iter()
+        .filter(|(sid, _, _)| !app.seed.absent_policies.iter().any(|a| a == sid))
         .filter_map(|(sid, _, _)| policy_json(sid, &app.base_url))
         .collect();
     ok(trusthub_page(
@@ -592,7 +593,8 @@ async fn fetch_policy(
     _caller: Caller,
     Path(sid): Path<String>,
 ) -> Reply {
-    match policy_json(&sid, &app.base_url) {
+    let absent = app.seed.absent_policies.contains(&sid);
+    match policy_json(&sid, &app.base_url).filter(|_| !absent) {
         Some(json) => ok(json),
         None => Err(ApiError::not_found(&format!("/v1/Policies/{sid}"))),
     }

@@ -6,8 +6,11 @@
 //! Console). The default seed (`default_seed.yaml`, compiled into the binary) is documented
 //! inline in that file.
 //!
-//! Not modelled: trust products in the seed (create them over the API), EndUsers,
-//! SupportingDocuments, Addresses.
+//! A seed may also list trust products that already exist (e.g. one Twilio made by itself,
+//! attached to the Primary profile), give an account the status `suspended` or `closed`, and
+//! name policies the simulator should answer 404 for (`absent_policies`).
+//!
+//! Not modelled: EndUsers, SupportingDocuments, Addresses.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,7 +19,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
-use crate::model::{BundleStatus, PRIMARY_PROFILE_POLICY, valid_sid};
+use crate::model::{
+    AccountStatus, BundleStatus, PRIMARY_PROFILE_POLICY, SHAKEN_STIR_POLICY, valid_sid,
+};
 
 /// The default seed, shipped with the binary.
 pub const DEFAULT_SEED_YAML: &str = include_str!("default_seed.yaml");
@@ -52,6 +57,14 @@ pub struct Seed {
     pub subaccounts: Vec<SeedAccount>,
     #[serde(default)]
     pub customer_profiles: Vec<SeedProfile>,
+    /// SHAKEN/STIR (or other) trust products that exist before the test starts, e.g. one
+    /// Twilio made by itself for an approved Primary profile.
+    #[serde(default)]
+    pub trust_products: Vec<SeedTrustProduct>,
+    /// Policy SIDs this simulator does not serve (`GET /v1/Policies/{Sid}` answers 404 and
+    /// the list leaves them out), to model a policy that is missing.
+    #[serde(default)]
+    pub absent_policies: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,6 +74,9 @@ pub struct SeedAccount {
     pub friendly_name: String,
     #[serde(default)]
     pub numbers: Vec<SeedNumber>,
+    /// `active` (default), `suspended` or `closed`.
+    #[serde(default)]
+    pub status: AccountStatus,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,6 +126,32 @@ pub struct SeedProfile {
     /// `PN…` SIDs already assigned to the profile (ChannelEndpointAssignments).
     #[serde(default)]
     pub phone_numbers: Vec<String>,
+}
+
+/// A trust product present from the start (owned by the parent unless `account_sid` says
+/// otherwise), with its EntityAssignment to `business_profile` and its numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedTrustProduct {
+    /// `BU…`
+    pub sid: String,
+    #[serde(default)]
+    pub account_sid: Option<String>,
+    pub friendly_name: String,
+    pub email: String,
+    /// Defaults to the SHAKEN/STIR policy.
+    #[serde(default = "default_product_policy")]
+    pub policy_sid: String,
+    pub status: BundleStatus,
+    /// The profile (`BU…`, one of `customer_profiles`) attached through an EntityAssignment.
+    #[serde(default)]
+    pub business_profile: Option<String>,
+    /// `PN…` SIDs on the product (ChannelEndpointAssignments).
+    #[serde(default)]
+    pub phone_numbers: Vec<String>,
+}
+
+fn default_product_policy() -> String {
+    SHAKEN_STIR_POLICY.to_string()
 }
 
 fn default_profile_policy() -> String {
@@ -199,6 +241,45 @@ impl Seed {
                 return bad(format!("profile {} lists unknown number {pn}", profile.sid));
             }
         }
+        self.validate_trust_products(&mut sids, &numbers)
+    }
+
+    fn validate_trust_products(
+        &self,
+        sids: &mut HashSet<String>,
+        numbers: &HashSet<String>,
+    ) -> Result<(), SimError> {
+        let bad = |msg: String| Err(SimError::SeedInvalid(msg));
+        for product in &self.trust_products {
+            if !valid_sid(&product.sid, "BU") || !valid_sid(&product.policy_sid, "RN") {
+                return bad(format!("trust product {} has a malformed SID", product.sid));
+            }
+            if let Some(owner) = &product.account_sid
+                && !self.accounts().any(|a| &a.sid == owner)
+            {
+                return bad(format!(
+                    "trust product {} names unknown account",
+                    product.sid
+                ));
+            }
+            if !sids.insert(product.sid.clone()) {
+                return bad(format!("duplicate SID {}", product.sid));
+            }
+            if let Some(profile) = &product.business_profile
+                && !self.customer_profiles.iter().any(|p| &p.sid == profile)
+            {
+                return bad(format!(
+                    "trust product {} names unknown profile",
+                    product.sid
+                ));
+            }
+            if let Some(pn) = product.phone_numbers.iter().find(|n| !numbers.contains(*n)) {
+                return bad(format!(
+                    "trust product {} lists unknown number {pn}",
+                    product.sid
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -227,6 +308,36 @@ mod tests {
         seed.customer_profiles[0]
             .phone_numbers
             .push("PN00000000000000000000000000000000".into());
+        assert!(matches!(seed.validate(), Err(SimError::SeedInvalid(_))));
+    }
+
+    #[test]
+    fn trust_products_statuses_and_absent_policies_are_seedable() {
+        let mut seed = Seed::default_seed();
+        seed.subaccounts[1].status = AccountStatus::Suspended;
+        seed.absent_policies.push(SHAKEN_STIR_POLICY.into());
+        seed.trust_products.push(SeedTrustProduct {
+            sid: "BUcccccccccccccccccccccccccccccccc".into(),
+            account_sid: None,
+            friendly_name: "Made by Twilio".into(),
+            email: "x@acme.example".into(),
+            policy_sid: SHAKEN_STIR_POLICY.into(),
+            status: BundleStatus::TwilioApproved,
+            business_profile: Some(seed.customer_profiles[0].sid.clone()),
+            phone_numbers: vec![seed.subaccounts[0].numbers[0].sid.clone()],
+        });
+        let yaml = serde_yaml::to_string(&seed).unwrap();
+        assert!(yaml.contains("status: suspended"), "{yaml}");
+        assert_eq!(Seed::from_yaml(&yaml).unwrap(), seed);
+        let state = crate::State::from_seed(&seed);
+        assert_eq!(state.accounts[2].status, AccountStatus::Suspended);
+        assert_eq!(
+            state
+                .linked_profiles("BUcccccccccccccccccccccccccccccccc")
+                .len(),
+            1
+        );
+        seed.trust_products[0].business_profile = Some("BUdddddddddddddddddddddddddddddddd".into());
         assert!(matches!(seed.validate(), Err(SimError::SeedInvalid(_))));
     }
 }

@@ -71,6 +71,7 @@ impl State {
                 friendly_name: account.friendly_name.clone(),
                 parent_sid: (!is_parent).then(|| seed.parent.sid.clone()),
                 date_created: now,
+                status: account.status,
             });
             for number in &account.numbers {
                 state.numbers.push(PhoneNumber {
@@ -118,7 +119,55 @@ impl State {
                 });
             }
         }
+        state.seed_trust_products(seed, now);
         state
+    }
+
+    /// The seed's trust products, with their profile and number assignments.
+    fn seed_trust_products(&mut self, seed: &Seed, now: chrono::DateTime<Utc>) {
+        for product in &seed.trust_products {
+            let account_sid = product
+                .account_sid
+                .clone()
+                .unwrap_or_else(|| seed.parent.sid.clone());
+            let approved = product.status == crate::model::BundleStatus::TwilioApproved;
+            self.bundles.push(Bundle {
+                kind: BundleKind::TrustProduct,
+                sid: product.sid.clone(),
+                account_sid: account_sid.clone(),
+                policy_sid: product.policy_sid.clone(),
+                friendly_name: product.friendly_name.clone(),
+                email: product.email.clone(),
+                status: product.status,
+                status_callback: None,
+                valid_until: approved.then(|| now + chrono::Duration::days(365)),
+                errors: None,
+                date_created: now,
+                date_updated: now,
+                submission: 0,
+            });
+            if let Some(profile) = &product.business_profile {
+                self.entity_assignments.push(EntityAssignment {
+                    parent_kind: BundleKind::TrustProduct,
+                    sid: crate::model::new_sid("BV"),
+                    bundle_sid: product.sid.clone(),
+                    account_sid: account_sid.clone(),
+                    object_sid: profile.clone(),
+                    date_created: now,
+                });
+            }
+            for number in &product.phone_numbers {
+                self.channel_assignments.push(ChannelAssignment {
+                    parent_kind: BundleKind::TrustProduct,
+                    sid: crate::model::new_sid("RA"),
+                    bundle_sid: product.sid.clone(),
+                    account_sid: account_sid.clone(),
+                    channel_endpoint_type: "phone-number".into(),
+                    channel_endpoint_sid: number.clone(),
+                    date_created: now,
+                });
+            }
+        }
     }
 
     /// Check Basic credentials: account SID + auth token, or API key SID + secret.

@@ -1,5 +1,5 @@
 //! Observability and the admin API: counters by route and operationId, created objects,
-//! reset, write events, state reset, admin token.
+//! reset, write events, state reset, admin token, account statuses and seeded trust products.
 
 use serde_json::Value;
 use trusthub_sim::{Counters, Secret, SimConfig};
@@ -161,6 +161,99 @@ async fn an_admin_token_protects_the_admin_api() {
             }
         )
         .contains("admintok")
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn account_status_is_set_through_the_admin_api_and_filtered_by_status() {
+    let sim = start().await;
+    let api = Api::parent(&sim);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/_sim/accounts/{WEST}/status", sim.base_url()))
+        .body(r#"{"status":"suspended"}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["status"], "suspended");
+    let west = api.get(&format!("/2010-04-01/Accounts/{WEST}.json")).await;
+    assert_eq!(west.body["status"], "suspended");
+    let suspended = api.get("/2010-04-01/Accounts.json?Status=suspended").await;
+    let sids: Vec<&str> = suspended.body["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["sid"].as_str())
+        .collect();
+    assert_eq!(sids, [WEST]);
+    sim.set_account_status(WEST, trusthub_sim::AccountStatus::Closed)
+        .expect("known account");
+    let west = api.get(&format!("/2010-04-01/Accounts/{WEST}.json")).await;
+    assert_eq!(west.body["status"], "closed");
+    let unknown = http
+        .post(format!(
+            "{}/_sim/accounts/AC00000000000000000000000000000000/status",
+            sim.base_url()
+        ))
+        .body(r#"{"status":"active"}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(unknown.status(), 404);
+    let bad = http
+        .post(format!("{}/_sim/accounts/{WEST}/status", sim.base_url()))
+        .body(r#"{"status":"frozen"}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), 400);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn seeded_trust_products_and_absent_policies_are_served() {
+    let mut seed = trusthub_sim::Seed::default_seed();
+    seed.absent_policies
+        .push(trusthub_sim::SHAKEN_STIR_POLICY.into());
+    seed.trust_products.push(trusthub_sim::SeedTrustProduct {
+        sid: "BUcccccccccccccccccccccccccccccccc".into(),
+        account_sid: None,
+        friendly_name: "Made by Twilio".into(),
+        email: "compliance@acme.example".into(),
+        policy_sid: trusthub_sim::SHAKEN_STIR_POLICY.into(),
+        status: trusthub_sim::BundleStatus::TwilioApproved,
+        business_profile: Some(PRIMARY.into()),
+        phone_numbers: vec![EAST_NUMBER_1.into()],
+    });
+    let sim = start_with(SimConfig {
+        seed,
+        ..SimConfig::default()
+    })
+    .await;
+    let api = Api::parent(&sim);
+    api.get(&format!(
+        "/v1/Policies/{}",
+        trusthub_sim::SHAKEN_STIR_POLICY
+    ))
+    .await
+    .assert_error(404, 20404);
+    let product = api
+        .get("/v1/TrustProducts/BUcccccccccccccccccccccccccccccccc")
+        .await;
+    assert_eq!(product.body["status"], "twilio-approved");
+    let entities = api
+        .get("/v1/TrustProducts/BUcccccccccccccccccccccccccccccccc/EntityAssignments")
+        .await;
+    assert_eq!(entities.body["results"][0]["object_sid"], PRIMARY);
+    let numbers = api
+        .get("/v1/TrustProducts/BUcccccccccccccccccccccccccccccccc/ChannelEndpointAssignments")
+        .await;
+    assert_eq!(
+        numbers.body["results"][0]["channel_endpoint_sid"],
+        EAST_NUMBER_1
     );
     sim.shutdown().await;
 }
