@@ -48,18 +48,8 @@ enum OutputFormat {
 /// 10 no voice numbers.
 #[derive(clap::Args, Debug)]
 struct PreflightArgs {
-    /// Trust Hub base URL (scheme://host[:port]); defaults to Twilio's, or to the region/edge host.
-    #[arg(long, env = "TRUSTHUB_TRUST_HUB_URL")]
-    trust_hub_url: Option<String>,
-    /// API 2010 base URL (accounts, incoming phone numbers).
-    #[arg(long, env = "TRUSTHUB_API_URL")]
-    api_url: Option<String>,
-    /// Twilio region (e.g. ie1) for regional hosts.
-    #[arg(long, env = "TWILIO_REGION")]
-    twilio_region: Option<String>,
-    /// Twilio edge (e.g. dublin) for edge hosts.
-    #[arg(long, env = "TWILIO_EDGE")]
-    twilio_edge: Option<String>,
+    #[command(flatten)]
+    hosts: TwilioHostArgs,
     /// Read the credentials from this Secret (NAMESPACE/NAME, or NAME in the kubeconfig's
     /// namespace) through the kubeconfig, with the key names the custom resources default to.
     #[arg(long, value_name = "NAMESPACE/NAME")]
@@ -88,10 +78,10 @@ struct PreflightArgs {
 impl From<PreflightArgs> for PreflightOptions {
     fn from(args: PreflightArgs) -> Self {
         PreflightOptions {
-            trust_hub_url: args.trust_hub_url,
-            api_url: args.api_url,
-            twilio_region: args.twilio_region,
-            twilio_edge: args.twilio_edge,
+            trust_hub_url: args.hosts.trust_hub_url,
+            api_url: args.hosts.api_url,
+            twilio_region: args.hosts.twilio_region,
+            twilio_edge: args.hosts.twilio_edge,
             secret: args.secret,
             output: match args.output {
                 OutputFormat::Table => Output::Table,
@@ -112,8 +102,9 @@ enum LogFormat {
     Json,
 }
 
+/// Where Twilio is: the same flags for `run` and `preflight`.
 #[derive(clap::Args, Debug)]
-struct RunArgs {
+struct TwilioHostArgs {
     /// Trust Hub base URL (scheme://host[:port]); defaults to Twilio's, or to the region/edge host.
     #[arg(long, env = "TRUSTHUB_TRUST_HUB_URL")]
     trust_hub_url: Option<String>,
@@ -126,6 +117,23 @@ struct RunArgs {
     /// Twilio edge (e.g. dublin) for edge hosts.
     #[arg(long, env = "TWILIO_EDGE")]
     twilio_edge: Option<String>,
+}
+
+impl TwilioHostArgs {
+    fn endpoints(&self) -> Result<Endpoints, Box<dyn std::error::Error>> {
+        Ok(Endpoints::from_flags(
+            self.trust_hub_url.as_deref(),
+            self.api_url.as_deref(),
+            self.twilio_region.as_deref(),
+            self.twilio_edge.as_deref(),
+        )?)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    hosts: TwilioHostArgs,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -210,15 +218,6 @@ fn identity() -> String {
         .unwrap_or_else(|| format!("trusthub-operator-{}", std::process::id()))
 }
 
-fn endpoints(args: &RunArgs) -> Result<Endpoints, Box<dyn std::error::Error>> {
-    Ok(Endpoints::from_flags(
-        args.trust_hub_url.as_deref(),
-        args.api_url.as_deref(),
-        args.twilio_region.as_deref(),
-        args.twilio_edge.as_deref(),
-    )?)
-}
-
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -249,7 +248,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = ControllerConfig {
         namespace: args.namespace.clone(),
         twilio: ClientConfig {
-            endpoints: endpoints(&args)?,
+            endpoints: args.hosts.endpoints()?,
             max_in_flight: args.max_in_flight,
             request_timeout: args.request_timeout,
             ..ClientConfig::default()

@@ -83,17 +83,30 @@ pub struct Prism {
 }
 
 impl Prism {
+    /// A running `prism mock --errors` serving `spec`.
     pub async fn start(spec: &str) -> Prism {
+        Prism::spawn("mock", spec, None).await
+    }
+
+    /// A running `prism proxy --errors` in front of `upstream` (e.g. the simulator): Prism
+    /// checks each request and each answer against `spec` and reports answers that break it in
+    /// `sl-violations`.
+    pub async fn proxy(spec: &str, upstream: &str) -> Prism {
+        Prism::spawn("proxy", spec, Some(upstream)).await
+    }
+
+    async fn spawn(mode: &str, spec: &str, upstream: Option<&str>) -> Prism {
         let port = free_port().await;
         let child = Command::new(tool("prism"))
-            .arg("mock")
+            .arg(mode)
             .arg(oai_file(spec))
+            .args(upstream)
             .args(["--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn prism");
+            .unwrap_or_else(|e| panic!("spawn prism {mode}: {e}"));
         let base_url = format!("http://127.0.0.1:{port}");
         // Prism (node) needs a few seconds to load the spec; much more on a busy machine.
         for _ in 0..240 {
@@ -105,37 +118,7 @@ impl Prism {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        panic!("prism did not listen on port {port} within 60 s");
-    }
-}
-
-impl Prism {
-    /// A running `prism proxy --errors` in front of `upstream` (e.g. the simulator): Prism
-    /// checks each request and each answer against `spec` and reports answers that break it in
-    /// `sl-violations`.
-    pub async fn proxy(spec: &str, upstream: &str) -> Prism {
-        let port = free_port().await;
-        let child = Command::new(tool("prism"))
-            .arg("proxy")
-            .arg(oai_file(spec))
-            .arg(upstream)
-            .args(["--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn prism proxy");
-        let base_url = format!("http://127.0.0.1:{port}");
-        for _ in 0..240 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Prism {
-                    base_url,
-                    _child: child,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        panic!("prism proxy did not listen on port {port} within 60 s");
+        panic!("prism {mode} did not listen on port {port} within 60 s");
     }
 }
 
