@@ -4,6 +4,35 @@
 
 use serde_json::{Map, Value};
 
+use crate::status::{ApiError, ApiResult};
+
+/// Longest `note` of an events.k8s.io/v1 Event (upstream's `NoteLengthLimit`).
+pub const NOTE_LENGTH_LIMIT: usize = 1024;
+
+/// Refuses an events.k8s.io/v1 Event (in its stored, core form: `note` is `message`) whose note
+/// is over [`NOTE_LENGTH_LIMIT`] bytes, with upstream's 422 (word for word).
+pub fn check_note(core: &Value) -> ApiResult<()> {
+    let note = core
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if note.len() <= NOTE_LENGTH_LIMIT {
+        return Ok(());
+    }
+    let name = core
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // Upstream validates the stored core Event, so it names the core kind and field.
+    Err(ApiError::invalid(
+        "Event",
+        "",
+        name,
+        "message",
+        &format!("Invalid value: \"\": can have at most {NOTE_LENGTH_LIMIT} characters"),
+    ))
+}
+
 /// (core v1 field, events.k8s.io/v1 field) pairs that differ only by name.
 const RENAMES: [(&str, &str); 8] = [
     ("involvedObject", "regarding"),

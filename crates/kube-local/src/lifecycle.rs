@@ -367,11 +367,26 @@ pub fn commit_update(
     } else {
         None
     };
+    check_size(&result)?;
     let stored = state.put(&key, okey, result, EventType::Modified);
     if let Some(types) = types {
         install_types(state, &stored, types);
     }
     Ok(stored)
+}
+
+/// etcd's default `--max-request-bytes`: the apiserver stores each object as one etcd value.
+pub const ETCD_REQUEST_LIMIT: usize = 1536 * 1024;
+
+/// Refuses an object etcd would refuse, with the apiserver's answer (500, etcd's words). The
+/// size is that of the JSON kept here, without `managedFields`: a little under what a real
+/// apiserver sends to etcd.
+fn check_size(obj: &Value) -> ApiResult<()> {
+    let size = serde_json::to_vec(obj).map(|b| b.len()).unwrap_or_default();
+    if size <= ETCD_REQUEST_LIMIT {
+        return Ok(());
+    }
+    Err(ApiError::for_code(500, "etcdserver: request is too large"))
 }
 
 /// Stores a new object (after checking namespace and name clashes) and runs CRD registration.
@@ -410,6 +425,7 @@ pub fn commit_create(state: &mut State, rt: &ResourceType, obj: Value) -> ApiRes
     } else {
         None
     };
+    check_size(&obj)?;
     let stored = state.put(&key, (ns, name), obj, EventType::Added);
     if let Some(types) = types {
         install_types(state, &stored, types);

@@ -29,6 +29,9 @@ fn admit(
     req: &ResourceRequest,
     body: Body,
 ) -> ApiResult<()> {
+    if req.rt.stored_as_core_event {
+        events::check_note(obj)?;
+    }
     let Some(schema) = &rt.schema else {
         return Ok(());
     };

@@ -122,3 +122,82 @@ async fn unknown_fields_are_pruned_or_refused_when_strict() {
     );
     c.shutdown().await;
 }
+
+/// etcd refuses a value over its request limit (1.5 MiB by default) and the apiserver answers
+/// 500 with etcd's words; kube-local has no etcd but refuses alike, so a test on it meets the
+/// same wall a cluster would.
+#[tokio::test]
+async fn an_object_over_etcds_limit_is_refused_with_500() {
+    let (c, api) = Cluster::with_widgets().await;
+    let mut big = widget("big-status", 1);
+    api.create(&PostParams::default(), &big).await.unwrap();
+    let sid = "x".repeat(1536 * 1024 + 64 * 1024);
+    let status = api_error(
+        api.patch_status(
+            "big-status",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"sid": sid}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(status.code, 500, "{}", status.message);
+    assert!(
+        status.message.contains("etcdserver: request is too large"),
+        "{}",
+        status.message
+    );
+    assert!(api.get("big-status").await.unwrap().status.is_none());
+    big.metadata.name = Some("big-spec".into());
+    big.spec.color = Some("y".repeat(1536 * 1024 + 64 * 1024));
+    let status = api_error(api.create(&PostParams::default(), &big).await.unwrap_err());
+    assert_eq!(status.code, 500, "{}", status.message);
+    c.shutdown().await;
+}
+
+/// events.k8s.io/v1 refuses a note over 1 KiB (`NoteLengthLimit`) with 422.
+#[tokio::test]
+async fn an_event_note_over_one_kib_is_refused_with_422() {
+    use k8s_openapi::api::events::v1::Event;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let c = Cluster::new().await;
+    let api: kube::Api<Event> = kube::Api::namespaced(c.client.clone(), &c.ns);
+    let event = |name: &str, note: String| Event {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        event_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
+        reporting_controller: Some("example.com/conformance".into()),
+        reporting_instance: Some("conformance".into()),
+        action: Some("Test".into()),
+        reason: Some("Test".into()),
+        type_: Some("Normal".into()),
+        note: Some(note),
+        regarding: Some(k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Namespace".into()),
+            name: Some(c.ns.clone()),
+            namespace: Some(c.ns.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    api.create(&PostParams::default(), &event("fits", "n".repeat(1024)))
+        .await
+        .expect("a note of exactly 1 KiB");
+    let status = api_error(
+        api.create(&PostParams::default(), &event("over", "n".repeat(1025)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status.message.starts_with(
+            "Event \"over\" is invalid: message: Invalid value: \"\": can have at most 1024 characters"
+        ),
+        "{}",
+        status.message
+    );
+    c.shutdown().await;
+}
