@@ -96,9 +96,11 @@ pub fn router(health: Arc<Health>, metrics: Arc<Metrics>, ctx: Arc<Context>) -> 
 }
 
 async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse {
-    let body = state
-        .metrics
-        .render(state.ctx.products.get(), state.ctx.bindings.get());
+    let body = state.metrics.render(
+        state.health.role() == Role::Leader,
+        state.ctx.products.get(),
+        state.ctx.bindings.get(),
+    );
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
 }
 
