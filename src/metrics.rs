@@ -41,6 +41,45 @@ use crate::twilio::{CallObserver, CallOutcome, CallRecord};
 /// Content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// Content type of [`to_prometheus_text`]'s output.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether a scraper sending `accept` gets the Prometheus text format 0.0.4 rather than
+/// OpenMetrics: only when it asks for `text/plain` and not for OpenMetrics (Prometheus asks for
+/// both and gets OpenMetrics; a client sending no preference gets OpenMetrics too).
+pub fn wants_prometheus_text(accept: &str) -> bool {
+    let accept = accept.to_ascii_lowercase();
+    accept.contains("text/plain") && !accept.contains("application/openmetrics-text")
+}
+
+/// The Prometheus text format 0.0.4 of [`Metrics::render`]'s OpenMetrics text, for clients
+/// that only read that format (e.g. `promtool check metrics`, which would otherwise see a
+/// counter family `x` described by HELP/TYPE and samples `x_total` without either): counter
+/// families are described under their sample name `x_total`, and `# UNIT` and `# EOF` are
+/// dropped. Covers what this registry produces (counters, gauges, histograms; no exemplars,
+/// no `_created` samples, no quotes in HELP texts).
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {rest}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconcileLabels {
     kind: &'static str,
@@ -611,5 +650,42 @@ mod tests {
         let text = metrics.render(true, Some(&empty), None);
         assert!(!text.contains("name=\"approved\""), "{text}");
         assert!(!text.contains("name=\"primary\""), "{text}");
+    }
+
+    #[test]
+    fn prometheus_text_describes_counters_under_their_sample_names() {
+        let metrics = Metrics::new();
+        metrics.reconciled("ShakenStirTrustProduct", Duration::from_millis(3), None);
+        let openmetrics = metrics.render(true, None, None);
+        assert!(openmetrics.contains("# TYPE trusthub_reconciles counter\n"));
+        let text = to_prometheus_text(&openmetrics);
+        for line in [
+            "# HELP trusthub_reconciles_total Finished reconciles",
+            "# TYPE trusthub_reconciles_total counter\n",
+            "trusthub_reconciles_total{kind=\"ShakenStirTrustProduct\",result=\"success\"} 1\n",
+            "# TYPE trusthub_reconcile_duration_seconds histogram\n",
+            "# TYPE trusthub_leader gauge\ntrusthub_leader 1\n",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(
+            !text.contains("# TYPE trusthub_reconciles counter"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_an_explicit_text_plain_preference_gets_the_old_format() {
+        assert!(wants_prometheus_text("text/plain"));
+        assert!(wants_prometheus_text(
+            "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
+        ));
+        // What Prometheus sends: it gets OpenMetrics.
+        assert!(!wants_prometheus_text(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!wants_prometheus_text("*/*"));
+        assert!(!wants_prometheus_text(""));
     }
 }
