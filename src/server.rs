@@ -1,5 +1,6 @@
 //! The operator's HTTP endpoints for Kubernetes and Prometheus, on `--metrics-addr`:
-//! `GET /metrics` (OpenMetrics text), `GET /healthz` (the process serves HTTP: always 200) and
+//! `GET /metrics` (OpenMetrics text; the Prometheus text format 0.0.4 to a client that asks
+//! for `text/plain` and not for OpenMetrics), `GET /healthz` (the process serves HTTP: always 200) and
 //! `GET /readyz` (200 once the operator knows its role and, as the active replica, its
 //! informer caches are synced; 503 with the reason otherwise).
 //!
@@ -14,12 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::controller::Context;
-use crate::metrics::{CONTENT_TYPE, Metrics};
+use crate::metrics::{CONTENT_TYPE, Metrics, TEXT_CONTENT_TYPE};
 
 /// This replica's part in leader election.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,11 +96,25 @@ pub fn router(health: Arc<Health>, metrics: Arc<Metrics>, ctx: Arc<Context>) -> 
         })
 }
 
-async fn metrics_handler(State(state): State<ServerState>) -> impl IntoResponse {
-    let body = state
-        .metrics
-        .render(state.ctx.products.get(), state.ctx.bindings.get());
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+async fn metrics_handler(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let body = state.metrics.render(
+        state.health.role() == Role::Leader,
+        state.ctx.products.get(),
+        state.ctx.bindings.get(),
+    );
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if crate::metrics::wants_prometheus_text(accept) {
+        let text = crate::metrics::to_prometheus_text(&body);
+        ([(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)], text)
+    } else {
+        ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+    }
 }
 
 async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {

@@ -197,6 +197,8 @@ fn chart_namespaced_mode_uses_a_role_and_passes_namespace() {
 fn chart_optional_objects_appear_only_when_enabled() {
     let optional = [
         "ServiceMonitor",
+        "PrometheusRule",
+        "ConfigMap",
         "Ingress",
         "NetworkPolicy",
         "PodDisruptionBudget",
@@ -212,6 +214,8 @@ fn chart_optional_objects_appear_only_when_enabled() {
 
     for (set, kind) in [
         ("metrics.serviceMonitor.enabled=true", "ServiceMonitor"),
+        ("prometheusRule.enabled=true", "PrometheusRule"),
+        ("grafanaDashboard.enabled=true", "ConfigMap"),
         (
             "webhook.enabled=true,webhook.ingress.enabled=true,webhook.ingress.host=h.example",
             "Ingress",
@@ -239,7 +243,7 @@ fn chart_optional_objects_appear_only_when_enabled() {
     let monitor = object(&docs, "ServiceMonitor", None);
     assert_eq!(
         monitor["spec"]["endpoints"],
-        json!([{"port": "metrics", "path": "/metrics", "interval": "1m", "scrapeTimeout": "20s"}])
+        json!([{"port": "metrics", "path": "/metrics", "honorLabels": true, "interval": "1m", "scrapeTimeout": "20s"}])
     );
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
 

@@ -5,6 +5,7 @@ mod api_crds;
 mod api_manifests;
 mod chart;
 mod chart_image;
+mod chart_monitoring;
 mod chart_values;
 mod client_ops;
 mod client_prism;

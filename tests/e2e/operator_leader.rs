@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 
-use crate::operator_support::{Operator, lease_holder, total, wait_holder};
+use crate::operator_support::{Operator, lease_holder, sample, total, wait_holder};
 use crate::support::{Env, PATIENCE, assert_no_duplicates, ready};
 
 const LEASE: &str = "trusthub-operator";
@@ -65,6 +65,12 @@ async fn operator_standby_takes_over_within_the_lease_duration_when_the_leader_d
     assert!(twilio_requests(&leader_metrics) > 0.0, "{leader_metrics}");
     assert_eq!(twilio_requests(&standby_metrics), 0.0, "{standby_metrics}");
     assert_eq!(total(&standby_metrics, "trusthub_reconciles_total"), 0.0);
+    // trusthub_leader tells them apart (the "no leader" alert); only the leader has caches,
+    // so the per-object series are not doubled by the standby.
+    assert_eq!(sample(&leader_metrics, "trusthub_leader"), Some(1.0));
+    assert_eq!(sample(&standby_metrics, "trusthub_leader"), Some(0.0));
+    assert!(leader_metrics.contains("trusthub_vetting_status{"));
+    assert!(!standby_metrics.contains("trusthub_vetting_status{"));
     assert!(
         twilio_requests(&leader_metrics) <= seen_by_sim,
         "the leader's calls are the simulator's requests"
@@ -90,7 +96,9 @@ async fn operator_standby_takes_over_within_the_lease_duration_when_the_leader_d
     // The new leader finishes the onboarding: vetting approves, it polls and reports Ready.
     env.sim.approve(&sid).expect("approve");
     env.wait_product("acme-shaken-stir", "Ready", ready).await;
-    assert!(twilio_requests(&b.metrics().await) > 0.0);
+    let new_leader_metrics = b.metrics().await;
+    assert!(twilio_requests(&new_leader_metrics) > 0.0);
+    assert_eq!(sample(&new_leader_metrics, "trusthub_leader"), Some(1.0));
     assert_no_duplicates(&env.sim);
     assert_eq!(
         env.sim.trust_products().len(),

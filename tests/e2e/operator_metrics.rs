@@ -118,6 +118,60 @@ async fn operator_serves_health_readiness_and_metrics_of_an_onboarding() {
         Some(1.0),
         "{text}"
     );
+    // Per-object series name the object (never its SID) and this replica leads.
+    let ns = &env.ns;
+    let acme = format!(r#"kind="ShakenStirTrustProduct",namespace="{ns}",name="acme-shaken-stir""#);
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"trusthub_vetting_status{{{acme},status="twilio-approved"}}"#)
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                r#"trusthub_vetting_status{{kind="BusinessProfileBinding",namespace="{ns}",name="acme-primary",status="twilio-approved"}}"#
+            )
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let valid_until = sample(
+        &text,
+        &format!("trusthub_valid_until_timestamp_seconds{{{acme}}}"),
+    )
+    .expect("the approved product's validUntil");
+    assert!(
+        valid_until > now + 300.0 * 86400.0,
+        "the simulator approves for a year: {valid_until}"
+    );
+    let submitted = sample(
+        &text,
+        &format!("trusthub_submitted_timestamp_seconds{{{acme}}}"),
+    )
+    .expect("the submitted product's submission time");
+    assert!(
+        (now - 600.0..=now + 1.0).contains(&submitted),
+        "submitted during this test: {submitted}"
+    );
+    assert_eq!(sample(&text, "trusthub_leader"), Some(1.0), "{text}");
+    assert!(
+        !text.contains(crate::support::PROFILE) && !text.contains(r#"="BU"#),
+        "no SIDs in labels: {text}"
+    );
+    // The alerts and the dashboard name only metrics this operator exports; promtool lints
+    // the exposition (in the text format it reads: OpenMetrics it does not parse).
+    crate::chart_monitoring::assert_monitoring_names_only_exported_metrics(&text);
+    crate::chart_monitoring::assert_promtool_refuses_openmetrics(&text);
+    crate::chart_monitoring::assert_promtool_accepts_metrics(&op.metrics_prometheus_text().await);
+
     // Deleting the broken product removes it from the gauges at the next scrape.
     env.products()
         .delete("broken", &Default::default())

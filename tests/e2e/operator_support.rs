@@ -103,6 +103,28 @@ impl Operator {
         body
     }
 
+    /// `/metrics` in the Prometheus text format 0.0.4 (asked for with `Accept: text/plain`).
+    pub async fn metrics_prometheus_text(&self) -> String {
+        let response = reqwest::Client::new()
+            .get(self.url("/metrics"))
+            .header("accept", "text/plain;version=0.0.4;q=0.9,*/*;q=0.1")
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(response.status().as_u16(), 200, "/metrics answers 200");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        response.text().await.expect("body")
+    }
+
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&self) {
         let start = Instant::now();
