@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"): installs the external tools the tests
-# drive (Stoplight Prism, kubectl, helm, promtool) into ./.tools, builds the real kube-apiserver
-# and etcd from their Go modules (first run only; cached outside the clone), then runs every
-# test of the workspace and ends with one line summing up all test binaries.
+# drive (Stoplight Prism, kubectl, helm, promtool; cached outside the clone, linked into
+# ./.tools/bin), builds the real kube-apiserver and etcd from their Go modules (first run only;
+# cached outside the clone), then runs every test of the workspace and ends with one line
+# summing up all test binaries.
 #
 #   TRUSTHUB_KUBE_BACKEND=kube-local bash scripts/test.sh
 #       runs without Go: every suite uses kube-local instead of the real apiserver.
