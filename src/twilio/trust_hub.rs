@@ -18,7 +18,7 @@ use super::credentials::{Credentials, is_sid};
 use super::error::TwilioError;
 use super::http::{Api, Call, CallObserver, ClientConfig, Transport, decode};
 use super::types::{
-    Account, AccountFilter, BundleFilter, ChannelEndpointAssignment, CreateTrustProduct,
+    Account, AccountFilter, Bundle, BundleFilter, ChannelEndpointAssignment, CreateTrustProduct,
     CustomerProfile, EntityAssignment, Evaluation, IncomingPhoneNumber, PHONE_NUMBER_ENDPOINT,
     Policy, TrustProduct, UpdateTrustProduct,
 };
@@ -168,6 +168,32 @@ fn any_sid<'a>(what: &str, value: &'a str) -> Result<&'a str> {
     }
 }
 
+/// An answer naming one Twilio object. Its SID is required: an object without one cannot be
+/// recorded, addressed again or cleaned up, so such an answer is an error, never `""`.
+trait Identified {
+    fn sid_is_missing(&self) -> bool;
+}
+
+macro_rules! identified {
+    ($($t:ty),*) => {$(
+        impl Identified for $t {
+            fn sid_is_missing(&self) -> bool {
+                self.sid.as_deref().is_none_or(str::is_empty)
+            }
+        }
+    )*};
+}
+
+identified!(
+    Bundle,
+    ChannelEndpointAssignment,
+    EntityAssignment,
+    Evaluation,
+    Policy,
+    Account,
+    IncomingPhoneNumber
+);
+
 impl TwilioClient {
     pub fn new(credentials: Credentials, config: ClientConfig) -> Result<Self> {
         Ok(Self {
@@ -185,7 +211,12 @@ impl TwilioClient {
         self.transport.config()
     }
 
-    async fn get<T: DeserializeOwned>(&self, op: &'static str, api: Api, path: &str) -> Result<T> {
+    async fn get<T: DeserializeOwned + Identified>(
+        &self,
+        op: &'static str,
+        api: Api,
+        path: &str,
+    ) -> Result<T> {
         let url = self.transport.url(api, path)?;
         let call = Call {
             operation: op,
@@ -195,10 +226,21 @@ impl TwilioClient {
             form: None,
         };
         let (status, body) = self.transport.send(&call).await?;
-        decode(op, status, &body)
+        let answer: T = decode(op, status, &body)?;
+        if answer.sid_is_missing() {
+            return Err(TwilioError::Decode {
+                operation: op,
+                status: status.as_u16(),
+                detail: "the answer carries no sid".into(),
+            });
+        }
+        Ok(answer)
     }
 
-    async fn post<T: DeserializeOwned>(
+    /// POSTs a create or update. Once Twilio answered 2xx the write happened, so an answer that
+    /// does not decode, or names no object, is ambiguous, not a refusal: the object may exist,
+    /// and the caller must look it up before creating again.
+    async fn post<T: DeserializeOwned + Identified>(
         &self,
         op: &'static str,
         path: &str,
@@ -213,7 +255,18 @@ impl TwilioClient {
             form: Some(form),
         };
         let (status, body) = self.transport.send(&call).await?;
-        decode(op, status, &body)
+        let ambiguous = |reason: String| TwilioError::Ambiguous {
+            operation: op,
+            status: Some(status.as_u16()),
+            body: None,
+            reason,
+        };
+        let answer: T = decode(op, status, &body)
+            .map_err(|e| ambiguous(format!("undecodable HTTP {status} answer: {e}")))?;
+        if answer.sid_is_missing() {
+            return Err(ambiguous(format!("HTTP {status} answer without a sid")));
+        }
+        Ok(answer)
     }
 
     async fn delete(&self, op: &'static str, path: &str) -> Result<()> {
