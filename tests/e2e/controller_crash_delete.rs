@@ -1,13 +1,16 @@
-//! Crash safety under `deletionPolicy: Delete`: the operator is killed (SIGKILL) right after
-//! each Twilio write in turn, restarted, brought to Ready, then both objects are deleted. Every
-//! Twilio object the operator created must be gone, and the assignment that existed before the
-//! binding (a number already on the profile) must be untouched. A create whose status write was
-//! lost to the kill must still be recorded as the operator's, or `Delete` leaves it behind.
+//! Who created what, under `deletionPolicy: Delete`. Crash safety: the operator is killed
+//! (SIGKILL) right after each Twilio write in turn, restarted, brought to Ready, then both
+//! objects are deleted. Every Twilio object the operator created must be gone, and the
+//! assignment that existed before the binding (a number already on the profile) must be
+//! untouched. A create whose status write was lost to the kill must still be recorded as the
+//! operator's, or `Delete` leaves it behind. And a create Twilio refused leaves no claim: a
+//! product of the same name made later by someone else is adopted, never deleted.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use trusthub_sim::{Seed, SimConfig};
+use trusthub_operator::twilio::{CreateTrustProduct, TrustHub};
+use trusthub_sim::{FaultKind, Faults, ScriptedFault, Seed, SimConfig};
 
 use crate::support::*;
 
@@ -121,4 +124,72 @@ async fn killed_after_each_write_under_delete_removes_exactly_what_it_created() 
         let _ = restarted.wait().await;
         env.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_product_create_leaves_no_claim_on_a_later_product_of_that_name() {
+    let mut env = Env::start(false).await;
+    // Every create of a Trust Product is refused (429 is a definite answer: nothing was made).
+    env.sim.push_fault(ScriptedFault {
+        method: Some("POST".into()),
+        path_prefix: "/v1/TrustProducts".into(),
+        count: 100_000,
+        action: FaultKind::TooManyRequests {
+            retry_after_secs: None,
+        },
+    });
+    env.start_controller();
+    apply_examples_under_delete(&env).await;
+    env.wait_product("acme-shaken-stir", "refused by Twilio", |p| {
+        p.condition("Synced")
+            .is_some_and(|c| c.reason == "TwilioRateLimited")
+    })
+    .await;
+    env.stop_controller().await;
+    let stored = env.products().get("acme-shaken-stir").await.expect("get");
+    let marker = stored
+        .status
+        .as_ref()
+        .and_then(|s| s.create_pending_since.clone());
+
+    // Someone else creates a product of that name, then the operator comes back.
+    env.sim.set_faults(Faults::none());
+    let theirs = crate::client_ops::parent_client(&env.sim, 50)
+        .create_trust_product(&CreateTrustProduct {
+            friendly_name: stored.spec.friendly_name.clone(),
+            email: "someone@else.example".into(),
+            policy_sid: stored.spec.policy_sid.clone(),
+            status_callback: None,
+        })
+        .await
+        .expect("someone else's create")
+        .sid
+        .expect("sid");
+    env.start_controller();
+    let product = env
+        .wait_product("acme-shaken-stir", "using their product", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.trust_product_sid.as_deref())
+                == Some(&theirs)
+        })
+        .await;
+    assert!(
+        !product
+            .status
+            .as_ref()
+            .is_some_and(|s| s.trust_product_created),
+        "someone else's product was recorded as created by the operator"
+    );
+    env.products()
+        .delete("acme-shaken-stir", &Default::default())
+        .await
+        .expect("delete");
+    wait_gone(&env.products(), "acme-shaken-stir").await;
+    assert!(
+        env.sim.trust_products().iter().any(|p| p.sid == theirs),
+        "someone else's product survives the deletion"
+    );
+    assert_eq!(marker, None, "the create-pending marker outlived a refusal");
+    env.shutdown().await;
 }
