@@ -9,7 +9,8 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::status::{
-    Conditioned, StatusWriter, announce_expiry, apply_conditions, event, report_error,
+    Conditioned, StatusWriter, announce_expiry, apply_conditions, create_marked, event,
+    report_error,
 };
 use super::{Context, ReconcileError};
 use crate::api::{
@@ -248,7 +249,10 @@ async fn sync(
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
-    let mut assignments = match recorded_assignments(obj, &recorded, &profile_view, &targets) {
+    // A create left in flight is only settled by listing what it may have made.
+    let known = recorded_assignments(obj, &recorded, &profile_view, &targets)
+        .filter(|_| recorded.assignments_pending.is_empty());
+    let mut assignments = match known {
         Some(known) => known,
         None => twilio
             .list_customer_profile_channel_endpoint_assignments_among(
@@ -269,6 +273,14 @@ async fn sync(
         .filter(|n| n.created_by_operator)
         .filter_map(|n| n.assignment_sid.clone())
         .collect();
+    owned.extend(crate::planner::claimed(
+        &recorded.assignments_pending,
+        assignments
+            .iter()
+            .map(|(ra, pn)| (ra.as_str(), pn.as_str())),
+    ));
+    // Settled by the list above; each create in flight from here on is marked again.
+    let mut in_flight: Vec<String> = Vec::new();
     let wanted: BTreeSet<&str> = targets
         .iter()
         .filter_map(|t| match t {
@@ -282,10 +294,19 @@ async fn sync(
         .filter(|n| n.state != NumberState::Unresolvable)
         .filter_map(|n| {
             let sid = n.sid.clone()?;
-            (!wanted.contains(sid.as_str())).then(|| Released {
+            if wanted.contains(sid.as_str()) {
+                return None;
+            }
+            // A number dropped from the spec while its create was in flight: what the list
+            // found for it is this object's.
+            let claimed = assignments
+                .iter()
+                .find(|(ra, pn)| *pn == sid && owned.contains(ra))
+                .map(|(ra, _)| ra.clone());
+            Some(Released {
                 number_sid: sid,
-                assignment_sid: n.assignment_sid.clone(),
-                created_by_operator: n.created_by_operator,
+                created_by_operator: n.created_by_operator || claimed.is_some(),
+                assignment_sid: claimed.or(n.assignment_sid.clone()),
             })
         })
         .collect();
@@ -311,6 +332,7 @@ async fn sync(
         status.business_profile = Some(profile_status(&profile));
         status.phone_numbers = planned.numbers.clone();
         status.numbers_summary = Some(planned.summary.clone());
+        status.assignments_pending = in_flight.clone();
         let next = planned
             .actions
             .iter()
@@ -349,15 +371,9 @@ async fn sync(
         attempted.insert(action.clone());
         match action {
             BindingAction::Assign { number_sid } => {
-                match twilio
-                    .create_customer_profile_channel_endpoint_assignment(
-                        &profile_view.sid,
-                        &number_sid,
-                    )
-                    .await
-                {
-                    Ok(created) => {
-                        let sid = created.sid.unwrap_or_default();
+                let sid = &profile_view.sid;
+                match assign(twilio.as_ref(), writer, &mut in_flight, sid, &number_sid).await? {
+                    Ok(sid) => {
                         event(
                             ctx,
                             obj,
@@ -373,13 +389,7 @@ async fn sync(
                         owned.insert(sid.clone());
                         assignments.push((sid, number_sid));
                     }
-                    Err(e) if e.is_transient() || e.is_ambiguous() => {
-                        return Err(ReconcileError::twilio(
-                            "assign a phone number to the profile",
-                        )(e));
-                    }
-                    Err(e) => {
-                        let message = format!("Twilio refused the assignment: {e}");
+                    Err(message) => {
                         event(
                             ctx,
                             obj,
@@ -420,6 +430,35 @@ async fn sync(
                 released.retain(|r| r.number_sid != number_sid);
             }
         }
+    }
+}
+
+fn pending_of(status: &mut BusinessProfileBindingStatus) -> &mut Vec<String> {
+    &mut status.assignments_pending
+}
+
+/// Assigns `number_sid` to the profile, marked in flight meanwhile (`create_marked`): its
+/// `RA…` SID, or why Twilio refused.
+async fn assign(
+    twilio: &dyn TrustHub,
+    writer: &mut Writer<'_>,
+    in_flight: &mut Vec<String>,
+    profile_sid: &str,
+    number_sid: &str,
+) -> Result<Result<String, String>, ReconcileError> {
+    let op = "CreateCustomerProfileChannelEndpointAssignment";
+    let create = async {
+        twilio
+            .create_customer_profile_channel_endpoint_assignment(profile_sid, number_sid)
+            .await
+            .and_then(|created| crate::twilio::created_sid(created.sid, op))
+    };
+    match create_marked(writer, pending_of, in_flight, number_sid, create).await? {
+        Ok(sid) => Ok(Ok(sid)),
+        Err(e) if e.is_transient() || e.is_ambiguous() => Err(ReconcileError::twilio(
+            "assign a phone number to the profile",
+        )(e)),
+        Err(e) => Ok(Err(format!("Twilio refused the assignment: {e}"))),
     }
 }
 
