@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use trusthub_operator::twilio::{CreateTrustProduct, TrustHub};
-use trusthub_sim::{FaultKind, Faults, ScriptedFault, Seed, SimConfig};
+use trusthub_sim::{BundleStatus, FaultKind, Faults, ScriptedFault, Seed, SimConfig};
 
 use crate::support::*;
 
@@ -54,32 +54,8 @@ fn created(env: &Env) -> BTreeMap<String, u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_each_write_under_delete_removes_exactly_what_it_created() {
     for kill_after in 1..=WRITES {
-        let env = Env::start_with(SimConfig {
-            seed: seed_with_preassigned_number(),
-            review_delay: Some(Duration::from_millis(100)),
-            approve_delay: Some(Duration::from_millis(300)),
-            ..SimConfig::default()
-        })
-        .await;
-        let preexisting = env.sim.channel_assignments();
-        assert_eq!(preexisting.len(), 1, "the seed's assignment");
-        let preexisting_entities = env.sim.entity_assignments();
-        let mut writes = env.sim.subscribe_writes();
-        let mut operator = env
-            .operator_command()
-            .spawn()
-            .expect("start trusthub-operator");
-        apply_examples_under_delete(&env).await;
-        let mut seen = Vec::new();
-        while seen.len() < kill_after {
-            let ev = tokio::time::timeout(PATIENCE, writes.recv())
-                .await
-                .expect("a Twilio write")
-                .expect("write channel open");
-            seen.push(ev.operation_id);
-        }
-        operator.start_kill().expect("SIGKILL");
-        let _ = operator.wait().await;
+        let (env, before, seen) = killed_after(kill_after).await;
+        assert_eq!(before.channels.len(), 1, "the seed's assignment");
         let mut restarted = env
             .operator_command()
             .spawn()
@@ -116,10 +92,94 @@ async fn killed_after_each_write_under_delete_removes_exactly_what_it_created() 
         );
         assert_eq!(
             env.sim.channel_assignments(),
-            preexisting,
+            before.channels,
             "kill after {seen:?}: only the pre-existing assignment is left"
         );
-        assert_eq!(env.sim.entity_assignments(), preexisting_entities);
+        assert_eq!(env.sim.entity_assignments(), before.entities);
+        restarted.start_kill().expect("stop");
+        let _ = restarted.wait().await;
+        env.shutdown().await;
+    }
+}
+
+/// The state of Twilio before the operator ran: the seed's assignments.
+struct Before {
+    channels: Vec<trusthub_sim::ChannelAssignment>,
+    entities: Vec<trusthub_sim::EntityAssignment>,
+}
+
+/// Starts the operator on the examples under `Delete` and kills it right after the
+/// `kill_after`-th Twilio write: the environment, Twilio's state before, the writes seen.
+async fn killed_after(kill_after: usize) -> (Env, Before, Vec<String>) {
+    let env = Env::start_with(SimConfig {
+        seed: seed_with_preassigned_number(),
+        review_delay: Some(Duration::from_millis(100)),
+        approve_delay: Some(Duration::from_millis(300)),
+        ..SimConfig::default()
+    })
+    .await;
+    let before = Before {
+        channels: env.sim.channel_assignments(),
+        entities: env.sim.entity_assignments(),
+    };
+    let mut writes = env.sim.subscribe_writes();
+    let mut operator = env
+        .operator_command()
+        .spawn()
+        .expect("start trusthub-operator");
+    apply_examples_under_delete(&env).await;
+    let mut seen = Vec::new();
+    while seen.len() < kill_after {
+        let ev = tokio::time::timeout(PATIENCE, writes.recv())
+            .await
+            .expect("a Twilio write")
+            .expect("write channel open");
+        seen.push(ev.operation_id);
+    }
+    operator.start_kill().expect("SIGKILL");
+    let _ = operator.wait().await;
+    (env, before, seen)
+}
+
+/// Deleted while the operator is down, right after a write whose outcome it never recorded:
+/// once back, it must still remove what that write made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_each_write_and_deleted_meanwhile_removes_what_it_created() {
+    for kill_after in 1..=WRITES {
+        let (env, before, seen) = killed_after(kill_after).await;
+        // Twilio refuses to delete a product under review (unrelated to ownership): end it.
+        for p in env.sim.trust_products() {
+            if p.status == BundleStatus::PendingReview {
+                env.sim.start_review(&p.sid).expect("start review");
+            }
+            if p.status.is_locked() {
+                env.sim.approve(&p.sid).expect("approve");
+            }
+        }
+        env.products()
+            .delete("acme-shaken-stir", &Default::default())
+            .await
+            .expect("delete product");
+        env.bindings()
+            .delete("acme-primary", &Default::default())
+            .await
+            .expect("delete binding");
+        let mut restarted = env
+            .operator_command()
+            .spawn()
+            .expect("restart trusthub-operator");
+        wait_gone(&env.products(), "acme-shaken-stir").await;
+        wait_gone(&env.bindings(), "acme-primary").await;
+        assert!(
+            env.sim.trust_products().is_empty(),
+            "kill after {seen:?}: the product it created is gone"
+        );
+        assert_eq!(
+            env.sim.channel_assignments(),
+            before.channels,
+            "kill after {seen:?}: only the pre-existing assignment is left"
+        );
+        assert_eq!(env.sim.entity_assignments(), before.entities);
         restarted.start_kill().expect("stop");
         let _ = restarted.wait().await;
         env.shutdown().await;
