@@ -61,7 +61,13 @@ async fn killed_after_each_write_under_delete_removes_exactly_what_it_created() 
             .spawn()
             .expect("restart trusthub-operator");
         let binding = env.wait_binding("acme-primary", "Ready", ready).await;
-        env.wait_product("acme-shaken-stir", "Ready", ready).await;
+        let product = env.wait_product("acme-shaken-stir", "Ready", ready).await;
+        let status = product.status.unwrap_or_default();
+        assert!(
+            status.entity_assignment_created
+                && status.phone_numbers.iter().all(|n| n.created_by_operator),
+            "kill after {seen:?}: the attachments it made are recorded as its own: {status:#?}"
+        );
         let owned: Vec<(Option<String>, bool)> = binding
             .status
             .iter()
