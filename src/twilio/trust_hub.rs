@@ -269,6 +269,27 @@ impl TwilioClient {
         Ok(answer)
     }
 
+    /// Every page of a list. An item naming no object is an error, like a single answer
+    /// without a SID: it could be neither recorded nor addressed.
+    async fn list<T: DeserializeOwned + Identified>(
+        &self,
+        op: &'static str,
+        api: Api,
+        path: &str,
+        filters: Vec<(&'static str, String)>,
+        key: &'static str,
+    ) -> Result<Vec<T>> {
+        let items: Vec<T> = self.transport.list(op, api, path, filters, key).await?;
+        if items.iter().any(Identified::sid_is_missing) {
+            return Err(TwilioError::Decode {
+                operation: op,
+                status: 200,
+                detail: format!("an item of {key:?} carries no sid"),
+            });
+        }
+        Ok(items)
+    }
+
     async fn delete(&self, op: &'static str, path: &str) -> Result<()> {
         let url = self.transport.url(Api::TrustHub, path)?;
         let call = Call {
@@ -313,8 +334,7 @@ impl TrustHub for TwilioClient {
     async fn list_customer_profiles(&self, filter: &BundleFilter) -> Result<Vec<CustomerProfile>> {
         let path = "/v1/CustomerProfiles";
         let op = "ListCustomerProfile";
-        (self.transport)
-            .list(op, Api::TrustHub, path, filter.params(), "results")
+        self.list(op, Api::TrustHub, path, filter.params(), "results")
             .await
     }
 
@@ -347,9 +367,7 @@ impl TrustHub for TwilioClient {
         let path = format!("/v1/CustomerProfiles/{bu}/ChannelEndpointAssignments");
         let filter = Self::endpoint_filter(channel_endpoint_sid)?;
         let op = "ListCustomerProfileChannelEndpointAssignment";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, filter, "results")
-            .await
+        self.list(op, Api::TrustHub, &path, filter, "results").await
     }
 
     async fn list_customer_profile_channel_endpoint_assignments_among(
@@ -369,8 +387,7 @@ impl TrustHub for TwilioClient {
                 .collect::<Result<Vec<_>>>()?;
             let filter = vec![("ChannelEndpointSids", sids.join(","))];
             found.extend(
-                (self.transport)
-                    .list(op, Api::TrustHub, &path, filter, "results")
+                self.list(op, Api::TrustHub, &path, filter, "results")
                     .await?,
             );
         }
@@ -398,15 +415,14 @@ impl TrustHub for TwilioClient {
         if let Some(policy) = &filter.policy_sid {
             sid("PolicySid", policy, "RN")?;
         }
-        (self.transport)
-            .list(
-                "ListTrustProduct",
-                Api::TrustHub,
-                "/v1/TrustProducts",
-                filter.params(),
-                "results",
-            )
-            .await
+        self.list(
+            "ListTrustProduct",
+            Api::TrustHub,
+            "/v1/TrustProducts",
+            filter.params(),
+            "results",
+        )
+        .await
     }
 
     async fn fetch_trust_product(&self, sid_: &str) -> Result<TrustProduct> {
@@ -448,8 +464,7 @@ impl TrustHub for TwilioClient {
         let bu = sid("TrustProductSid", trust_product_sid, "BU")?;
         let path = format!("/v1/TrustProducts/{bu}/EntityAssignments");
         let op = "ListTrustProductEntityAssignment";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, Vec::new(), "results")
+        self.list(op, Api::TrustHub, &path, Vec::new(), "results")
             .await
     }
 
@@ -486,9 +501,7 @@ impl TrustHub for TwilioClient {
         let path = format!("/v1/TrustProducts/{bu}/ChannelEndpointAssignments");
         let filter = Self::endpoint_filter(channel_endpoint_sid)?;
         let op = "ListTrustProductChannelEndpointAssignment";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, filter, "results")
-            .await
+        self.list(op, Api::TrustHub, &path, filter, "results").await
     }
 
     async fn delete_trust_product_channel_endpoint_assignment(
@@ -522,8 +535,7 @@ impl TrustHub for TwilioClient {
         let bu = sid("TrustProductSid", trust_product_sid, "BU")?;
         let path = format!("/v1/TrustProducts/{bu}/Evaluations");
         let op = "ListTrustProductEvaluation";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, Vec::new(), "results")
+        self.list(op, Api::TrustHub, &path, Vec::new(), "results")
             .await
     }
 
@@ -534,8 +546,7 @@ impl TrustHub for TwilioClient {
 
     async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>> {
         let path = "/2010-04-01/Accounts.json";
-        (self.transport)
-            .list("ListAccount", Api::V2010, path, filter.params(), "accounts")
+        self.list("ListAccount", Api::V2010, path, filter.params(), "accounts")
             .await
     }
 
@@ -556,8 +567,7 @@ impl TrustHub for TwilioClient {
             .into_iter()
             .collect();
         let op = "ListIncomingPhoneNumber";
-        (self.transport)
-            .list(op, Api::V2010, &path, filter, "incoming_phone_numbers")
+        self.list(op, Api::V2010, &path, filter, "incoming_phone_numbers")
             .await
     }
 

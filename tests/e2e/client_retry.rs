@@ -174,6 +174,10 @@ async fn answers_without_a_sid_are_errors() {
             201,
             r#"{"account_sid": "AC00000000000000000000000000000000"}"#.into(),
         ),
+        _ if r.target.contains("ChannelEndpointAssignments") => Reply::Json(
+            200,
+            r#"{"results": [{"channel_endpoint_sid": "PN00000000000000000000000000000001"}], "meta": {}}"#.into(),
+        ),
         _ => Reply::Json(200, r#"{"sid": null, "friendly_name": "acme"}"#.into()),
     })
     .await;
@@ -189,6 +193,13 @@ async fn answers_without_a_sid_are_errors() {
     assert!(
         matches!(&fetched, Err(TwilioError::Decode { status: 200, .. })),
         "fetch: {fetched:?}"
+    );
+    let listed = client
+        .list_customer_profile_channel_endpoint_assignments(BU, None)
+        .await;
+    assert!(
+        matches!(&listed, Err(TwilioError::Decode { .. })),
+        "list: {listed:?}"
     );
 }
 
