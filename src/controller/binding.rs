@@ -197,8 +197,9 @@ fn recorded_assignments(
         .collect()
 }
 
-/// The numbers whose assignments matter to this binding: those it wants and those it recorded
-/// (to release). Only these are listed, however many numbers the shared profile carries.
+/// The numbers whose assignments matter to this binding: those it wants, those it recorded
+/// (to release) and those whose create was in flight (to claim). Only these are listed, however
+/// many numbers the shared profile carries.
 fn relevant_numbers(
     targets: &[NumberTarget],
     recorded: &BusinessProfileBindingStatus,
@@ -211,6 +212,7 @@ fn relevant_numbers(
         })
         .collect();
     sids.extend(recorded.phone_numbers.iter().filter_map(|n| n.sid.clone()));
+    sids.extend(recorded.assignments_pending.iter().cloned());
     sids.into_iter().collect()
 }
 
