@@ -173,6 +173,12 @@ pub struct BusinessProfileBindingStatus {
     /// "assigned/requested", e.g. `3/3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numbers_summary: Option<String>,
+    /// `PN…` SIDs whose assignment create was sent but whose outcome is not recorded yet. Set
+    /// just before the (non-idempotent) create and cleared with its result: after a crash,
+    /// timeout or 5xx, an assignment the next look-up finds for such a number is recorded as
+    /// created by the operator (so `Delete` removes it). Cleared when Twilio refuses the create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments_pending: Vec<String>,
     /// When the operator last compared this object with Trust Hub.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

@@ -187,6 +187,13 @@ pub struct ShakenStirTrustProductStatus {
     /// Numbers attached to the product.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phone_numbers: Vec<TrustProductNumberStatus>,
+    /// What an attachment create was sent for (a number's `PN…` SID, or the profile's `BU…`
+    /// SID) whose outcome is not recorded yet. Set just before the (non-idempotent) create and
+    /// cleared with its result: after a crash, timeout or 5xx, an attachment the next look-up
+    /// finds for such a SID is recorded as created by the operator. Cleared when Twilio refuses
+    /// the create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments_pending: Vec<String>,
     /// "attached/requested", e.g. `3/3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numbers_summary: Option<String>,

@@ -9,7 +9,8 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::status::{
-    Conditioned, StatusWriter, announce_expiry, apply_conditions, event, report_error,
+    Conditioned, StatusWriter, announce_expiry, apply_conditions, create_marked, event,
+    report_error,
 };
 use super::{Context, ReconcileError};
 use crate::api::{
@@ -196,8 +197,9 @@ fn recorded_assignments(
         .collect()
 }
 
-/// The numbers whose assignments matter to this binding: those it wants and those it recorded
-/// (to release). Only these are listed, however many numbers the shared profile carries.
+/// The numbers whose assignments matter to this binding: those it wants, those it recorded
+/// (to release) and those whose create was in flight (to claim). Only these are listed, however
+/// many numbers the shared profile carries.
 fn relevant_numbers(
     targets: &[NumberTarget],
     recorded: &BusinessProfileBindingStatus,
@@ -210,6 +212,7 @@ fn relevant_numbers(
         })
         .collect();
     sids.extend(recorded.phone_numbers.iter().filter_map(|n| n.sid.clone()));
+    sids.extend(recorded.assignments_pending.iter().cloned());
     sids.into_iter().collect()
 }
 
@@ -248,7 +251,10 @@ async fn sync(
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
-    let mut assignments = match recorded_assignments(obj, &recorded, &profile_view, &targets) {
+    // A create left in flight is only settled by listing what it may have made.
+    let known = recorded_assignments(obj, &recorded, &profile_view, &targets)
+        .filter(|_| recorded.assignments_pending.is_empty());
+    let mut assignments = match known {
         Some(known) => known,
         None => twilio
             .list_customer_profile_channel_endpoint_assignments_among(
@@ -269,6 +275,14 @@ async fn sync(
         .filter(|n| n.created_by_operator)
         .filter_map(|n| n.assignment_sid.clone())
         .collect();
+    owned.extend(crate::planner::claimed(
+        &recorded.assignments_pending,
+        assignments
+            .iter()
+            .map(|(ra, pn)| (ra.as_str(), pn.as_str())),
+    ));
+    // Settled by the list above; each create in flight from here on is marked again.
+    let mut in_flight: Vec<String> = Vec::new();
     let wanted: BTreeSet<&str> = targets
         .iter()
         .filter_map(|t| match t {
@@ -282,10 +296,19 @@ async fn sync(
         .filter(|n| n.state != NumberState::Unresolvable)
         .filter_map(|n| {
             let sid = n.sid.clone()?;
-            (!wanted.contains(sid.as_str())).then(|| Released {
+            if wanted.contains(sid.as_str()) {
+                return None;
+            }
+            // A number dropped from the spec while its create was in flight: what the list
+            // found for it is this object's.
+            let claimed = assignments
+                .iter()
+                .find(|(ra, pn)| *pn == sid && owned.contains(ra))
+                .map(|(ra, _)| ra.clone());
+            Some(Released {
                 number_sid: sid,
-                assignment_sid: n.assignment_sid.clone(),
-                created_by_operator: n.created_by_operator,
+                created_by_operator: n.created_by_operator || claimed.is_some(),
+                assignment_sid: claimed.or(n.assignment_sid.clone()),
             })
         })
         .collect();
@@ -311,6 +334,7 @@ async fn sync(
         status.business_profile = Some(profile_status(&profile));
         status.phone_numbers = planned.numbers.clone();
         status.numbers_summary = Some(planned.summary.clone());
+        status.assignments_pending = in_flight.clone();
         let next = planned
             .actions
             .iter()
@@ -349,15 +373,9 @@ async fn sync(
         attempted.insert(action.clone());
         match action {
             BindingAction::Assign { number_sid } => {
-                match twilio
-                    .create_customer_profile_channel_endpoint_assignment(
-                        &profile_view.sid,
-                        &number_sid,
-                    )
-                    .await
-                {
-                    Ok(created) => {
-                        let sid = created.sid.unwrap_or_default();
+                let sid = &profile_view.sid;
+                match assign(twilio.as_ref(), writer, &mut in_flight, sid, &number_sid).await? {
+                    Ok(sid) => {
                         event(
                             ctx,
                             obj,
@@ -373,13 +391,7 @@ async fn sync(
                         owned.insert(sid.clone());
                         assignments.push((sid, number_sid));
                     }
-                    Err(e) if e.is_transient() || e.is_ambiguous() => {
-                        return Err(ReconcileError::twilio(
-                            "assign a phone number to the profile",
-                        )(e));
-                    }
-                    Err(e) => {
-                        let message = format!("Twilio refused the assignment: {e}");
+                    Err(message) => {
                         event(
                             ctx,
                             obj,
@@ -423,17 +435,48 @@ async fn sync(
     }
 }
 
+fn pending_of(status: &mut BusinessProfileBindingStatus) -> &mut Vec<String> {
+    &mut status.assignments_pending
+}
+
+/// Assigns `number_sid` to the profile, marked in flight meanwhile (`create_marked`): its
+/// `RA…` SID, or why Twilio refused.
+async fn assign(
+    twilio: &dyn TrustHub,
+    writer: &mut Writer<'_>,
+    in_flight: &mut Vec<String>,
+    profile_sid: &str,
+    number_sid: &str,
+) -> Result<Result<String, String>, ReconcileError> {
+    let op = "CreateCustomerProfileChannelEndpointAssignment";
+    let create = async {
+        twilio
+            .create_customer_profile_channel_endpoint_assignment(profile_sid, number_sid)
+            .await
+            .and_then(|created| crate::twilio::created_sid(created.sid, op))
+    };
+    match create_marked(writer, pending_of, in_flight, number_sid, create).await? {
+        Ok(sid) => Ok(Ok(sid)),
+        Err(e) if e.is_transient() || e.is_ambiguous() => Err(ReconcileError::twilio(
+            "assign a phone number to the profile",
+        )(e)),
+        Err(e) => Ok(Err(format!("Twilio refused the assignment: {e}"))),
+    }
+}
+
 /// Deletion: under `Delete`, remove the assignments this object made; under `Orphan`, nothing.
 /// Never hangs: when the credentials are gone, a Warning Event lists what is left behind.
 async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, ReconcileError> {
     let status = obj.status.clone().unwrap_or_default();
-    let ours: Vec<(String, String)> = status
+    let mut ours: Vec<(String, String)> = status
         .phone_numbers
         .iter()
         .filter(|n| n.created_by_operator)
         .filter_map(|n| Some((n.assignment_sid.clone()?, n.sid.clone()?)))
         .collect();
-    if obj.spec.deletion_policy == DeletionPolicy::Orphan || ours.is_empty() {
+    let pending = &status.assignments_pending;
+    if obj.spec.deletion_policy == DeletionPolicy::Orphan || (ours.is_empty() && pending.is_empty())
+    {
         return Ok(Action::await_change());
     }
     let profile_sid = status
@@ -441,14 +484,39 @@ async fn cleanup(obj: &BusinessProfileBinding, ctx: &Context) -> Result<Action, 
         .as_ref()
         .map(|p| p.sid.clone())
         .unwrap_or_default();
-    let left_behind: Vec<String> = ours
+    let mut left_behind: Vec<String> = ours
         .iter()
         .map(|(ra, pn)| format!("{ra} ({pn}) on profile {profile_sid}"))
         .collect();
+    left_behind.extend(pending.iter().map(|pn| {
+        format!("the assignment of {pn} to profile {profile_sid}, if its create went through")
+    }));
     let Some(twilio) = super::cleanup_client(ctx, obj, &obj.spec.credentials, &left_behind).await?
     else {
         return Ok(Action::await_change());
     };
+    if !pending.is_empty() {
+        // Deleted while a create was in flight: what that create made is this object's.
+        let found = twilio
+            .list_customer_profile_channel_endpoint_assignments_among(&profile_sid, pending)
+            .await
+            .map_err(ReconcileError::twilio(
+                "list the profile's phone number assignments",
+            ))?;
+        let found: Vec<(String, String)> = found
+            .into_iter()
+            .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
+            .collect();
+        let claimed = crate::planner::claimed(
+            pending,
+            found.iter().map(|(ra, pn)| (ra.as_str(), pn.as_str())),
+        );
+        for (ra, pn) in found {
+            if claimed.contains(&ra) && !ours.iter().any(|(o, _)| *o == ra) {
+                ours.push((ra, pn));
+            }
+        }
+    }
     let mut left = Vec::new();
     for (ra, pn) in &ours {
         match super::deleted(

@@ -135,9 +135,44 @@ pub enum Requeue {
     OnChange,
 }
 
+/// The objects this object created although its status never recorded them: those found
+/// (`(object SID, what it assigns)`) for a target whose create was in flight (`pending`, written
+/// to status before the create) when the reconcile ended without recording the outcome (a
+/// crash, a timeout, a 5xx). Only a create this operator sent can have made them, since the
+/// marker is cleared whenever Twilio definitely refused the create.
+pub fn claimed<'a>(
+    pending: &[String],
+    found: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> std::collections::BTreeSet<String> {
+    found
+        .into_iter()
+        .filter(|(_, target)| pending.iter().any(|p| p == target))
+        .map(|(sid, _)| sid.to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_found_for_an_in_flight_create_are_claimed() {
+        let found = [("RA1", "PN1"), ("RA2", "PN2"), ("RA3", "PN3")];
+        let table: [(&[&str], &[&str]); 4] = [
+            (&[], &[]),
+            (&["PN2"], &["RA2"]),
+            (&["PN1", "PN3"], &["RA1", "RA3"]),
+            // The create never happened: nothing found, nothing claimed.
+            (&["PN9"], &[]),
+        ];
+        for (pending, want) in table {
+            let pending: Vec<String> = pending.iter().map(|s| s.to_string()).collect();
+            let got = claimed(&pending, found.iter().copied());
+            let want: std::collections::BTreeSet<String> =
+                want.iter().map(|s| s.to_string()).collect();
+            assert_eq!(got, want, "pending {pending:?}");
+        }
+    }
 
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + secs).unwrap()

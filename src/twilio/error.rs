@@ -185,6 +185,19 @@ impl TwilioError {
     }
 }
 
+/// The SID of the object a create answered with. The client already refuses answers without
+/// one (see `TwilioClient::post`); a caller holding a created object's `Option` still gets an
+/// ambiguous error, never an empty SID in status.
+pub fn created_sid(sid: Option<String>, operation: &'static str) -> Result<String, TwilioError> {
+    sid.filter(|s| !s.is_empty())
+        .ok_or_else(|| TwilioError::Ambiguous {
+            operation,
+            status: None,
+            body: None,
+            reason: "the answer carries no sid".into(),
+        })
+}
+
 pub(crate) fn is_transient_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status)
 }

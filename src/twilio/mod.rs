@@ -23,7 +23,7 @@ pub use credentials::{
     Credentials, DEFAULT_API_BASE, DEFAULT_REGION, DEFAULT_TRUST_HUB_BASE, Endpoints, SecretString,
     is_sid,
 };
-pub use error::{TransportKind, TwilioError, TwilioErrorBody, parse_retry_after};
+pub use error::{TransportKind, TwilioError, TwilioErrorBody, created_sid, parse_retry_after};
 pub use http::{CallObserver, CallOutcome, CallRecord, ClientConfig, RetryPolicy};
 pub use trust_hub::{TrustHub, TwilioClient};
 pub use types::{

@@ -18,7 +18,7 @@ use super::credentials::{Credentials, is_sid};
 use super::error::TwilioError;
 use super::http::{Api, Call, CallObserver, ClientConfig, Transport, decode};
 use super::types::{
-    Account, AccountFilter, BundleFilter, ChannelEndpointAssignment, CreateTrustProduct,
+    Account, AccountFilter, Bundle, BundleFilter, ChannelEndpointAssignment, CreateTrustProduct,
     CustomerProfile, EntityAssignment, Evaluation, IncomingPhoneNumber, PHONE_NUMBER_ENDPOINT,
     Policy, TrustProduct, UpdateTrustProduct,
 };
@@ -168,6 +168,32 @@ fn any_sid<'a>(what: &str, value: &'a str) -> Result<&'a str> {
     }
 }
 
+/// An answer naming one Twilio object. Its SID is required: an object without one cannot be
+/// recorded, addressed again or cleaned up, so such an answer is an error, never `""`.
+trait Identified {
+    fn sid_is_missing(&self) -> bool;
+}
+
+macro_rules! identified {
+    ($($t:ty),*) => {$(
+        impl Identified for $t {
+            fn sid_is_missing(&self) -> bool {
+                self.sid.as_deref().is_none_or(str::is_empty)
+            }
+        }
+    )*};
+}
+
+identified!(
+    Bundle,
+    ChannelEndpointAssignment,
+    EntityAssignment,
+    Evaluation,
+    Policy,
+    Account,
+    IncomingPhoneNumber
+);
+
 impl TwilioClient {
     pub fn new(credentials: Credentials, config: ClientConfig) -> Result<Self> {
         Ok(Self {
@@ -185,7 +211,12 @@ impl TwilioClient {
         self.transport.config()
     }
 
-    async fn get<T: DeserializeOwned>(&self, op: &'static str, api: Api, path: &str) -> Result<T> {
+    async fn get<T: DeserializeOwned + Identified>(
+        &self,
+        op: &'static str,
+        api: Api,
+        path: &str,
+    ) -> Result<T> {
         let url = self.transport.url(api, path)?;
         let call = Call {
             operation: op,
@@ -195,10 +226,21 @@ impl TwilioClient {
             form: None,
         };
         let (status, body) = self.transport.send(&call).await?;
-        decode(op, status, &body)
+        let answer: T = decode(op, status, &body)?;
+        if answer.sid_is_missing() {
+            return Err(TwilioError::Decode {
+                operation: op,
+                status: status.as_u16(),
+                detail: "the answer carries no sid".into(),
+            });
+        }
+        Ok(answer)
     }
 
-    async fn post<T: DeserializeOwned>(
+    /// POSTs a create or update. Once Twilio answered 2xx the write happened, so an answer that
+    /// does not decode, or names no object, is ambiguous, not a refusal: the object may exist,
+    /// and the caller must look it up before creating again.
+    async fn post<T: DeserializeOwned + Identified>(
         &self,
         op: &'static str,
         path: &str,
@@ -213,7 +255,39 @@ impl TwilioClient {
             form: Some(form),
         };
         let (status, body) = self.transport.send(&call).await?;
-        decode(op, status, &body)
+        let ambiguous = |reason: String| TwilioError::Ambiguous {
+            operation: op,
+            status: Some(status.as_u16()),
+            body: None,
+            reason,
+        };
+        let answer: T = decode(op, status, &body)
+            .map_err(|e| ambiguous(format!("undecodable HTTP {status} answer: {e}")))?;
+        if answer.sid_is_missing() {
+            return Err(ambiguous(format!("HTTP {status} answer without a sid")));
+        }
+        Ok(answer)
+    }
+
+    /// Every page of a list. An item naming no object is an error, like a single answer
+    /// without a SID: it could be neither recorded nor addressed.
+    async fn list<T: DeserializeOwned + Identified>(
+        &self,
+        op: &'static str,
+        api: Api,
+        path: &str,
+        filters: Vec<(&'static str, String)>,
+        key: &'static str,
+    ) -> Result<Vec<T>> {
+        let items: Vec<T> = self.transport.list(op, api, path, filters, key).await?;
+        if items.iter().any(Identified::sid_is_missing) {
+            return Err(TwilioError::Decode {
+                operation: op,
+                status: 200,
+                detail: format!("an item of {key:?} carries no sid"),
+            });
+        }
+        Ok(items)
     }
 
     async fn delete(&self, op: &'static str, path: &str) -> Result<()> {
@@ -260,8 +334,7 @@ impl TrustHub for TwilioClient {
     async fn list_customer_profiles(&self, filter: &BundleFilter) -> Result<Vec<CustomerProfile>> {
         let path = "/v1/CustomerProfiles";
         let op = "ListCustomerProfile";
-        (self.transport)
-            .list(op, Api::TrustHub, path, filter.params(), "results")
+        self.list(op, Api::TrustHub, path, filter.params(), "results")
             .await
     }
 
@@ -294,9 +367,7 @@ impl TrustHub for TwilioClient {
         let path = format!("/v1/CustomerProfiles/{bu}/ChannelEndpointAssignments");
         let filter = Self::endpoint_filter(channel_endpoint_sid)?;
         let op = "ListCustomerProfileChannelEndpointAssignment";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, filter, "results")
-            .await
+        self.list(op, Api::TrustHub, &path, filter, "results").await
     }
 
     async fn list_customer_profile_channel_endpoint_assignments_among(
@@ -316,8 +387,7 @@ impl TrustHub for TwilioClient {
                 .collect::<Result<Vec<_>>>()?;
             let filter = vec![("ChannelEndpointSids", sids.join(","))];
             found.extend(
-                (self.transport)
-                    .list(op, Api::TrustHub, &path, filter, "results")
+                self.list(op, Api::TrustHub, &path, filter, "results")
                     .await?,
             );
         }
@@ -345,15 +415,14 @@ impl TrustHub for TwilioClient {
         if let Some(policy) = &filter.policy_sid {
             sid("PolicySid", policy, "RN")?;
         }
-        (self.transport)
-            .list(
-                "ListTrustProduct",
-                Api::TrustHub,
-                "/v1/TrustProducts",
-                filter.params(),
-                "results",
-            )
-            .await
+        self.list(
+            "ListTrustProduct",
+            Api::TrustHub,
+            "/v1/TrustProducts",
+            filter.params(),
+            "results",
+        )
+        .await
     }
 
     async fn fetch_trust_product(&self, sid_: &str) -> Result<TrustProduct> {
@@ -395,8 +464,7 @@ impl TrustHub for TwilioClient {
         let bu = sid("TrustProductSid", trust_product_sid, "BU")?;
         let path = format!("/v1/TrustProducts/{bu}/EntityAssignments");
         let op = "ListTrustProductEntityAssignment";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, Vec::new(), "results")
+        self.list(op, Api::TrustHub, &path, Vec::new(), "results")
             .await
     }
 
@@ -433,9 +501,7 @@ impl TrustHub for TwilioClient {
         let path = format!("/v1/TrustProducts/{bu}/ChannelEndpointAssignments");
         let filter = Self::endpoint_filter(channel_endpoint_sid)?;
         let op = "ListTrustProductChannelEndpointAssignment";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, filter, "results")
-            .await
+        self.list(op, Api::TrustHub, &path, filter, "results").await
     }
 
     async fn delete_trust_product_channel_endpoint_assignment(
@@ -469,8 +535,7 @@ impl TrustHub for TwilioClient {
         let bu = sid("TrustProductSid", trust_product_sid, "BU")?;
         let path = format!("/v1/TrustProducts/{bu}/Evaluations");
         let op = "ListTrustProductEvaluation";
-        (self.transport)
-            .list(op, Api::TrustHub, &path, Vec::new(), "results")
+        self.list(op, Api::TrustHub, &path, Vec::new(), "results")
             .await
     }
 
@@ -481,8 +546,7 @@ impl TrustHub for TwilioClient {
 
     async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>> {
         let path = "/2010-04-01/Accounts.json";
-        (self.transport)
-            .list("ListAccount", Api::V2010, path, filter.params(), "accounts")
+        self.list("ListAccount", Api::V2010, path, filter.params(), "accounts")
             .await
     }
 
@@ -503,8 +567,7 @@ impl TrustHub for TwilioClient {
             .into_iter()
             .collect();
         let op = "ListIncomingPhoneNumber";
-        (self.transport)
-            .list(op, Api::V2010, &path, filter, "incoming_phone_numbers")
+        self.list(op, Api::V2010, &path, filter, "incoming_phone_numbers")
             .await
     }
 

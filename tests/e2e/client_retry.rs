@@ -146,6 +146,63 @@ async fn create_answered_503_is_ambiguous_and_not_resent() {
     assert_no_secret(&err);
 }
 
+/// A 2xx means Twilio made the object; an answer that does not decode cannot say it was
+/// refused: the object may exist, so the caller must take the look-up path.
+#[tokio::test]
+async fn create_answered_2xx_with_an_undecodable_body_is_ambiguous() {
+    let server = ScriptedServer::start(|_, _| Reply::Json(201, "<html>ok</html>".into())).await;
+    let client = client_for(&server.base_url, 4);
+    let err = client
+        .create_customer_profile_channel_endpoint_assignment(
+            BU,
+            "PN00000000000000000000000000000001",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(server.count("POST"), 1, "not resent");
+    assert!(err.is_ambiguous() && err.is_transient(), "{err}");
+    assert_eq!(err.http_status(), Some(201));
+    assert_no_secret(&err);
+}
+
+/// An answer naming no object is an error, never an object with an empty SID: for a create
+/// it is ambiguous (the object may exist), for a fetch a malformed answer.
+#[tokio::test]
+async fn answers_without_a_sid_are_errors() {
+    let server = ScriptedServer::start(|r, _| match r.method.as_str() {
+        "POST" => Reply::Json(
+            201,
+            r#"{"account_sid": "AC00000000000000000000000000000000"}"#.into(),
+        ),
+        _ if r.target.contains("ChannelEndpointAssignments") => Reply::Json(
+            200,
+            r#"{"results": [{"channel_endpoint_sid": "PN00000000000000000000000000000001"}], "meta": {}}"#.into(),
+        ),
+        _ => Reply::Json(200, r#"{"sid": null, "friendly_name": "acme"}"#.into()),
+    })
+    .await;
+    let client = client_for(&server.base_url, 4);
+    let created = client
+        .create_trust_product_entity_assignment(BU, "BU00000000000000000000000000000000")
+        .await;
+    assert!(
+        matches!(&created, Err(e) if e.is_ambiguous()),
+        "create: {created:?}"
+    );
+    let fetched = client.fetch_trust_product(BU).await;
+    assert!(
+        matches!(&fetched, Err(TwilioError::Decode { status: 200, .. })),
+        "fetch: {fetched:?}"
+    );
+    let listed = client
+        .list_customer_profile_channel_endpoint_assignments(BU, None)
+        .await;
+    assert!(
+        matches!(&listed, Err(TwilioError::Decode { .. })),
+        "list: {listed:?}"
+    );
+}
+
 #[tokio::test]
 async fn create_with_dropped_connection_is_ambiguous_and_not_resent() {
     let server = ScriptedServer::start(|_, _| Reply::Drop).await;

@@ -169,6 +169,8 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
         }),
         phone_numbers: numbers,
         numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
+        // One create is in flight at a time, so the marker holds at most one number.
+        assignments_pending: vec![sid("PN", 0)],
         last_sync_time: Some(time()),
     };
     (binding, status)
@@ -292,6 +294,8 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
         business_profile_sid: Some(sid("BU", 1)),
         entity_assignment_sid: Some(sid("BV", 1)),
         entity_assignment_created: true,
+        // One create is in flight at a time, so the marker holds at most one SID.
+        attachments_pending: vec![sid("PN", 0)],
         phone_numbers: (0..NUMBERS)
             .map(|i| TrustProductNumberStatus {
                 phone_number: Some(e164(i)),

@@ -13,7 +13,8 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::status::{
-    Conditioned, StatusWriter, announce_expiry, apply_conditions, event, now, report_error,
+    Conditioned, StatusWriter, announce_expiry, apply_conditions, create_marked, event, now,
+    report_error,
 };
 use super::{Context, ReconcileError};
 use crate::api::{
@@ -23,10 +24,10 @@ use crate::api::{
 use crate::planner::trust_product::{
     Attachment, EvaluationMemo, ProductView, TrustProductAction, TrustProductInputs, plan,
 };
-use crate::planner::{ConditionSpec, text};
+use crate::planner::{ConditionSpec, claimed, text};
 use crate::twilio::{
     BundleStatus, Evaluation, EvaluationStatus as TwilioEvaluationStatus, TrustProduct,
-    UpdateTrustProduct,
+    UpdateTrustProduct, created_sid,
 };
 
 type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProductStatus>;
@@ -187,9 +188,12 @@ async fn sync(
     let desired: BTreeSet<String> = source.numbers.keys().cloned().collect();
     // Frugal path: nothing changed on our side since the last complete sync, so one fetch of
     // the product tells whether anything changed on Twilio's.
-    let quiet = (!resubmit_requested && recorded.observed_generation == generation)
-        .then(|| recorded_attachments(&recorded, &source, &desired))
-        .flatten();
+    // An attachment create left in flight is only settled by listing what it may have made.
+    let quiet = (!resubmit_requested
+        && recorded.observed_generation == generation
+        && recorded.attachments_pending.is_empty())
+    .then(|| recorded_attachments(&recorded, &source, &desired))
+    .flatten();
     if quiet.is_none() {
         observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
     }
@@ -230,7 +234,24 @@ async fn sync(
         .filter(|n| n.created_by_operator)
         .filter_map(|n| n.assignment_sid.clone())
         .collect();
-    let mut entity_created = recorded.entity_assignment_created;
+    let pending = &recorded.attachments_pending;
+    owned.extend(claimed(
+        pending,
+        attachments
+            .iter()
+            .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str())),
+    ));
+    let mut entity_created = recorded.entity_assignment_created
+        || !claimed(
+            pending,
+            entity
+                .iter()
+                .filter(|(_, o)| *o == source.profile_sid)
+                .map(|(bv, o)| (bv.as_str(), o.as_str())),
+        )
+        .is_empty();
+    // Settled by the look-up above; each create in flight from here on is marked again.
+    let mut in_flight: Vec<String> = Vec::new();
     let mut last_evaluation = recorded.last_evaluation.clone();
     let mut submitted_at = recorded.submitted_at.clone();
     let mut last_resubmit = recorded.last_resubmit.clone();
@@ -275,6 +296,7 @@ async fn sync(
             .find(|(_, o)| *o == source.profile_sid)
             .map(|(bv, _)| bv.clone());
         status.entity_assignment_created = entity_created;
+        status.attachments_pending = in_flight.clone();
         status.phone_numbers = desired
             .iter()
             .map(|pn| {
@@ -340,11 +362,17 @@ async fn sync(
         attempted.push(action.clone());
         match action {
             TrustProductAction::AttachProfile { profile_sid } => {
-                let created = twilio
-                    .create_trust_product_entity_assignment(&sid, &profile_sid)
-                    .await
+                let create = async {
+                    twilio
+                        .create_trust_product_entity_assignment(&sid, &profile_sid)
+                        .await
+                        .and_then(|created| {
+                            created_sid(created.sid, "CreateTrustProductEntityAssignment")
+                        })
+                };
+                let bv = create_marked(writer, pending_of, &mut in_flight, &profile_sid, create)
+                    .await?
                     .map_err(ReconcileError::twilio("attach the Business Profile"))?;
-                let bv = created.sid.unwrap_or_default();
                 event(
                     ctx,
                     obj,
@@ -358,12 +386,17 @@ async fn sync(
                 entity_created = true;
             }
             TrustProductAction::AttachNumber { number_sid } => {
-                match twilio
-                    .create_trust_product_channel_endpoint_assignment(&sid, &number_sid)
-                    .await
+                let create = async {
+                    twilio
+                        .create_trust_product_channel_endpoint_assignment(&sid, &number_sid)
+                        .await
+                        .and_then(|created| {
+                            created_sid(created.sid, "CreateTrustProductChannelEndpointAssignment")
+                        })
+                };
+                match create_marked(writer, pending_of, &mut in_flight, &number_sid, create).await?
                 {
-                    Ok(created) => {
-                        let ra = created.sid.unwrap_or_default();
+                    Ok(ra) => {
                         event(
                             ctx,
                             obj,
@@ -500,6 +533,10 @@ async fn sync(
             }
         }
     }
+}
+
+fn pending_of(status: &mut ShakenStirTrustProductStatus) -> &mut Vec<String> {
+    &mut status.attachments_pending
 }
 
 type Observed = (Vec<(String, String)>, Vec<Attachment>);

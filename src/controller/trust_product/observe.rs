@@ -363,10 +363,19 @@ pub(super) async fn ensure_product(
                     .status_callback_for(spec.status_callback.as_deref())
                     .map(str::to_string),
             };
-            let product = twilio
-                .create_trust_product(&request)
-                .await
-                .map_err(ReconcileError::twilio("create the Trust Product"))?;
+            let product = match twilio.create_trust_product(&request).await {
+                Ok(product) => product,
+                Err(e) => {
+                    if !e.is_ambiguous() {
+                        // Twilio answered: no product was made, so a product of this name
+                        // found later is someone else's, to adopt, never to delete.
+                        let mut cleared = writer.written.clone();
+                        cleared.create_pending_since = None;
+                        writer.write(cleared).await?;
+                    }
+                    return Err(ReconcileError::twilio("create the Trust Product")(e));
+                }
+            };
             record_identity(obj, ctx, writer, &product, true).await?;
             Ok((product, true))
         }
