@@ -305,7 +305,7 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
         last_evaluation: Some(EvaluationStatus {
             sid: sid("EL", 1),
             key: format!(
-                "{}|{}|resubmit-g{}-true",
+                "{}|{}|resubmit-g{}-a:#0123456789abcdef",
                 sid("BU", 1),
                 numbers.join(","),
                 i64::MAX

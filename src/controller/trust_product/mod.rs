@@ -261,6 +261,7 @@ async fn sync(
             evaluation: memo.as_ref(),
             rejected_generation: writer.written.rejected_generation,
             resubmit_requested,
+            resubmit_annotation: annotation.as_deref(),
             submitted_at: submitted_at.as_ref().map(|t| t.0),
             poll: &ctx.config.poll,
         });
