@@ -213,6 +213,14 @@ fn relevant_numbers(
     sids.into_iter().collect()
 }
 
+/// Since when the binding has reported numbers it cannot assign: the `NumbersAssigned`
+/// condition's transition time while its reason is `NumbersUnresolvable`.
+fn failing_since(recorded: &BusinessProfileBindingStatus) -> Option<k8s_openapi::jiff::Timestamp> {
+    find_condition(&recorded.conditions, "NumbersAssigned")
+        .filter(|c| c.status == "False" && c.reason == "NumbersUnresolvable")
+        .map(|c| c.last_transition_time.0)
+}
+
 fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
     ResolvedBusinessProfile {
         sid: profile.sid.clone().unwrap_or_default(),
@@ -292,6 +300,7 @@ async fn sync(
     let unapproved_since = find_condition(&recorded.conditions, "ProfileApproved")
         .filter(|c| c.status != "True")
         .map(|c| c.last_transition_time.0);
+    let failing_since = failing_since(&recorded);
     let mut failures: BTreeMap<String, String> = BTreeMap::new();
     let mut attempted: BTreeSet<BindingAction> = BTreeSet::new();
     loop {
@@ -305,6 +314,7 @@ async fn sync(
             deletion_policy: obj.spec.deletion_policy,
             unapproved_since,
             failures: &failures,
+            failing_since,
             poll: &ctx.config.poll,
         });
         let mut status = writer.written.clone();
