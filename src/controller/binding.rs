@@ -168,7 +168,8 @@ async fn resolve_numbers(
 /// The assignments recorded by the last complete sync, when nothing changed since on our side
 /// (same generation, every number resolved and assigned) nor in the profile's status: then the
 /// profile fetch alone tells that nothing needs doing, and the assignment list is not read again.
-/// Assignments removed outside the operator are noticed at the next spec or profile change.
+/// Assignments removed outside the operator are noticed at the next listing: a spec or profile
+/// change, or the resync once a period has passed since the last one (`assignmentsListedAt`).
 fn recorded_assignments(
     obj: &BusinessProfileBinding,
     recorded: &BusinessProfileBindingStatus,
@@ -194,6 +195,30 @@ fn recorded_assignments(
             Some((entry.assignment_sid.clone()?, number_sid.clone()))
         })
         .collect()
+}
+
+/// Announces assignments recorded as `Assigned` that the listing no longer shows (removed in
+/// the Console); the planner assigns those numbers again.
+async fn announce_drift(
+    ctx: &Context,
+    obj: &BusinessProfileBinding,
+    recorded: &BusinessProfileBindingStatus,
+    listed: &[(String, String)],
+) {
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|(ra, pn)| (ra.as_str(), pn.as_str()))
+        .collect();
+    let was_assigned = recorded.phone_numbers.iter().filter_map(|n| {
+        (n.state == NumberState::Assigned)
+            .then_some((n.sid.as_deref()?, n.assignment_sid.as_deref()?))
+    });
+    let removed = super::drift::removed(was_assigned, &listed);
+    let profile = recorded
+        .business_profile
+        .as_ref()
+        .map_or("", |p| p.sid.as_str());
+    super::drift::announce(ctx, obj, &removed, &format!("Business Profile {profile}")).await;
 }
 
 /// The numbers whose assignments matter to this binding: those it wants and those it recorded
@@ -256,7 +281,14 @@ async fn sync(
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
-    let mut assignments = match recorded_assignments(obj, &recorded, &profile_view, &targets) {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    // Once per resync period the recorded assignments are checked against a listing, to see
+    // numbers unassigned in the Console (drift).
+    let frugal = (!super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), now))
+        .then(|| recorded_assignments(obj, &recorded, &profile_view, &targets))
+        .flatten();
+    let listed = frugal.is_none();
+    let mut assignments = match frugal {
         Some(known) => known,
         None => twilio
             .list_customer_profile_channel_endpoint_assignments_among(
@@ -271,6 +303,14 @@ async fn sync(
             .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
             .collect(),
     };
+    let listed_at = if listed {
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now))
+    } else {
+        recorded.assignments_listed_at.clone()
+    };
+    if listed {
+        announce_drift(ctx, obj, &recorded, &assignments).await;
+    }
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers
         .iter()
@@ -321,6 +361,7 @@ async fn sync(
         status.business_profile = Some(profile_status(&profile));
         status.phone_numbers = planned.numbers.clone();
         status.numbers_summary = Some(planned.summary.clone());
+        status.assignments_listed_at = listed_at.clone();
         let next = planned
             .actions
             .iter()

@@ -9,6 +9,7 @@
 mod backoff;
 mod binding;
 mod credentials;
+mod drift;
 mod error;
 pub mod events;
 mod status;

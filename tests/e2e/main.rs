@@ -14,6 +14,7 @@ mod client_sim_faults;
 mod client_support;
 mod cluster;
 mod controller_bad_input;
+mod controller_drift;
 mod controller_evaluation;
 mod controller_events;
 mod controller_expiry;

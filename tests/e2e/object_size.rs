@@ -169,6 +169,7 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
         }),
         phone_numbers: numbers,
         numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
+        assignments_listed_at: Some(time()),
         last_sync_time: Some(time()),
     };
     (binding, status)
@@ -302,6 +303,7 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
             })
             .collect(),
         numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
+        assignments_listed_at: Some(time()),
         last_evaluation: Some(EvaluationStatus {
             sid: sid("EL", 1),
             key: format!(

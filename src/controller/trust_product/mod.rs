@@ -210,17 +210,28 @@ async fn sync(
             before == product.status || (locked(before) && locked(&product.status))
         });
     let checked_profile = quiet.is_none();
+    // Once per resync period the recorded assignments are checked against a listing, to see
+    // numbers detached in the Console (drift).
+    let listing_now = Timestamp::now();
+    let listing_due =
+        super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), listing_now);
+    let mut listed_at = Some(Time(listing_now));
     let (mut entity, mut attachments) = if created_now {
         // Created a moment ago by this reconcile: nothing is attached yet.
         (Vec::new(), Vec::new())
     } else {
-        match quiet.filter(|_| locked(&product.status) && unchanged) {
-            Some(known) => known,
+        match quiet.filter(|_| locked(&product.status) && unchanged && !listing_due) {
+            Some(known) => {
+                listed_at = recorded.assignments_listed_at.clone();
+                known
+            }
             None => {
                 if !checked_profile {
                     observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
                 }
-                observe_assignments(twilio.as_ref(), &sid).await?
+                let observed = observe_assignments(twilio.as_ref(), &sid).await?;
+                announce_drift(ctx, obj, &recorded, &sid, &observed.1).await;
+                observed
             }
         }
     };
@@ -299,6 +310,7 @@ async fn sync(
             .filter(|n| n.assignment_sid.is_some())
             .count();
         status.numbers_summary = Some(format!("{attached_count}/{}", desired.len()));
+        status.assignments_listed_at = listed_at.clone();
         status.last_evaluation = last_evaluation.clone();
         status.submitted_at = submitted_at.clone();
         status.last_resubmit = last_resubmit.clone();
@@ -528,6 +540,31 @@ fn recorded_attachments(
         .collect::<Option<_>>()?;
     let attached: BTreeSet<String> = attachments.iter().map(|a| a.number_sid.clone()).collect();
     (attached == *desired).then(|| (vec![(entity, source.profile_sid.clone())], attachments))
+}
+
+/// Announces attachments recorded in status that the listing no longer shows (detached in
+/// the Console); the planner attaches those numbers again.
+async fn announce_drift(
+    ctx: &Context,
+    obj: &ShakenStirTrustProduct,
+    recorded: &ShakenStirTrustProductStatus,
+    sid: &str,
+    listed: &[Attachment],
+) {
+    // Attachments recorded for another product (a new identity) are not drift.
+    if recorded.trust_product_sid.as_deref() != Some(sid) {
+        return;
+    }
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str()))
+        .collect();
+    let was_attached = recorded
+        .phone_numbers
+        .iter()
+        .filter_map(|n| Some((n.sid.as_str(), n.assignment_sid.as_deref()?)));
+    let removed = super::drift::removed(was_attached, &listed);
+    super::drift::announce(ctx, obj, &removed, &format!("Trust Product {sid}")).await;
 }
 
 /// Lists the product's entity and number assignments.
