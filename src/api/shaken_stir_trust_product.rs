@@ -165,6 +165,10 @@ pub struct ShakenStirTrustProductStatus {
     /// Whether this object created the Trust Product (an adopted one is never deleted).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_product_created: bool,
+    /// Why this object uses a Trust Product it did not create, when it found it itself: e.g. the
+    /// SHAKEN/STIR product Twilio adds to an approved Primary Customer Profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<String>,
     /// Set just before the Trust Product create call and cleared once its SID is recorded: after
     /// a crash the operator looks the product up by name instead of creating a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 
 pub mod binding;
 pub mod expiry;
+pub mod ownership;
 pub mod text;
 pub mod trust_product;
 

@@ -20,6 +20,7 @@ mod controller_events;
 mod controller_expiry;
 mod controller_happy;
 mod controller_lifecycle;
+mod controller_ownership;
 mod controller_resilience;
 mod object_size;
 mod operator_leader;

@@ -304,6 +304,11 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
             .collect(),
         numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
         assignments_listed_at: Some(time()),
+        adoption: Some(format!(
+            "Trust Product {} is the SHAKEN/STIR product attached to Business Profile {}",
+            sid("BU", 2),
+            sid("BU", 1)
+        )),
         last_evaluation: Some(EvaluationStatus {
             sid: sid("EL", 1),
             key: format!(

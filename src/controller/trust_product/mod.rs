@@ -2,6 +2,7 @@
 
 mod cleanup;
 mod observe;
+mod ownership;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -193,7 +194,8 @@ async fn sync(
     if quiet.is_none() {
         observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
     }
-    let (product, created_now) = observe::ensure_product(obj, ctx, twilio.as_ref(), writer).await?;
+    let (product, created_now) =
+        observe::ensure_product(obj, ctx, twilio.as_ref(), writer, &source.profile_sid).await?;
     let mut product = view(&product);
     let sid = product.sid.clone();
     // Under review and once approved, Twilio accepts no change to the product's assignments
@@ -397,7 +399,7 @@ async fn sync(
                     }
                     Err(e) => {
                         let message = text::bounded(
-                            format!("Twilio refused to attach it: {e}"),
+                            ownership::refusal_message(obj, ctx, &e),
                             text::NUMBER_MESSAGE_MAX,
                         );
                         event(
