@@ -281,6 +281,7 @@ async fn sync(
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
+    super::binding_ownership::check_numbers_unclaimed(obj, ctx, &profile_view.sid, &targets)?;
     let now = k8s_openapi::jiff::Timestamp::now();
     // Once per resync period the recorded assignments are checked against a listing, to see
     // numbers unassigned in the Console (drift).

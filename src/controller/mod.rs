@@ -8,6 +8,7 @@
 
 mod backoff;
 mod binding;
+mod binding_ownership;
 mod credentials;
 mod drift;
 mod error;

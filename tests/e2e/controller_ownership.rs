@@ -179,3 +179,34 @@ async fn a_number_on_a_product_outside_the_cluster_is_reported_with_its_sid() {
     );
     env.shutdown().await;
 }
+
+/// K3: a number's assignment to the profile has one owning binding; a second binding naming
+/// the same number gets a terminal condition naming the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_binding_cannot_own_a_number_another_binding_assigned() {
+    let mut env = Env::start(false).await;
+    env.start_controller();
+    with_binding(&env).await;
+    env.apply(binding(
+        "second",
+        "twilio-credentials",
+        json!({"sid": PROFILE}),
+        json!([{"sid": WEST_1_SID}]),
+        "Delete",
+    ))
+    .await;
+    let second = env
+        .wait_binding("second", "refused", |b| {
+            ready_reason(b).as_deref() == Some("NumberInAnotherBinding")
+        })
+        .await;
+    let message = second.condition("Ready").expect("Ready").message.clone();
+    assert!(
+        message.contains(WEST_1_SID) && message.contains("acme-primary"),
+        "{message}"
+    );
+    assert!(ready(
+        &env.bindings().get("acme-primary").await.expect("first")
+    ));
+    env.shutdown().await;
+}
