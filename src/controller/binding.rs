@@ -197,30 +197,6 @@ fn recorded_assignments(
         .collect()
 }
 
-/// Announces assignments recorded as `Assigned` that the listing no longer shows (removed in
-/// the Console); the planner assigns those numbers again.
-async fn announce_drift(
-    ctx: &Context,
-    obj: &BusinessProfileBinding,
-    recorded: &BusinessProfileBindingStatus,
-    listed: &[(String, String)],
-) {
-    let listed: Vec<(&str, &str)> = listed
-        .iter()
-        .map(|(ra, pn)| (ra.as_str(), pn.as_str()))
-        .collect();
-    let was_assigned = recorded.phone_numbers.iter().filter_map(|n| {
-        (n.state == NumberState::Assigned)
-            .then_some((n.sid.as_deref()?, n.assignment_sid.as_deref()?))
-    });
-    let removed = super::drift::removed(was_assigned, &listed);
-    let profile = recorded
-        .business_profile
-        .as_ref()
-        .map_or("", |p| p.sid.as_str());
-    super::drift::announce(ctx, obj, &removed, &format!("Business Profile {profile}")).await;
-}
-
 /// The numbers whose assignments matter to this binding: those it wants and those it recorded
 /// (to release). Only these are listed, however many numbers the shared profile carries.
 fn relevant_numbers(
@@ -310,7 +286,7 @@ async fn sync(
         recorded.assignments_listed_at.clone()
     };
     if listed {
-        announce_drift(ctx, obj, &recorded, &assignments).await;
+        super::drift::announce_unassigned(ctx, obj, &recorded, &assignments).await;
     }
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers

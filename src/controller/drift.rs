@@ -11,7 +11,12 @@ use kube::runtime::events::EventType;
 
 use super::Context;
 use super::status::event;
+use crate::api::{
+    BusinessProfileBinding, BusinessProfileBindingStatus, NumberState, ShakenStirTrustProduct,
+    ShakenStirTrustProductStatus,
+};
 use crate::planner::text;
+use crate::planner::trust_product::Attachment;
 
 /// Whether this reconcile must list the assignments: never listed, or listed at least a resync
 /// period ago (less the 10 % jitter of the requeue, so the resync itself lists). Otherwise the
@@ -55,6 +60,55 @@ pub(super) async fn announce<K: Resource<DynamicType = ()>>(
         note,
     )
     .await;
+}
+
+/// Announces assignments recorded as `Assigned` that the listing no longer shows (removed in
+/// the Console); the planner assigns those numbers again.
+pub(super) async fn announce_unassigned(
+    ctx: &Context,
+    obj: &BusinessProfileBinding,
+    recorded: &BusinessProfileBindingStatus,
+    listed: &[(String, String)],
+) {
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|(ra, pn)| (ra.as_str(), pn.as_str()))
+        .collect();
+    let was_assigned = recorded.phone_numbers.iter().filter_map(|n| {
+        (n.state == NumberState::Assigned)
+            .then_some((n.sid.as_deref()?, n.assignment_sid.as_deref()?))
+    });
+    let removed = removed(was_assigned, &listed);
+    let profile = recorded
+        .business_profile
+        .as_ref()
+        .map_or("", |p| p.sid.as_str());
+    announce(ctx, obj, &removed, &format!("Business Profile {profile}")).await;
+}
+
+/// Announces attachments recorded in status that the listing no longer shows (detached in
+/// the Console); the planner attaches those numbers again.
+pub(super) async fn announce_detached(
+    ctx: &Context,
+    obj: &ShakenStirTrustProduct,
+    recorded: &ShakenStirTrustProductStatus,
+    sid: &str,
+    listed: &[Attachment],
+) {
+    // Attachments recorded for another product (a new identity) are not drift.
+    if recorded.trust_product_sid.as_deref() != Some(sid) {
+        return;
+    }
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str()))
+        .collect();
+    let was_attached = recorded
+        .phone_numbers
+        .iter()
+        .filter_map(|n| Some((n.sid.as_str(), n.assignment_sid.as_deref()?)));
+    let removed = removed(was_attached, &listed);
+    announce(ctx, obj, &removed, &format!("Trust Product {sid}")).await;
 }
 
 #[cfg(test)]

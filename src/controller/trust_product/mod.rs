@@ -232,7 +232,7 @@ async fn sync(
                     observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
                 }
                 let observed = observe_assignments(twilio.as_ref(), &sid).await?;
-                announce_drift(ctx, obj, &recorded, &sid, &observed.1).await;
+                super::drift::announce_detached(ctx, obj, &recorded, &sid, &observed.1).await;
                 observed
             }
         }
@@ -542,31 +542,6 @@ fn recorded_attachments(
         .collect::<Option<_>>()?;
     let attached: BTreeSet<String> = attachments.iter().map(|a| a.number_sid.clone()).collect();
     (attached == *desired).then(|| (vec![(entity, source.profile_sid.clone())], attachments))
-}
-
-/// Announces attachments recorded in status that the listing no longer shows (detached in
-/// the Console); the planner attaches those numbers again.
-async fn announce_drift(
-    ctx: &Context,
-    obj: &ShakenStirTrustProduct,
-    recorded: &ShakenStirTrustProductStatus,
-    sid: &str,
-    listed: &[Attachment],
-) {
-    // Attachments recorded for another product (a new identity) are not drift.
-    if recorded.trust_product_sid.as_deref() != Some(sid) {
-        return;
-    }
-    let listed: Vec<(&str, &str)> = listed
-        .iter()
-        .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str()))
-        .collect();
-    let was_attached = recorded
-        .phone_numbers
-        .iter()
-        .filter_map(|n| Some((n.sid.as_str(), n.assignment_sid.as_deref()?)));
-    let removed = super::drift::removed(was_attached, &listed);
-    super::drift::announce(ctx, obj, &removed, &format!("Trust Product {sid}")).await;
 }
 
 /// Lists the product's entity and number assignments.
