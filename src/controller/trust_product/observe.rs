@@ -393,7 +393,7 @@ async fn adopt_from_profile(
 ) -> Result<Option<TrustProduct>, ReconcileError> {
     let spec = &obj.spec;
     let mut found =
-        super::ownership::products_on_profile(twilio, profile_sid, &spec.policy_sid).await?;
+        super::ownership::products_on_profile(ctx, twilio, profile_sid, &spec.policy_sid).await?;
     match found.len() {
         0 => Ok(None),
         1 => {

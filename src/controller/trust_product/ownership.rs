@@ -69,11 +69,28 @@ pub(super) fn check_product_unclaimed(
     }
 }
 
-/// The SHAKEN/STIR products (`policy_sid`) attached to `profile_sid` by an EntityAssignment,
-/// whatever their friendly name: Twilio adds one to approved Primary Customer Profiles by
-/// itself. One listing of the products, and one of each product's entity assignments; only
-/// done before a create, so once per object.
+/// Whether `product` is one of the cluster's own: recorded by an object, or carrying an
+/// object's friendly name (a product such an object is creating right now, not recorded yet).
+fn cluster_made(ctx: &Context, product: &TrustProduct) -> bool {
+    let Some(store) = ctx.products.get() else {
+        return false;
+    };
+    store.state().iter().any(|o| {
+        (product.sid.is_some()
+            && o.status.as_ref().and_then(|s| s.trust_product_sid.as_ref()) == product.sid.as_ref())
+            || product.friendly_name.as_deref() == Some(o.spec.friendly_name.as_str())
+    })
+}
+
+/// The SHAKEN/STIR products (`policy_sid`) made outside the cluster (e.g. by Twilio, which adds
+/// one to approved Primary Customer Profiles by itself) and attached to `profile_sid` by an
+/// EntityAssignment, whatever their friendly name. One listing of the products; the entity
+/// assignments are listed only for products the cluster did not make, so the cost does not grow
+/// with the number of products the operator manages (nor does a product another object of the
+/// cluster manages count: several objects may each manage a product of one profile). Only done
+/// before a create, so about once per object.
 pub(super) async fn products_on_profile(
+    ctx: &Context,
     twilio: &dyn TrustHub,
     profile_sid: &str,
     policy_sid: &str,
@@ -93,6 +110,9 @@ pub(super) async fn products_on_profile(
         let Some(sid) = product.sid.as_deref() else {
             continue;
         };
+        if cluster_made(ctx, &product) {
+            continue;
+        }
         let on_profile = twilio
             .list_trust_product_entity_assignments(sid)
             .await
