@@ -22,6 +22,7 @@ mod controller_happy;
 mod controller_lifecycle;
 mod controller_ownership;
 mod controller_resilience;
+mod controller_resubmit;
 mod object_size;
 mod operator_leader;
 mod operator_metrics;

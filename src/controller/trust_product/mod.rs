@@ -250,6 +250,7 @@ async fn sync(
     let mut refused: Vec<(String, String)> = Vec::new();
     let mut attempted: Vec<TrustProductAction> = Vec::new();
     let previous_twilio_status = recorded.twilio_status.clone();
+    let mut submitted_now = false;
     loop {
         let memo = last_evaluation.as_ref().map(memo_of);
         let wanted: BTreeSet<String> = desired
@@ -318,6 +319,11 @@ async fn sync(
         status.last_resubmit = last_resubmit.clone();
         if planned.record_rejection {
             status.rejected_generation = generation;
+        }
+        if submitted_now {
+            // A new submission: a rejection of it is recorded afresh, at its generation, so it
+            // waits for the user like the first one instead of being resubmitted at once.
+            status.rejected_generation = None;
         }
         if product.status == ts::TWILIO_APPROVED && status.approved_at.is_none() {
             status.approved_at = Some(now());
@@ -509,6 +515,7 @@ async fn sync(
                 .await;
                 product = view(&updated);
                 submitted_at = Some(Time(Timestamp::now()));
+                submitted_now = true;
                 if resubmit_requested {
                     last_resubmit = annotation.clone();
                 }
