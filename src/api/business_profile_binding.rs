@@ -179,6 +179,11 @@ pub struct BusinessProfileBindingStatus {
     /// created by the operator (so `Delete` removes it). Cleared when Twilio refuses the create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignments_pending: Vec<String>,
+    /// When the operator last listed the assignments in Trust Hub. Between listings it trusts
+    /// what it recorded; once a resync period has passed it lists them again, to see changes
+    /// made in the Console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignments_listed_at: Option<Time>,
     /// When the operator last compared this object with Trust Hub.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

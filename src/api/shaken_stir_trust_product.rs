@@ -165,6 +165,10 @@ pub struct ShakenStirTrustProductStatus {
     /// Whether this object created the Trust Product (an adopted one is never deleted).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_product_created: bool,
+    /// Why this object uses a Trust Product it did not create, when it found it itself: e.g. the
+    /// SHAKEN/STIR product Twilio adds to an approved Primary Customer Profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<String>,
     /// Set just before the Trust Product create call and cleared once its SID is recorded: after
     /// a crash the operator looks the product up by name instead of creating a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +201,11 @@ pub struct ShakenStirTrustProductStatus {
     /// "attached/requested", e.g. `3/3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numbers_summary: Option<String>,
+    /// When the operator last listed the assignments in Trust Hub. Between listings it trusts
+    /// what it recorded; once a resync period has passed it lists them again, to see changes
+    /// made in the Console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignments_listed_at: Option<Time>,
     /// The last Evaluation of the product against its policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluation: Option<EvaluationStatus>,

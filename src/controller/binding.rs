@@ -169,7 +169,8 @@ async fn resolve_numbers(
 /// The assignments recorded by the last complete sync, when nothing changed since on our side
 /// (same generation, every number resolved and assigned) nor in the profile's status: then the
 /// profile fetch alone tells that nothing needs doing, and the assignment list is not read again.
-/// Assignments removed outside the operator are noticed at the next spec or profile change.
+/// Assignments removed outside the operator are noticed at the next listing: a spec or profile
+/// change, or the resync once a period has passed since the last one (`assignmentsListedAt`).
 fn recorded_assignments(
     obj: &BusinessProfileBinding,
     recorded: &BusinessProfileBindingStatus,
@@ -216,6 +217,14 @@ fn relevant_numbers(
     sids.into_iter().collect()
 }
 
+/// Since when the binding has reported numbers it cannot assign: the `NumbersAssigned`
+/// condition's transition time while its reason is `NumbersUnresolvable`.
+fn failing_since(recorded: &BusinessProfileBindingStatus) -> Option<k8s_openapi::jiff::Timestamp> {
+    find_condition(&recorded.conditions, "NumbersAssigned")
+        .filter(|c| c.status == "False" && c.reason == "NumbersUnresolvable")
+        .map(|c| c.last_transition_time.0)
+}
+
 fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
     ResolvedBusinessProfile {
         sid: profile.sid.clone().unwrap_or_default(),
@@ -251,10 +260,17 @@ async fn sync(
     };
     let recorded = writer.written.clone();
     let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
-    // A create left in flight is only settled by listing what it may have made.
-    let known = recorded_assignments(obj, &recorded, &profile_view, &targets)
-        .filter(|_| recorded.assignments_pending.is_empty());
-    let mut assignments = match known {
+    super::binding_ownership::check_numbers_unclaimed(obj, ctx, &profile_view.sid, &targets)?;
+    let now = k8s_openapi::jiff::Timestamp::now();
+    // Once per resync period the recorded assignments are checked against a listing, to see
+    // numbers unassigned in the Console (drift); and a create left in flight is only settled by
+    // listing what it may have made.
+    let frugal = (!super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), now)
+        && recorded.assignments_pending.is_empty())
+    .then(|| recorded_assignments(obj, &recorded, &profile_view, &targets))
+    .flatten();
+    let listed = frugal.is_none();
+    let mut assignments = match frugal {
         Some(known) => known,
         None => twilio
             .list_customer_profile_channel_endpoint_assignments_among(
@@ -269,6 +285,14 @@ async fn sync(
             .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
             .collect(),
     };
+    let listed_at = if listed {
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now))
+    } else {
+        recorded.assignments_listed_at.clone()
+    };
+    if listed {
+        super::drift::announce_unassigned(ctx, obj, &recorded, &assignments).await;
+    }
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers
         .iter()
@@ -315,6 +339,7 @@ async fn sync(
     let unapproved_since = find_condition(&recorded.conditions, "ProfileApproved")
         .filter(|c| c.status != "True")
         .map(|c| c.last_transition_time.0);
+    let failing_since = failing_since(&recorded);
     let mut failures: BTreeMap<String, String> = BTreeMap::new();
     let mut attempted: BTreeSet<BindingAction> = BTreeSet::new();
     loop {
@@ -328,6 +353,7 @@ async fn sync(
             deletion_policy: obj.spec.deletion_policy,
             unapproved_since,
             failures: &failures,
+            failing_since,
             poll: &ctx.config.poll,
         });
         let mut status = writer.written.clone();
@@ -335,6 +361,7 @@ async fn sync(
         status.phone_numbers = planned.numbers.clone();
         status.numbers_summary = Some(planned.summary.clone());
         status.assignments_pending = in_flight.clone();
+        status.assignments_listed_at = listed_at.clone();
         let next = planned
             .actions
             .iter()

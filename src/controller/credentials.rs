@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -62,12 +64,39 @@ impl CredentialsError {
 /// `(namespace, Secret name, how it is read)` → `(Secret resourceVersion, client built from it)`.
 type ClientsBySecret = HashMap<(String, String, String), (String, Arc<dyn TrustHub>)>;
 
+/// A client not asked for this long is dropped at the next build: longer than the approved
+/// resync (12 h by default), so the clients of healthy objects stay.
+const CLIENT_IDLE: Duration = Duration::from_secs(48 * 3600);
+
+/// When each cached client was last handed out, by the same key as the clients.
+type LastUsed = HashMap<(String, String, String), Instant>;
+
+/// Drops the clients of Secrets the watch no longer shows (`secret_exists` answers `false`),
+/// and those not handed out for [`CLIENT_IDLE`] (a Secret renamed in a spec, a reference read
+/// differently, a namespace gone): without it the cache grows with every Secret ever used.
+fn sweep(
+    cached: &mut ClientsBySecret,
+    used: &mut LastUsed,
+    now: Instant,
+    secret_exists: impl Fn(&str, &str) -> bool,
+) {
+    cached.retain(|key, _| {
+        let fresh = used
+            .get(key)
+            .is_some_and(|at| now.saturating_duration_since(*at) <= CLIENT_IDLE);
+        fresh && secret_exists(&key.0, &key.1)
+    });
+    used.retain(|key, _| cached.contains_key(key));
+}
+
 /// One Twilio client per (namespace, Secret) at its current version.
 pub struct CredentialsCache {
     client: Client,
     twilio: ClientConfig,
     observer: Option<Arc<dyn CallObserver>>,
     cached: Mutex<ClientsBySecret>,
+    /// When each cached client was last handed out (for [`sweep`]).
+    used: Mutex<LastUsed>,
     /// The watched Secrets' metadata (set when the controllers start): a client built from the
     /// version the cache shows is reused without reading the Secret again.
     versions: OnceLock<Store<PartialObjectMeta<Secret>>>,
@@ -84,6 +113,7 @@ impl CredentialsCache {
             twilio,
             observer,
             cached: Mutex::new(HashMap::new()),
+            used: Mutex::new(HashMap::new()),
             versions: OnceLock::new(),
         }
     }
@@ -99,12 +129,34 @@ impl CredentialsCache {
         key: &(String, String, String),
         version: &str,
     ) -> Option<Arc<dyn TrustHub>> {
-        self.cached
+        let client = self
+            .cached
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .filter(|(built_from, _)| built_from == version)
-            .map(|(_, client)| client.clone())
+            .map(|(_, client)| client.clone());
+        if client.is_some() {
+            self.note_used(key);
+        }
+        client
+    }
+
+    fn note_used(&self, key: &(String, String, String)) {
+        self.used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), Instant::now());
+    }
+
+    /// Whether the watch shows Secret `namespace/name` (`true` until the watch has listed).
+    fn secret_watched(&self, namespace: &str, name: &str) -> bool {
+        match self.versions.get() {
+            Some(store) if store.wait_until_ready().now_or_never().is_some() => store
+                .get(&ObjectRef::<PartialObjectMeta<Secret>>::new(name).within(namespace))
+                .is_some(),
+            _ => true,
+        }
     }
 
     /// The Twilio client for `reference` in `namespace`.
@@ -155,13 +207,24 @@ impl CredentialsCache {
         if let Some((cached_version, client)) = cached.get(&key)
             && *cached_version == version
         {
-            return Ok(client.clone());
+            let client = client.clone();
+            drop(cached);
+            self.note_used(&key);
+            return Ok(client);
         }
         let mut twilio = TwilioClient::new(credentials, self.twilio.clone()).map_err(invalid)?;
         if let Some(observer) = &self.observer {
             twilio = twilio.with_observer(observer.clone());
         }
         let twilio: Arc<dyn TrustHub> = Arc::new(twilio);
+        // Only when building (rare): the sweep is linear in the cache.
+        {
+            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            sweep(&mut cached, &mut used, Instant::now(), |ns, name| {
+                self.secret_watched(ns, name)
+            });
+            used.insert(key.clone(), Instant::now());
+        }
         cached.insert(key, (version, twilio.clone()));
         Ok(twilio)
     }
@@ -205,4 +268,43 @@ pub fn credentials_from_secret(
         name: name.clone(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Arc<dyn TrustHub> {
+        let credentials = Credentials::auth_token(
+            "AC00000000000000000000000000000001",
+            "token0000000000000000000000000001",
+        )
+        .expect("valid credentials");
+        Arc::new(TwilioClient::new(credentials, ClientConfig::default()).expect("client"))
+    }
+
+    fn key(ns: &str, name: &str) -> (String, String, String) {
+        (ns.into(), name.into(), "ref".into())
+    }
+
+    /// Finding K11: clients of Secrets that are gone, or not asked for in a long time, leave
+    /// the cache; the others stay.
+    #[test]
+    fn the_sweep_drops_clients_of_deleted_or_idle_secrets() {
+        let now = Instant::now() + 2 * CLIENT_IDLE;
+        let mut cached = ClientsBySecret::new();
+        let mut used = LastUsed::new();
+        for (name, idle) in [
+            ("live", Duration::ZERO),
+            ("deleted", Duration::ZERO),
+            ("idle", CLIENT_IDLE + Duration::from_secs(1)),
+        ] {
+            cached.insert(key("ns", name), ("1".into(), client()));
+            used.insert(key("ns", name), now - idle);
+        }
+        sweep(&mut cached, &mut used, now, |_, name| name != "deleted");
+        let left: Vec<&str> = cached.keys().map(|k| k.1.as_str()).collect();
+        assert_eq!(left, vec!["live"]);
+        assert_eq!(used.len(), 1);
+    }
 }

@@ -6,8 +6,11 @@
 //! conditions and requeues as the planner says. Errors are typed: transient ones back off per
 //! object (honouring Retry-After), terminal ones become a condition and a Warning Event.
 
+mod backoff;
 mod binding;
+mod binding_ownership;
 mod credentials;
+mod drift;
 mod error;
 pub mod events;
 mod status;
@@ -89,7 +92,7 @@ pub struct Context {
     /// Publishes Events about the objects.
     pub events: events::EventPublisher,
     /// Consecutive transient failures per object, for the backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    failures: backoff::Backoffs,
     /// The Trust Product informer cache (set when the controllers start), to see which numbers
     /// other objects already attached.
     pub products: OnceLock<Store<ShakenStirTrustProduct>>,
@@ -162,7 +165,7 @@ impl Context {
             credentials: CredentialsCache::new(client.clone(), config.twilio.clone(), calls),
             client,
             config,
-            failures: Mutex::new(HashMap::new()),
+            failures: backoff::Backoffs::default(),
             products: OnceLock::new(),
             bindings: OnceLock::new(),
             reconcile_observer: reconciles,
@@ -208,24 +211,17 @@ impl Context {
     }
 
     fn backoff_for(&self, key: &str, retry_after: Option<Duration>) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(key.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        let exp = self
-            .config
-            .error_backoff_initial
-            .saturating_mul(1u32 << (*n - 1).min(16));
-        let capped = exp.min(self.config.error_backoff_max);
-        // Full jitter keeps many objects failing together from retrying together.
-        let jittered = capped.mul_f64(rand::rng().random_range(0.5..=1.0));
-        retry_after.map_or(jittered, |ra| jittered.max(ra))
+        self.failures.next(
+            key,
+            retry_after,
+            self.config.error_backoff_initial,
+            self.config.error_backoff_max,
+            Instant::now(),
+        )
     }
 
     fn reset_backoff(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.failures.reset(key);
     }
 
     /// A requeue decided by a planner, with ±10 % jitter.

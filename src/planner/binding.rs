@@ -76,6 +76,9 @@ pub struct BindingInputs<'a> {
     pub unapproved_since: Option<Timestamp>,
     /// Failures of earlier assignment attempts, by `PN…`.
     pub failures: &'a BTreeMap<String, String>,
+    /// Since when some number has been refused or unresolvable (the `NumbersAssigned`
+    /// condition's transition time while it reports problems): retries back off from it.
+    pub failing_since: Option<Timestamp>,
     /// Polling intervals.
     pub poll: &'a PollSchedule,
 }
@@ -296,7 +299,14 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
             inputs.now,
         ))
     } else if !problems.is_empty() {
-        Requeue::After(inputs.poll.review_initial)
+        // Growing and capped, like a noncompliant evaluation: a number Twilio keeps refusing
+        // is not retried every minute for ever (a spec change still retries at once).
+        Requeue::After(PollSchedule::growing(
+            inputs.poll.review_initial,
+            inputs.poll.review_max,
+            inputs.failing_since,
+            inputs.now,
+        ))
     } else {
         Requeue::After(inputs.poll.approved(inputs.profile.valid_until, inputs.now))
     };

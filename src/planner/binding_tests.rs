@@ -25,6 +25,7 @@ struct World {
     policy: DeletionPolicy,
     unapproved_since: Option<i64>,
     failures: Vec<(&'static str, &'static str)>,
+    failing_since: Option<i64>,
     valid_until: Option<i64>,
 }
 
@@ -55,6 +56,7 @@ fn approved() -> World {
         policy: DeletionPolicy::Orphan,
         unapproved_since: None,
         failures: vec![],
+        failing_since: None,
         valid_until: None,
     }
 }
@@ -87,6 +89,7 @@ fn run(w: &World) -> BindingPlan {
         deletion_policy: w.policy,
         unapproved_since: w.unapproved_since.map(at),
         failures: &failures,
+        failing_since: w.failing_since.map(at),
         poll: &poll,
     })
 }
@@ -377,5 +380,39 @@ fn plans_every_binding_state() {
         let p = run(&world);
         assert_eq!(p.actions, want, "{name}");
         check(&p);
+    }
+}
+
+/// Finding K10: a number Twilio keeps refusing is retried with growing, capped intervals
+/// (from the time the problem was first reported), not every minute for ever.
+#[test]
+fn refused_numbers_are_retried_with_growing_capped_backoff() {
+    // (failing since, expected wait); `run` plans at 600 s.
+    let table = [
+        (None, 60),
+        (Some(600), 60),
+        (Some(480), 120),
+        (Some(0), 600),
+        (Some(-100_000), 30 * 60),
+    ];
+    for (since, want) in table {
+        let w = World {
+            failures: vec![(PN2, "Twilio refused the assignment: 21649")],
+            failing_since: since,
+            assignments: vec![("RA1", PN1)],
+            ..approved()
+        };
+        let p = run(&w);
+        assert_eq!(
+            p.actions,
+            vec![BindingAction::Assign {
+                number_sid: PN2.into()
+            }]
+        );
+        assert_eq!(
+            p.requeue,
+            Requeue::After(Duration::from_secs(want)),
+            "failing since {since:?}"
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod binding;
 pub mod expiry;
+pub mod ownership;
 pub mod text;
 pub mod trust_product;
 
@@ -125,6 +126,21 @@ impl PollSchedule {
     }
 }
 
+/// Whether the assignments recorded in status must be checked against a fresh listing: never
+/// listed, or listed at least 90 % of `resync` ago (the requeue's jitter can bring the resync
+/// 10 % early, and that resync must list). So an object is listed at most about once per
+/// resync period however often it is reconciled, and drift is seen within about one period.
+pub fn listing_due(resync: Duration, listed_at: Option<Timestamp>, now: Timestamp) -> bool {
+    let Some(at) = listed_at else {
+        return true;
+    };
+    match Duration::try_from(now.duration_since(at)) {
+        Ok(since) => since >= resync.mul_f64(0.9),
+        // Listed "in the future": a clock step back; list rather than trust it for ever.
+        Err(_) => true,
+    }
+}
+
 /// When the controller should look again, as decided by a planner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Requeue {
@@ -194,6 +210,27 @@ mod tests {
                 PollSchedule::growing(i, m, since.map(at), at(now)),
                 Duration::from_secs(want),
                 "since {since:?} now {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn assignments_are_listed_again_once_per_resync_period() {
+        let resync = Duration::from_secs(1000);
+        // (listed at, now, due)
+        let table = [
+            (None, 0, true),
+            (Some(0), 0, false),
+            (Some(0), 899, false),
+            (Some(0), 900, true),
+            (Some(0), 5000, true),
+            (Some(100), 0, true),
+        ];
+        for (listed, now, due) in table {
+            assert_eq!(
+                listing_due(resync, listed.map(at), at(now)),
+                due,
+                "listed {listed:?}, now {now}"
             );
         }
     }

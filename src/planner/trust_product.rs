@@ -126,6 +126,9 @@ pub struct TrustProductInputs<'a> {
     pub rejected_generation: Option<i64>,
     /// The resubmit annotation holds a value not acted on yet.
     pub resubmit_requested: bool,
+    /// The resubmit annotation's current value: each new value is a new submission round,
+    /// which needs an evaluation of its own.
+    pub resubmit_annotation: Option<&'a str>,
     /// When the operator submitted the product.
     pub submitted_at: Option<Timestamp>,
     /// Polling intervals.
@@ -169,17 +172,36 @@ pub struct TrustProductPlan {
     pub record_rejection: bool,
 }
 
+/// The annotation's value as it goes into the evaluation key (kept in status): short values
+/// as they are, longer ones as a stable 64-bit FNV-1a hash, so the key stays small whatever
+/// the annotation holds.
+fn round_tag(value: &str) -> String {
+    const SHORT: usize = 64;
+    if value.len() <= SHORT {
+        return value.to_string();
+    }
+    let hash = value.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("#{hash:016x}")
+}
+
 fn editable(status: &str) -> bool {
     status == ts::DRAFT || status == ts::TWILIO_REJECTED
 }
 
 impl TrustProductInputs<'_> {
     /// What an evaluation depends on: the attached profile and numbers, and which submission it
-    /// is for (a resubmission after a rejection needs a fresh evaluation).
+    /// is for (a resubmission after a rejection needs a fresh evaluation). A resubmission is
+    /// told apart by the generation and the annotation's value, so a second resubmit at the
+    /// same generation (a new value after a second rejection) is evaluated again.
     pub fn evaluation_key(&self) -> String {
         let numbers: Vec<&str> = self.desired_numbers.iter().map(String::as_str).collect();
         let round = if self.product.status == ts::TWILIO_REJECTED {
-            format!("resubmit-g{}-{}", self.generation, self.resubmit_requested)
+            match self.resubmit_annotation {
+                Some(value) => format!("resubmit-g{}-a:{}", self.generation, round_tag(value)),
+                None => format!("resubmit-g{}", self.generation),
+            }
         } else {
             "first".to_string()
         };

@@ -31,6 +31,7 @@ struct World {
     memo: Option<(bool, bool, i64, Option<i64>)>, // (compliant, key matches, at, noncompliant since)
     rejected_generation: Option<i64>,
     resubmit: bool,
+    annotation: Option<&'static str>,
     submitted_at: Option<i64>,
     valid_until: Option<i64>,
     errors: Vec<i64>,
@@ -51,6 +52,7 @@ fn draft() -> World {
         memo: None,
         rejected_generation: None,
         resubmit: false,
+        annotation: None,
         submitted_at: None,
         valid_until: None,
         errors: vec![],
@@ -58,6 +60,11 @@ fn draft() -> World {
 }
 
 fn run(w: &World) -> TrustProductPlan {
+    run_with_memo_key(w, None)
+}
+
+/// Like [`run`], with the memo recorded under `memo_key` when given.
+fn run_with_memo_key(w: &World, memo_key: Option<&str>) -> TrustProductPlan {
     let desired: BTreeSet<String> = w.desired.iter().map(|s| s.to_string()).collect();
     let product = ProductView {
         sid: "BU00000000000000000000000000000ppp".into(),
@@ -100,6 +107,7 @@ fn run(w: &World) -> TrustProductPlan {
         evaluation: None,
         rejected_generation: w.rejected_generation,
         resubmit_requested: w.resubmit,
+        resubmit_annotation: w.annotation,
         submitted_at: w.submitted_at.map(at),
         poll: &poll,
     };
@@ -107,7 +115,9 @@ fn run(w: &World) -> TrustProductPlan {
         .memo
         .map(|(compliant, key_matches, when, since)| EvaluationMemo {
             compliant,
-            key: if key_matches {
+            key: if let Some(key) = memo_key {
+                key.to_string()
+            } else if key_matches {
                 inputs.evaluation_key()
             } else {
                 "stale".into()
@@ -422,7 +432,7 @@ fn plans_the_next_write_for_every_state() {
                 ..draft()
             },
             Some(TrustProductAction::Evaluate {
-                key: format!("{PROFILE}|{PN1},{PN2}|resubmit-g2-false"),
+                key: format!("{PROFILE}|{PN1},{PN2}|resubmit-g2"),
             }),
             |p| assert!(!p.record_rejection),
         ),
@@ -541,4 +551,64 @@ fn identity_is_settled_before_any_create() {
     for (name, inputs, want) in cases {
         assert_eq!(decide_identity(&inputs), want, "{name}");
     }
+}
+
+/// Finding K4: a second resubmit at the same generation (a new annotation value after a
+/// second rejection) must evaluate again, not reuse the first resubmission's evaluation.
+#[test]
+fn a_second_resubmit_at_the_same_generation_evaluates_again() {
+    let first_round = World {
+        status: "twilio-rejected",
+        rejected_generation: Some(1),
+        resubmit: true,
+        annotation: Some("first"),
+        memo: Some((true, true, 10, None)),
+        ..draft()
+    };
+    // The first resubmission evaluated (compliant) under its own key, then submitted.
+    assert_eq!(run(&first_round).action, Some(TrustProductAction::Submit));
+    let first_key = {
+        let desired: BTreeSet<String> = first_round.desired.iter().map(|s| s.to_string()).collect();
+        let product = ProductView {
+            status: "twilio-rejected".into(),
+            ..Default::default()
+        };
+        let poll = PollSchedule::default();
+        TrustProductInputs {
+            now: at(0),
+            generation: 1,
+            friendly_name: "Acme",
+            email: "ops@acme.example",
+            status_callback: None,
+            submit: true,
+            deletion_policy: DeletionPolicy::Orphan,
+            profile_sid: PROFILE,
+            desired_numbers: &desired,
+            product: &product,
+            entity_assignments: &[],
+            attachments: &[],
+            owned_attachments: &BTreeSet::new(),
+            evaluation: None,
+            rejected_generation: Some(1),
+            resubmit_requested: true,
+            resubmit_annotation: Some("first"),
+            submitted_at: None,
+            poll: &poll,
+        }
+        .evaluation_key()
+    };
+    // Rejected again at the same generation; the user sets a new annotation value.
+    let second_round = World {
+        annotation: Some("second"),
+        memo: None,
+        ..first_round
+    };
+    let mut inputs_world = second_round.clone();
+    inputs_world.memo = Some((true, false, 10, None));
+    let planned = run_with_memo_key(&inputs_world, Some(&first_key));
+    assert!(
+        matches!(planned.action, Some(TrustProductAction::Evaluate { .. })),
+        "the second resubmission reused the first one's evaluation: {:?}",
+        planned.action
+    );
 }

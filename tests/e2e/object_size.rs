@@ -171,6 +171,7 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
         numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
         // One create is in flight at a time, so the marker holds at most one number.
         assignments_pending: vec![sid("PN", 0)],
+        assignments_listed_at: Some(time()),
         last_sync_time: Some(time()),
     };
     (binding, status)
@@ -306,10 +307,16 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
             })
             .collect(),
         numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
+        assignments_listed_at: Some(time()),
+        adoption: Some(format!(
+            "Trust Product {} is the SHAKEN/STIR product attached to Business Profile {}",
+            sid("BU", 2),
+            sid("BU", 1)
+        )),
         last_evaluation: Some(EvaluationStatus {
             sid: sid("EL", 1),
             key: format!(
-                "{}|{}|resubmit-g{}-true",
+                "{}|{}|resubmit-g{}-a:#0123456789abcdef",
                 sid("BU", 1),
                 numbers.join(","),
                 i64::MAX

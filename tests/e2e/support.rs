@@ -150,7 +150,12 @@ impl Env {
 
     /// Runs the controller in this process until `stop_controller` or drop.
     pub fn start_controller(&mut self) {
-        let ctx = Context::new(self.client.clone(), self.controller_config(), None);
+        self.start_controller_with(self.controller_config());
+    }
+
+    /// Like [`Env::start_controller`], with a configuration the test adjusted.
+    pub fn start_controller_with(&mut self, config: ControllerConfig) {
+        let ctx = Context::new(self.client.clone(), config, None);
         let (tx, rx) = oneshot::channel();
         self.controller = Some(tx);
         self.controller_task = Some(tokio::spawn(controller::run(ctx, async move {

@@ -40,8 +40,10 @@ pub fn minimum_writes(products: usize, k: usize) -> BTreeMap<String, u64> {
 /// - `ListCustomerProfileChannelEndpointAssignment`, one per binding: Twilio has no idempotency
 ///   key, so the numbers already on the profile are looked up (in one filtered call) before
 ///   assigning, or a retry after a crash would assign a number twice;
-/// - `ListTrustProduct`, one per product: the same for the Trust Product, looked up by name and
-///   policy before the create (and adopted when found).
+/// - `ListTrustProduct`, two per product: the same for the Trust Product, looked up by name and
+///   policy before the create (and adopted when found), then, when none has the name, among the
+///   SHAKEN/STIR products for one attached to the profile by someone else (Twilio adds one to
+///   approved Primary Customer Profiles by itself), to adopt instead of creating a second one.
 ///
 /// Vetting polls are not in it: they come after submission, on a schedule, not per onboarding.
 pub fn minimum_reads(products: usize, k: usize) -> BTreeMap<String, u64> {
@@ -50,7 +52,7 @@ pub fn minimum_reads(products: usize, k: usize) -> BTreeMap<String, u64> {
         ("ListCustomerProfile", n),
         ("ListIncomingPhoneNumber", n * k),
         ("ListCustomerProfileChannelEndpointAssignment", n),
-        ("ListTrustProduct", n),
+        ("ListTrustProduct", 2 * n),
     ]
     .into_iter()
     .map(|(op, count)| (op.to_string(), count))

@@ -2,6 +2,7 @@
 
 mod cleanup;
 mod observe;
+mod ownership;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -197,7 +198,8 @@ async fn sync(
     if quiet.is_none() {
         observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
     }
-    let (product, created_now) = observe::ensure_product(obj, ctx, twilio.as_ref(), writer).await?;
+    let (product, created_now) =
+        observe::ensure_product(obj, ctx, twilio.as_ref(), writer, &source.profile_sid).await?;
     let mut product = view(&product);
     let sid = product.sid.clone();
     // Under review and once approved, Twilio accepts no change to the product's assignments
@@ -214,17 +216,28 @@ async fn sync(
             before == product.status || (locked(before) && locked(&product.status))
         });
     let checked_profile = quiet.is_none();
+    // Once per resync period the recorded assignments are checked against a listing, to see
+    // numbers detached in the Console (drift).
+    let listing_now = Timestamp::now();
+    let listing_due =
+        super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), listing_now);
+    let mut listed_at = Some(Time(listing_now));
     let (mut entity, mut attachments) = if created_now {
         // Created a moment ago by this reconcile: nothing is attached yet.
         (Vec::new(), Vec::new())
     } else {
-        match quiet.filter(|_| locked(&product.status) && unchanged) {
-            Some(known) => known,
+        match quiet.filter(|_| locked(&product.status) && unchanged && !listing_due) {
+            Some(known) => {
+                listed_at = recorded.assignments_listed_at.clone();
+                known
+            }
             None => {
                 if !checked_profile {
                     observe::check_numbers_on_profile(twilio.as_ref(), &source).await?;
                 }
-                observe_assignments(twilio.as_ref(), &sid).await?
+                let observed = observe_assignments(twilio.as_ref(), &sid).await?;
+                super::drift::announce_detached(ctx, obj, &recorded, &sid, &observed.1).await;
+                observed
             }
         }
     };
@@ -258,6 +271,7 @@ async fn sync(
     let mut refused: Vec<(String, String)> = Vec::new();
     let mut attempted: Vec<TrustProductAction> = Vec::new();
     let previous_twilio_status = recorded.twilio_status.clone();
+    let mut submitted_now = false;
     loop {
         let memo = last_evaluation.as_ref().map(memo_of);
         let wanted: BTreeSet<String> = desired
@@ -282,6 +296,7 @@ async fn sync(
             evaluation: memo.as_ref(),
             rejected_generation: writer.written.rejected_generation,
             resubmit_requested,
+            resubmit_annotation: annotation.as_deref(),
             submitted_at: submitted_at.as_ref().map(|t| t.0),
             poll: &ctx.config.poll,
         });
@@ -320,11 +335,17 @@ async fn sync(
             .filter(|n| n.assignment_sid.is_some())
             .count();
         status.numbers_summary = Some(format!("{attached_count}/{}", desired.len()));
+        status.assignments_listed_at = listed_at.clone();
         status.last_evaluation = last_evaluation.clone();
         status.submitted_at = submitted_at.clone();
         status.last_resubmit = last_resubmit.clone();
         if planned.record_rejection {
             status.rejected_generation = generation;
+        }
+        if submitted_now {
+            // A new submission: a rejection of it is recorded afresh, at its generation, so it
+            // waits for the user like the first one instead of being resubmitted at once.
+            status.rejected_generation = None;
         }
         if product.status == ts::TWILIO_APPROVED && status.approved_at.is_none() {
             status.approved_at = Some(now());
@@ -417,7 +438,7 @@ async fn sync(
                     }
                     Err(e) => {
                         let message = text::bounded(
-                            format!("Twilio refused to attach it: {e}"),
+                            ownership::refusal_message(obj, ctx, &e),
                             text::NUMBER_MESSAGE_MAX,
                         );
                         event(
@@ -527,6 +548,7 @@ async fn sync(
                 .await;
                 product = view(&updated);
                 submitted_at = Some(Time(Timestamp::now()));
+                submitted_now = true;
                 if resubmit_requested {
                     last_resubmit = annotation.clone();
                 }

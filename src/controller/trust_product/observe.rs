@@ -263,10 +263,12 @@ pub(super) async fn ensure_product(
     ctx: &Context,
     twilio: &dyn TrustHub,
     writer: &mut Writer<'_>,
+    profile_sid: &str,
 ) -> Result<(TrustProduct, bool), ReconcileError> {
     let spec = &obj.spec;
     let recorded = writer.written.trust_product_sid.clone();
     if let Some(sid) = &recorded {
+        super::ownership::check_product_unclaimed(obj, ctx, sid, true)?;
         return twilio.fetch_trust_product(sid).await.map(|p| (p, false)).map_err(not_found_or(
             "fetch the Trust Product",
             sid,
@@ -291,6 +293,7 @@ pub(super) async fn ensure_product(
                 ),
             ));
         }
+        super::ownership::check_product_unclaimed(obj, ctx, sid, false)?;
         record_identity(obj, ctx, writer, &product, false).await?;
         return Ok((product, false));
     }
@@ -336,6 +339,7 @@ pub(super) async fn ensure_product(
                 .into_iter()
                 .find(|p| p.sid.as_deref() == Some(sid.as_str()))
                 .unwrap_or_default();
+            super::ownership::check_product_unclaimed(obj, ctx, &sid, false)?;
             // A pending create marker means this object made it before a crash.
             let ours = writer.written.create_pending_since.is_some();
             record_identity(obj, ctx, writer, &product, ours).await?;
@@ -352,6 +356,11 @@ pub(super) async fn ensure_product(
             ),
         )),
         Identity::Create => {
+            // Twilio may have made the profile's SHAKEN/STIR product itself (another name).
+            if let Some(product) = adopt_from_profile(obj, ctx, twilio, writer, profile_sid).await?
+            {
+                return Ok((product, false));
+            }
             let mut pending = writer.written.clone();
             pending.create_pending_since = Some(super::super::status::now());
             writer.write(pending).await?;
@@ -378,6 +387,42 @@ pub(super) async fn ensure_product(
             };
             record_identity(obj, ctx, writer, &product, true).await?;
             Ok((product, true))
+        }
+    }
+}
+
+/// The SHAKEN/STIR product already attached to the profile, adopted, if there is one; a
+/// terminal error if there are several, or if another object of the cluster owns it.
+async fn adopt_from_profile(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+    twilio: &dyn TrustHub,
+    writer: &mut Writer<'_>,
+    profile_sid: &str,
+) -> Result<Option<TrustProduct>, ReconcileError> {
+    let spec = &obj.spec;
+    let mut found =
+        super::ownership::products_on_profile(ctx, twilio, profile_sid, &spec.policy_sid).await?;
+    match found.len() {
+        0 => Ok(None),
+        1 => {
+            let product = found.remove(0);
+            let sid = product.sid.clone().unwrap_or_default();
+            super::ownership::check_product_unclaimed(obj, ctx, &sid, false)?;
+            super::ownership::record_profile_adoption(obj, ctx, writer, &product, profile_sid)
+                .await?;
+            Ok(Some(product))
+        }
+        _ => {
+            let sids: Vec<String> = found.iter().filter_map(|p| p.sid.clone()).collect();
+            Err(ReconcileError::terminal(
+                "AmbiguousTrustProduct",
+                format!(
+                    "{} SHAKEN/STIR Trust Products are attached to Business Profile {profile_sid} ({}); set spec.trustProductSid to the one to manage",
+                    sids.len(),
+                    text::listed(&sids, ", ")
+                ),
+            ))
         }
     }
 }
