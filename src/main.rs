@@ -252,6 +252,8 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             endpoints: endpoints(&args)?,
             max_in_flight: args.max_in_flight,
             request_timeout: args.request_timeout,
+            // Twilio's request logs (and the tests' simulator) tell the replicas apart.
+            user_agent_comment: Some(identity()),
             ..ClientConfig::default()
         },
         poll: PollSchedule {
