@@ -21,6 +21,7 @@ mod controller_happy;
 mod controller_lifecycle;
 mod controller_resilience;
 mod object_size;
+mod operator_failover;
 mod operator_leader;
 mod operator_metrics;
 mod operator_support;
