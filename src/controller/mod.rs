@@ -402,7 +402,7 @@ fn error_policy<K: Resource<DynamicType = ()>>(
 }
 
 /// What makes a custom resource worth reconciling again: its spec (generation), the resubmit
-/// annotation, its finalizers and deletion. Status writes, the operator's own, are left out, so
+/// annotation, a status callback recorded by a standby replica, its finalizers and deletion. Status writes, the operator's own, are left out, so
 /// recording `lastSyncTime` never re-triggers a reconcile (and another round of Twilio reads).
 fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     let meta = obj.meta();
@@ -412,6 +412,10 @@ fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     meta.annotations
         .as_ref()
         .and_then(|a| a.get(crate::api::RESUBMIT_ANNOTATION))
+        .hash(&mut h);
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::CALLBACK_ANNOTATION))
         .hash(&mut h);
     meta.finalizers.hash(&mut h);
     meta.deletion_timestamp.is_some().hash(&mut h);
