@@ -616,7 +616,13 @@ pub async fn run_with(
         tracing::error!("the Secret cache cannot be shared; controllers not started");
         return;
     };
-    ctx.credentials.watch_versions(secret_reader);
+    // Only a watch keeps the versions current enough to skip reading a Secret: a periodic check
+    // would let a reconcile use a Secret deleted or rotated since, for up to a recheck. In `get`
+    // mode each reconcile reads its Secret by name (one GET; the client is reused while the
+    // resourceVersion is unchanged), and the check only wakes the resources of a changed one.
+    if matches!(ctx.config.secrets, SecretAccess::Watch { .. }) {
+        ctx.credentials.watch_versions(secret_reader);
+    }
     let binding_store = binding_reader.clone();
     let bindings_run = Controller::for_shared_stream(binding_stream, binding_reader)
         .with_config(config.clone())

@@ -4,14 +4,17 @@
 //! - [`SecretAccess::Get`] (the default): only `get` on Secrets, by name. Every `recheck` the
 //!   operator reads the metadata of each Secret a custom resource names (never the Secrets it
 //!   has no business with) and reports the ones whose `resourceVersion` changed, appeared or
-//!   disappeared. A rotation is seen within `recheck`.
+//!   disappeared: their resources are reconciled within `recheck` of a rotation.
 //! - [`SecretAccess::Watch`]: a metadata watch of the Secrets (`list` and `watch`), in the
 //!   watched namespace or cluster-wide, optionally only those matching a label selector: a
 //!   rotation is seen at once. A Secret outside the selector still works, read by name at
 //!   every reconcile, but its rotation waits for the object's next reconcile.
 //!
-//! Either way the result is a stream of watcher events of Secret metadata, which feeds the same
-//! cache (the credentials cache's version check) and the same triggers.
+//! Either way the result is a stream of watcher events of Secret metadata, which wakes the
+//! resources using a changed Secret. Only a watch's versions are current enough for the
+//! credentials cache to skip reading a Secret; in `get` mode every reconcile reads its Secret
+//! by name (so a deleted or rotated Secret is never used past its change), reusing the Twilio
+//! client while the `resourceVersion` is unchanged.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
