@@ -77,6 +77,20 @@ impl LeaseConfig {
     pub fn renew_deadline(&self) -> Duration {
         self.duration * 2 / 3
     }
+
+    /// The pause before the next round, for a replica now in `role` whose last successful
+    /// renewal started `since_renewal` ago. A leader never sleeps past its renew deadline (a
+    /// slow renewal leaves less than a renew period): its next round then starts with no
+    /// budget left and steps down on time.
+    fn wait_after(&self, role: Role, since_renewal: Option<Duration>) -> Duration {
+        match (role, since_renewal) {
+            (Role::Leader, Some(since)) => self
+                .renew_period()
+                .min(self.renew_deadline().saturating_sub(since)),
+            (Role::Leader, None) => self.renew_period(),
+            _ => self.retry_period(),
+        }
+    }
 }
 
 /// Takes, renews and releases the Lease.
@@ -277,11 +291,9 @@ impl LeaderElector {
                 // Nobody listening only means the process is stopping.
                 let _ = role.send(next);
             }
-            let wait = if next == Role::Leader {
-                self.config.renew_period()
-            } else {
-                self.config.retry_period()
-            };
+            let wait = self
+                .config
+                .wait_after(next, last_renewed.map(|at| at.elapsed()));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = &mut shutdown => break,
@@ -356,5 +368,11 @@ mod tests {
         assert_eq!(config.retry_period(), Duration::from_secs(3));
         assert!(config.renew_deadline() < config.duration);
         assert_eq!(config.duration_seconds(), 15);
+        let secs = Duration::from_secs;
+        assert_eq!(config.wait_after(Role::Leader, Some(secs(0))), secs(5));
+        // A renewal that took 8 s leaves 2 s to the 10 s deadline: no sleeping past it.
+        assert_eq!(config.wait_after(Role::Leader, Some(secs(8))), secs(2));
+        assert_eq!(config.wait_after(Role::Leader, Some(secs(12))), secs(0));
+        assert_eq!(config.wait_after(Role::Standby, None), secs(3));
     }
 }
