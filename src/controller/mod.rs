@@ -407,8 +407,9 @@ fn error_policy<K: Resource<DynamicType = ()>>(
 }
 
 /// What makes a custom resource worth reconciling again: its spec (generation), the resubmit
-/// annotation, a status callback recorded by a standby replica, its finalizers and deletion. Status writes, the operator's own, are left out, so
-/// recording `lastSyncTime` never re-triggers a reconcile (and another round of Twilio reads).
+/// annotation, a status callback recorded by a standby replica, its finalizers and deletion.
+/// Status writes, the operator's own, are left out, so recording `lastSyncTime` never
+/// re-triggers a reconcile (and another round of Twilio reads).
 fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     let meta = obj.meta();
     let mut h = DefaultHasher::new();
@@ -600,8 +601,8 @@ pub async fn run_with(
         }
     };
     // The Secrets' metadata likewise: one source (a watch, or a periodic check of the Secrets
-    // named, per `--secret-access`), one cache (which tells the credentials cache whether a
-    // Secret changed), and a subscriber per controller to wake the objects using it.
+    // named, per `--secret-access`), one cache, and a subscriber per controller to wake the
+    // objects using a changed Secret.
     let named = {
         let (bindings, products) = (binding_reader.clone(), product_reader.clone());
         move || secrets::named_secrets(&bindings, &products)
