@@ -8,24 +8,37 @@
 //! resourceVersion; a `resourceVersion`-checked replace gives every step the same guarantee,
 //! on a real API server and on the tests' local one alike.)
 //!
-//! - Free (no holder) or expired (`renewTime + leaseDurationSeconds` in the past): take it,
-//!   setting `holderIdentity`, `acquireTime`, `renewTime` and incrementing `leaseTransitions`.
+//! - Free (no holder) or expired: take it, setting `holderIdentity`, `acquireTime`,
+//!   `renewTime` and incrementing `leaseTransitions`.
+//! - Expired means: the Lease record has not changed for `leaseDurationSeconds` *as measured on
+//!   this replica's monotonic clock since it first saw the record as it is now* (as client-go
+//!   does). The holder's wall-clock `renewTime` is never compared with the local clock, so
+//!   clock skew between nodes cannot make a standby take a Lease that is still being renewed.
+//!   A replica that just started has seen nothing yet, so it waits a full duration.
 //! - Held by this replica: renew (`renewTime = now`) every `duration / 3`.
 //! - Held by another replica and not expired: stand by and look again every `duration / 5`.
-//! - The leader steps down when it has not renewed successfully for `2/3 · duration` (it
-//!   cannot reach the API, or someone else holds the Lease): a standby takes over only after the
-//!   full duration, so the two never run at once while their clocks agree within `duration / 3`.
+//! - The leader steps down when it has not renewed successfully for `2/3 · duration`, measured
+//!   from the start of its last successful renewal. Every round trip to the API is bounded by
+//!   what is left of that deadline, so a hung request (an API server or network that stalls
+//!   instead of failing) cannot keep a leader leading past it. A standby takes over only after
+//!   it has seen the record unchanged for the full duration, which starts no earlier than that
+//!   same renewal: the old leader has stepped down `duration / 3` before anyone can take over.
 //! - On shutdown the leader clears `holderIdentity`, so a standby takes over at its next look.
 //!
-//! Limits: expiry compares the Lease's wall-clock `renewTime` with the local clock (as
-//! Kubernetes' own components do), so it assumes the replicas' clocks agree within the margin
-//! above.
+//! Stepping down is published on the role channel at once; the runtime then drops the
+//! controllers (in-flight reconciles and their Twilio calls and retry waits included) rather
+//! than waiting for them, and the process exits.
+//!
+//! Limits: the margin assumes the replicas' clocks *run* at about the same rate (not that they
+//! agree), and that a Twilio request already sent when the leader steps down completes within
+//! `duration / 3` (the request timeout bounds the rest).
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::watch;
@@ -64,26 +77,49 @@ impl LeaseConfig {
     pub fn renew_deadline(&self) -> Duration {
         self.duration * 2 / 3
     }
+
+    /// The pause before the next round, for a replica now in `role` whose last successful
+    /// renewal started `since_renewal` ago. A leader never sleeps past its renew deadline (a
+    /// slow renewal leaves less than a renew period): its next round then starts with no
+    /// budget left and steps down on time.
+    fn wait_after(&self, role: Role, since_renewal: Option<Duration>) -> Duration {
+        match (role, since_renewal) {
+            (Role::Leader, Some(since)) => self
+                .renew_period()
+                .min(self.renew_deadline().saturating_sub(since)),
+            (Role::Leader, None) => self.renew_period(),
+            _ => self.retry_period(),
+        }
+    }
 }
 
 /// Takes, renews and releases the Lease.
 pub struct LeaderElector {
     api: Api<Lease>,
     config: LeaseConfig,
+    /// The Lease record as last read or written, and when (local monotonic clock) it was first
+    /// seen as such: expiry is judged from this, never from the record's wall-clock times.
+    observed: Mutex<Option<(LeaseSpec, Instant)>>,
+}
+
+/// Why a round of the election failed.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error(transparent)]
+    Api(kube::Error),
+    #[error("no answer from the API server within {0:?}")]
+    Timeout(Duration),
 }
 
 fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
-fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
-    let Some(MicroTime(renewed)) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
-        return true;
-    };
-    let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(0).max(0));
-    renewed
-        .checked_add(SignedDuration::from_secs(seconds))
-        .map_or(true, |until| until <= now)
+/// Whether a record first seen as it is now at `observed_at` has expired at `now`: unchanged for
+/// its `leaseDurationSeconds` on the local clock.
+fn expired(spec: &LeaseSpec, observed_at: Instant, now: Instant) -> bool {
+    let seconds = u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0);
+    now.saturating_duration_since(observed_at) >= Duration::from_secs(seconds)
 }
 
 impl LeaderElector {
@@ -92,6 +128,7 @@ impl LeaderElector {
         Self {
             api: Api::namespaced(client, &config.namespace),
             config,
+            observed: Mutex::new(None),
         }
     }
 
@@ -123,11 +160,12 @@ impl LeaderElector {
             };
         };
         let mut spec = lease.spec.take().unwrap_or_default();
+        let observed_at = self.observe(&spec);
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
         if holder.as_deref() == Some(me) {
             spec.renew_time = Some(MicroTime(now));
             spec.lease_duration_seconds = Some(self.config.duration_seconds());
-        } else if holder.is_none() || expired(&spec, now) {
+        } else if holder.is_none() || expired(&spec, observed_at, Instant::now()) {
             spec.holder_identity = Some(me.to_string());
             spec.acquire_time = Some(MicroTime(now));
             spec.renew_time = Some(MicroTime(now));
@@ -143,9 +181,34 @@ impl LeaderElector {
             .replace(&self.config.name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(written) => {
+                self.observe(&written.spec.unwrap_or_default());
+                Ok(true)
+            }
             Err(e) if is_conflict(&e) => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Notes `spec` as read or written now; returns when this replica first saw it as it is.
+    fn observe(&self, spec: &LeaseSpec) -> Instant {
+        let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
+        match observed.as_ref() {
+            Some((seen, at)) if seen == spec => *at,
+            _ => {
+                let now = Instant::now();
+                *observed = Some((spec.clone(), now));
+                now
+            }
+        }
+    }
+
+    /// One round, bounded by `budget`: a request that has not answered by then counts as
+    /// failed (the API server or the network may stall rather than fail).
+    async fn round(&self, budget: Duration) -> Result<bool, RoundError> {
+        match tokio::time::timeout(budget, self.try_acquire_or_renew()).await {
+            Ok(result) => result.map_err(RoundError::Api),
+            Err(_) => Err(RoundError::Timeout(budget)),
         }
     }
 
@@ -185,7 +248,15 @@ impl LeaderElector {
             // Measured before the request: the Lease's renewTime is no earlier than this.
             let attempt = Instant::now();
             let current = *role.borrow();
-            let next = match self.try_acquire_or_renew().await {
+            // A leader's round must end before its renew deadline; anyone else's within one
+            // duration (nothing depends on it, but the loop must not hang).
+            let budget = match (current, last_renewed) {
+                (Role::Leader, Some(at)) => {
+                    self.config.renew_deadline().saturating_sub(at.elapsed())
+                }
+                _ => self.config.duration,
+            };
+            let next = match self.round(budget).await {
                 Ok(true) => {
                     last_renewed = Some(attempt);
                     Role::Leader
@@ -220,11 +291,9 @@ impl LeaderElector {
                 // Nobody listening only means the process is stopping.
                 let _ = role.send(next);
             }
-            let wait = if next == Role::Leader {
-                self.config.renew_period()
-            } else {
-                self.config.retry_period()
-            };
+            let wait = self
+                .config
+                .wait_after(next, last_renewed.map(|at| at.elapsed()));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = &mut shutdown => break,
@@ -232,8 +301,17 @@ impl LeaderElector {
         }
         if *role.borrow() == Role::Leader {
             let _ = role.send(Role::Standby);
-            if let Err(e) = self.release().await {
-                tracing::warn!(error = %e, "cannot release the leader election Lease; it expires on its own");
+            // Bounded like every other round trip: a stalled API must not hold up the exit.
+            match tokio::time::timeout(self.config.renew_deadline(), self.release()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot release the leader election Lease; it expires on its own")
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "no answer releasing the leader election Lease; it expires on its own"
+                    )
+                }
             }
         }
     }
@@ -243,24 +321,39 @@ impl LeaderElector {
 mod tests {
     use super::*;
 
-    fn spec(renewed_secs_ago: i64, duration: i32) -> LeaseSpec {
-        let renewed = Timestamp::now()
-            .checked_sub(SignedDuration::from_secs(renewed_secs_ago))
-            .unwrap_or(Timestamp::UNIX_EPOCH);
+    fn spec(duration: i32) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some("a".into()),
-            renew_time: Some(MicroTime(renewed)),
+            // Far in the future: a holder's clock ahead of ours must not matter.
+            renew_time: Some(MicroTime(
+                Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_hours(1),
+            )),
             lease_duration_seconds: Some(duration),
             ..LeaseSpec::default()
         }
     }
 
     #[test]
-    fn a_lease_expires_after_its_duration_since_renewal() {
-        let now = Timestamp::now();
-        assert!(!expired(&spec(1, 15), now));
-        assert!(expired(&spec(16, 15), now));
-        assert!(expired(&LeaseSpec::default(), now));
+    fn a_lease_expires_a_duration_after_this_replica_saw_it_change() {
+        let seen = Instant::now();
+        let later = |s| seen + Duration::from_secs(s);
+        assert!(!expired(&spec(15), seen, later(1)));
+        assert!(!expired(&spec(15), seen, later(14)));
+        assert!(expired(&spec(15), seen, later(15)));
+        assert!(expired(&LeaseSpec::default(), seen, seen));
+    }
+
+    #[test]
+    fn expiry_ignores_the_holders_wall_clock() {
+        // renewTime an hour behind (a holder whose clock lags, or a record read just now that
+        // was renewed long ago by the holder's clock): still valid until seen unchanged for
+        // the duration.
+        let mut lagging = spec(15);
+        lagging.renew_time = Some(MicroTime(
+            Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(1),
+        ));
+        let seen = Instant::now();
+        assert!(!expired(&lagging, seen, seen + Duration::from_secs(1)));
     }
 
     #[test]
@@ -275,5 +368,11 @@ mod tests {
         assert_eq!(config.retry_period(), Duration::from_secs(3));
         assert!(config.renew_deadline() < config.duration);
         assert_eq!(config.duration_seconds(), 15);
+        let secs = Duration::from_secs;
+        assert_eq!(config.wait_after(Role::Leader, Some(secs(0))), secs(5));
+        // A renewal that took 8 s leaves 2 s to the 10 s deadline: no sleeping past it.
+        assert_eq!(config.wait_after(Role::Leader, Some(secs(8))), secs(2));
+        assert_eq!(config.wait_after(Role::Leader, Some(secs(12))), secs(0));
+        assert_eq!(config.wait_after(Role::Standby, None), secs(3));
     }
 }

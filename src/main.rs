@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
-use trusthub_operator::controller::ControllerConfig;
+use trusthub_operator::controller::{ControllerConfig, SecretAccess};
 use trusthub_operator::leader::LeaseConfig;
 use trusthub_operator::planner::PollSchedule;
 use trusthub_operator::preflight::{self, Output, PreflightOptions};
@@ -96,6 +96,15 @@ impl From<PreflightArgs> for PreflightOptions {
     }
 }
 
+/// `--secret-access`: see `SecretAccess`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SecretAccessMode {
+    /// Read Secrets by name only (`get`); check the named ones every `--secret-recheck`.
+    Get,
+    /// Watch Secret metadata (`list`, `watch`), optionally by `--secret-label-selector`.
+    Watch,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum LogFormat {
     Text,
@@ -161,6 +170,16 @@ struct RunArgs {
     /// Twilio request timeout.
     #[arg(long, env = "TRUSTHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     request_timeout: Duration,
+    /// How Secrets are read: `get` needs only `get` on Secrets and sees a rotation within
+    /// --secret-recheck; `watch` needs `list` and `watch` and sees it at once.
+    #[arg(long, env = "TRUSTHUB_SECRET_ACCESS", value_enum, default_value_t = SecretAccessMode::Get)]
+    secret_access: SecretAccessMode,
+    /// With --secret-access=get: how often the Secrets the resources name are checked for changes.
+    #[arg(long, env = "TRUSTHUB_SECRET_RECHECK", default_value = "1m", value_parser = parse_recheck)]
+    secret_recheck: Duration,
+    /// With --secret-access=watch: watch only the Secrets matching this label selector.
+    #[arg(long, env = "TRUSTHUB_SECRET_LABEL_SELECTOR")]
+    secret_label_selector: Option<String>,
     /// Log format.
     #[arg(long, env = "TRUSTHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -197,6 +216,28 @@ fn parse_callback_url(value: &str) -> Result<String, String> {
         return Err("must be an https:// URL (http:// only for local testing)".into());
     }
     Ok(value.to_string())
+}
+
+fn parse_recheck(value: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
+}
+
+fn secret_access(args: &RunArgs) -> Result<SecretAccess, String> {
+    match args.secret_access {
+        SecretAccessMode::Get if args.secret_label_selector.is_some() => {
+            Err("--secret-label-selector needs --secret-access=watch".into())
+        }
+        SecretAccessMode::Get => Ok(SecretAccess::Get {
+            recheck: args.secret_recheck,
+        }),
+        SecretAccessMode::Watch => Ok(SecretAccess::Watch {
+            label_selector: args.secret_label_selector.clone(),
+        }),
+    }
 }
 
 fn parse_lease_duration(value: &str) -> Result<Duration, String> {
@@ -251,6 +292,8 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             endpoints: args.hosts.endpoints()?,
             max_in_flight: args.max_in_flight,
             request_timeout: args.request_timeout,
+            // Twilio's request logs (and the tests' simulator) tell the replicas apart.
+            user_agent_comment: Some(identity()),
             ..ClientConfig::default()
         },
         poll: PollSchedule {
@@ -263,6 +306,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
         concurrency: args.concurrency,
         status_callback_url: args.webhook_public_url.clone(),
+        secrets: secret_access(&args)?,
         ..ControllerConfig::default()
     };
     if let Some(url) = &args.webhook_public_url {
@@ -345,6 +389,43 @@ mod tests {
         assert!(!args.leader_election);
         assert_eq!(args.lease_name, "trusthub-operator");
         assert_eq!(args.lease_duration, Duration::from_secs(15));
+        // The narrow Secret mode is the default: get by name, checked every minute.
+        assert_eq!(
+            secret_access(&args),
+            Ok(SecretAccess::Get {
+                recheck: Duration::from_secs(60)
+            })
+        );
+    }
+
+    #[test]
+    fn secret_access_modes() {
+        let watch = run_args(&[
+            "--secret-access",
+            "watch",
+            "--secret-label-selector",
+            "trusthub.stir.dev/credentials=true",
+        ]);
+        assert_eq!(
+            secret_access(&watch),
+            Ok(SecretAccess::Watch {
+                label_selector: Some("trusthub.stir.dev/credentials=true".into())
+            })
+        );
+        let get = run_args(&["--secret-recheck", "10s"]);
+        assert_eq!(
+            secret_access(&get),
+            Ok(SecretAccess::Get {
+                recheck: Duration::from_secs(10)
+            })
+        );
+        assert!(secret_access(&run_args(&["--secret-label-selector", "a=b"])).is_err());
+        assert!(
+            Cli::try_parse_from(["trusthub-operator", "run", "--secret-recheck", "0s"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["trusthub-operator", "run", "--secret-access", "list"]).is_err()
+        );
     }
 
     #[test]

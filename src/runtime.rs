@@ -3,10 +3,12 @@
 //! while leading). `trusthub-operator run` parses its flags into a [`RuntimeConfig`] and calls
 //! [`run`]; tests call it in-process with listeners on port 0.
 //!
-//! With leader election, a replica that loses the Lease stops its controllers and [`run`]
-//! returns [`RuntimeError::LostLeadership`]; the binary then exits non-zero and Kubernetes
-//! restarts it as a fresh standby (the usual controller pattern: no state of the lost term
-//! survives into the next).
+//! With leader election, a replica that loses the Lease (or cannot renew it in time) aborts its
+//! controllers at once, in-flight reconciles included, so that it never writes to Twilio after
+//! stepping down, and [`run`] returns [`RuntimeError::LostLeadership`]; the binary then exits
+//! non-zero and Kubernetes restarts it as a fresh standby (the usual controller pattern: no
+//! state of the lost term survives into the next). A shutdown signal instead stops the
+//! controllers gracefully and then releases the Lease.
 
 use std::sync::Arc;
 
@@ -143,17 +145,25 @@ async fn lead_then_run(
         _ = shutdown.clone() => false,
     };
     if became_leader {
-        let stop = {
-            let shutdown = shutdown.clone();
+        // On a shutdown signal the controllers stop gracefully (in-flight reconciles finish,
+        // then the Lease is released). On losing the Lease they are dropped at once: a
+        // reconcile may be waiting out a Twilio Retry-After (up to 30 s) or blocked on a stalled
+        // API server, and finishing it could write to Twilio while the next leader does.
+        // Dropping the future cancels every reconcile with its Twilio call and retry wait (none
+        // runs in a task of its own).
+        let lost = {
             let mut rx = role_rx.clone();
             async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    _ = rx.wait_for(|r| *r != Role::Leader) => {}
-                }
+                let _ = rx.wait_for(|r| *r != Role::Leader).await;
             }
         };
-        controller::run_with(ctx, stop, options).await;
+        let controllers = controller::run_with(ctx, shutdown.clone(), options);
+        tokio::select! {
+            _ = controllers => {}
+            _ = lost => {
+                tracing::error!("lost the leader election Lease: controllers aborted");
+            }
+        }
     }
     let lost = shutdown.peek().is_none();
     let _ = stop_election.send(());

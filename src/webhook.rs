@@ -4,6 +4,13 @@
 //! names now instead of at its next poll. Polling stays the source of truth: nothing of the
 //! payload (its `Status`, `FailureReason`, …) is ever written anywhere.
 //!
+//! Every replica accepts callbacks, so the Service may route them to any pod. The leader
+//! triggers the reconcile directly. A replica that is not running the controllers (a standby,
+//! or a leader whose caches are not up yet) looks the product up through the API, verifies the
+//! callback the same way, and records it on the object: it sets the annotation
+//! [`CALLBACK_ANNOTATION`] to the time received, and the leader's watch reconciles the product
+//! on that change (an annotation write needs only the `patch` the operator already has).
+//!
 //! A callback is accepted (204) only when all of this holds, else it is refused with 403 and
 //! triggers nothing:
 //! - it is a form POST with an `X-Twilio-Signature` header;
@@ -18,8 +25,9 @@
 //! - the same signature was not accepted within the replay window (an identical signed body
 //!   replayed is refused; a genuine repeat of an unchanged status triggers nothing new anyway).
 //!
-//! A replica that is not running the controllers (standby) answers 503: it has no cache to
-//! verify against and nothing to trigger. Limits: the auth token is the one in the Secret now;
+//! The replay window is per replica: a replay sent to another replica triggers one more
+//! reconcile, which is harmless. A replica that cannot reach the API to look the product up or
+//! to record the callback answers 503. Limits: the auth token is the one in the Secret now;
 //! callbacks signed with a token rotated away are refused (the next poll still sees the change).
 //! Customer Profile callbacks are refused: the operator never registers one.
 
@@ -36,12 +44,13 @@ use base64::Engine;
 use futures::channel::mpsc;
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::reflector::ObjectRef;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use sha1::Sha1;
 use url::Url;
 
-use crate::api::ShakenStirTrustProduct;
+use crate::api::{CALLBACK_ANNOTATION, ShakenStirTrustProduct};
 use crate::controller::Context;
 use crate::twilio::SecretString;
 
@@ -78,6 +87,9 @@ pub enum Refusal {
     /// This signed body was accepted before, within the replay window.
     #[error("replayed callback for Trust Product {0}")]
     Replay(String),
+    /// The products could not be listed from the API (a replica without caches).
+    #[error("cannot look the Trust Product up: {0}")]
+    Unavailable(String),
 }
 
 /// Everything the receiver needs.
@@ -111,34 +123,100 @@ pub fn router(state: WebhookState) -> Router {
         .with_state(state)
 }
 
+/// Where the products are looked up: the leader's informer cache, or the API.
+enum Products {
+    Cache(Store<ShakenStirTrustProduct>),
+    Api,
+}
+
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let Some(store) = state.ctx.products.get() else {
-        return StatusCode::SERVICE_UNAVAILABLE;
+    let products = match state.ctx.products.get() {
+        Some(store) => Products::Cache(store.clone()),
+        None => Products::Api,
     };
-    let store = store.clone();
-    match verify(&state, &store, &headers, &body).await {
-        Ok(product) => {
-            tracing::info!(object = %product, "verified status callback: reconciling now");
-            let mut triggers = state.triggers.clone();
-            if triggers.try_send(product).is_err() {
-                // The queue is full or the controller stopped: the next poll covers it.
-                tracing::warn!("status callback trigger queue full; the next poll will see it");
-            }
-            StatusCode::NO_CONTENT
+    let leading = matches!(products, Products::Cache(_));
+    let product = match verify(&state, &products, &headers, &body).await {
+        Ok(product) => product,
+        Err(Refusal::Unavailable(e)) => {
+            tracing::warn!(error = %e, "cannot verify a status callback now");
+            return StatusCode::SERVICE_UNAVAILABLE;
         }
         Err(refusal) => {
             tracing::warn!(reason = %refusal, "refused status callback");
-            StatusCode::FORBIDDEN
+            return StatusCode::FORBIDDEN;
+        }
+    };
+    let object = ObjectRef::from_obj(product.as_ref());
+    if leading {
+        tracing::info!(object = %object, "verified status callback: reconciling now");
+        let mut triggers = state.triggers.clone();
+        if triggers.try_send(object).is_err() {
+            // The queue is full or the controller stopped: the next poll covers it.
+            tracing::warn!("status callback trigger queue full; the next poll will see it");
+        }
+        return StatusCode::NO_CONTENT;
+    }
+    match record(&state.ctx, &product).await {
+        Ok(()) => {
+            tracing::info!(object = %object, "verified status callback: recorded for the leader");
+            StatusCode::NO_CONTENT
+        }
+        Err(e) => {
+            tracing::warn!(object = %object, error = %e, "cannot record a verified status callback");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
+/// Sets [`CALLBACK_ANNOTATION`] on `product` to now, which the leader's watch reconciles on.
+async fn record(ctx: &Context, product: &ShakenStirTrustProduct) -> Result<(), kube::Error> {
+    let ns = product.namespace().unwrap_or_default();
+    let api: Api<ShakenStirTrustProduct> = Api::namespaced(ctx.client.clone(), &ns);
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({ "metadata": { "annotations": { CALLBACK_ANNOTATION: now } } });
+    api.patch(
+        &product.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The product whose status records `sid`.
+async fn find_product(
+    ctx: &Context,
+    products: &Products,
+    sid: &str,
+) -> Result<Option<Arc<ShakenStirTrustProduct>>, Refusal> {
+    let recorded = |p: &ShakenStirTrustProduct| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.trust_product_sid.as_deref())
+            == Some(sid)
+    };
+    match products {
+        Products::Cache(store) => Ok(store.state().into_iter().find(|p| recorded(p))),
+        Products::Api => {
+            let api: Api<ShakenStirTrustProduct> = match &ctx.config.namespace {
+                Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+                None => Api::all(ctx.client.clone()),
+            };
+            let list = api
+                .list(&Default::default())
+                .await
+                .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+            Ok(list.items.into_iter().find(|p| recorded(p)).map(Arc::new))
         }
     }
 }
 
 async fn verify(
     state: &WebhookState,
-    store: &kube::runtime::reflector::Store<ShakenStirTrustProduct>,
+    products: &Products,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<ObjectRef<ShakenStirTrustProduct>, Refusal> {
+) -> Result<Arc<ShakenStirTrustProduct>, Refusal> {
     let signature = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
@@ -159,15 +237,8 @@ async fn verify(
         .filter(|s| crate::twilio::is_sid(s, "BU"))
         .ok_or(Refusal::NoProduct)?
         .to_string();
-    let product = store
-        .state()
-        .into_iter()
-        .find(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.trust_product_sid.as_deref())
-                == Some(sid.as_str())
-        })
+    let product = find_product(&state.ctx, products, &sid)
+        .await?
         .ok_or_else(|| Refusal::UnknownProduct(sid.clone()))?;
     let url = state
         .ctx
@@ -184,7 +255,7 @@ async fn verify(
         return Err(Refusal::BadSignature(sid));
     }
     remember(&state.seen, &signature, Instant::now()).map_err(|()| Refusal::Replay(sid))?;
-    Ok(ObjectRef::from_obj(product.as_ref()))
+    Ok(product)
 }
 
 /// The account SID and auth token of `product`'s credentials Secret.

@@ -16,6 +16,9 @@ pub const SHAKEN_STIR_POLICY_SID: &str = "RN7a97559effdf62d00f4298208492a5ea";
 pub const FINALIZER: &str = "trusthub.stir.dev/cleanup";
 /// Annotation whose new value asks the operator to resubmit a rejected Trust Product.
 pub const RESUBMIT_ANNOTATION: &str = "trusthub.stir.dev/resubmit";
+/// Annotation a replica that is not leading sets (to the time received) on a Trust Product when
+/// it accepted a verified status callback for it: the leader reconciles on its change.
+pub const CALLBACK_ANNOTATION: &str = "trusthub.stir.dev/status-callback-received";
 
 /// Business profile / trust product SID (`BU` + 32 lowercase hex digits).
 pub const BU_SID_PATTERN: &str = "^BU[0-9a-f]{32}$";

@@ -1,7 +1,8 @@
 //! Twilio clients built from the credentials Secret named in a custom resource, read only from
 //! the resource's own namespace and cached per Secret version (a rotated Secret has a new
-//! `resourceVersion`, so the next reconcile builds a new client). The version is taken from the
-//! watched Secrets' metadata when the controllers run, so an unchanged Secret is not read again.
+//! `resourceVersion`, so the next reconcile builds a new client). With `--secret-access=watch` the
+//! version is taken from the watched Secrets' metadata, so an unchanged Secret is not read again;
+//! otherwise each call reads the Secret by name.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -13,6 +13,7 @@ mod credentials;
 mod drift;
 mod error;
 pub mod events;
+mod secrets;
 mod status;
 mod trust_product;
 mod written;
@@ -36,6 +37,7 @@ use std::hash::{Hash, Hasher};
 
 pub use credentials::{CredentialsCache, CredentialsError, credentials_from_secret};
 pub use error::{ErrorClass, ReconcileError};
+pub use secrets::SecretAccess;
 
 use crate::api::{BusinessProfileBinding, ShakenStirTrustProduct};
 use crate::planner::{PollSchedule, Requeue, text};
@@ -63,6 +65,8 @@ pub struct ControllerConfig {
     /// The operator's own status-callback URL (`--webhook-public-url`): set as a Trust
     /// Product's `StatusCallback` when its spec names none.
     pub status_callback_url: Option<String>,
+    /// How Secrets are read and their changes seen (`get` by name, or a metadata watch).
+    pub secrets: SecretAccess,
 }
 
 impl Default for ControllerConfig {
@@ -77,6 +81,7 @@ impl Default for ControllerConfig {
             terminal_recheck: Duration::from_secs(600),
             reporter: "trusthub-operator".into(),
             status_callback_url: None,
+            secrets: SecretAccess::default(),
         }
     }
 }
@@ -398,8 +403,9 @@ fn error_policy<K: Resource<DynamicType = ()>>(
 }
 
 /// What makes a custom resource worth reconciling again: its spec (generation), the resubmit
-/// annotation, its finalizers and deletion. Status writes, the operator's own, are left out, so
-/// recording `lastSyncTime` never re-triggers a reconcile (and another round of Twilio reads).
+/// annotation, a status callback recorded by a standby replica, its finalizers and deletion.
+/// Status writes, the operator's own, are left out, so recording `lastSyncTime` never
+/// re-triggers a reconcile (and another round of Twilio reads).
 fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     let meta = obj.meta();
     let mut h = DefaultHasher::new();
@@ -409,6 +415,10 @@ fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
         .as_ref()
         .and_then(|a| a.get(crate::api::RESUBMIT_ANNOTATION))
         .hash(&mut h);
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::CALLBACK_ANNOTATION))
+        .hash(&mut h);
     meta.finalizers.hash(&mut h);
     meta.deletion_timestamp.is_some().hash(&mut h);
     Some(h.finish())
@@ -417,11 +427,11 @@ fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
 /// Objects a shared cache's subscriber can queue before the watch waits for it.
 const SHARED_BUFFER: usize = 256;
 
-/// One watch of `api`, its objects trimmed by `trim`, feeding one cache shared by two
+/// One watch (`events`), its objects trimmed by `trim`, feeding one cache shared by two
 /// subscribers, each of which sees an object only once the cache holds it. The future drives
 /// the watch; it ends only if the watch does. `None` if the cache cannot be subscribed to.
 fn shared_watch<K>(
-    api: Api<K>,
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     trim: fn(&mut K),
 ) -> Option<(
     Store<K>,
@@ -439,8 +449,7 @@ where
 {
     let (reader, writer) = reflector::store_shared(SHARED_BUFFER);
     let subscribers = [writer.subscribe()?, writer.subscribe()?];
-    let watch = watcher(api, watcher::Config::default())
-        .default_backoff()
+    let watch = events
         .modify(trim)
         .reflect_shared(writer)
         .for_each(|_| futures::future::ready(()));
@@ -555,10 +564,6 @@ pub async fn run_with(
     let ns = ctx.config.namespace.clone();
     let bindings: Api<BusinessProfileBinding> = api_for(&client, &ns);
     let products: Api<ShakenStirTrustProduct> = api_for(&client, &ns);
-    let secrets: Api<PartialObjectMeta<Secret>> = match &ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let config = kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency);
     let no_cache = || PredicateConfig::default();
@@ -568,7 +573,10 @@ pub async fn run_with(
     // holds it, so a product woken by its binding reads that binding's new status from the
     // cache, never an older copy (a second, separate watch could run ahead of the cache).
     let Some((binding_reader, [binding_changes, binding_outcome_changes], binding_watch)) =
-        shared_watch(bindings, trim_for_cache)
+        shared_watch(
+            watcher(bindings, watcher::Config::default()).default_backoff(),
+            trim_for_cache,
+        )
     else {
         tracing::error!("the binding cache cannot be shared; controllers not started");
         return;
@@ -588,8 +596,14 @@ pub async fn run_with(
             }
         }
     };
-    // The Secrets' metadata likewise: one watch, one cache (which tells the credentials cache
-    // whether a Secret changed), and a subscriber per controller to wake the objects using it.
+    // The Secrets' metadata likewise: one source (a watch, or a periodic check of the Secrets
+    // named, per `--secret-access`), one cache, and a subscriber per controller to wake the
+    // objects using a changed Secret.
+    let named = {
+        let (bindings, products) = (binding_reader.clone(), product_reader.clone());
+        move || secrets::named_secrets(&bindings, &products)
+    };
+    let secrets = secrets::secret_events(&client, &ns, &ctx.config.secrets, named);
     let Some((
         secret_reader,
         [secret_changes_for_bindings, secret_changes_for_products],
@@ -599,7 +613,13 @@ pub async fn run_with(
         tracing::error!("the Secret cache cannot be shared; controllers not started");
         return;
     };
-    ctx.credentials.watch_versions(secret_reader);
+    // Only a watch keeps the versions current enough to skip reading a Secret: a periodic check
+    // would let a reconcile use a Secret deleted or rotated since, for up to a recheck. In `get`
+    // mode each reconcile reads its Secret by name (one GET; the client is reused while the
+    // resourceVersion is unchanged), and the check only wakes the resources of a changed one.
+    if matches!(ctx.config.secrets, SecretAccess::Watch { .. }) {
+        ctx.credentials.watch_versions(secret_reader);
+    }
     let binding_store = binding_reader.clone();
     let bindings_run = Controller::for_shared_stream(binding_stream, binding_reader)
         .with_config(config.clone())

@@ -83,6 +83,9 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// `PageSize` for lists (spec: 1…1000); large pages keep the request count low.
     pub page_size: u32,
+    /// Appended to the `User-Agent` in parentheses (the operator puts its replica identity
+    /// here), so that Twilio's request logs tell the replicas apart.
+    pub user_agent_comment: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -94,6 +97,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             page_size: 1000,
+            user_agent_comment: None,
         }
     }
 }
@@ -167,6 +171,21 @@ impl fmt::Debug for Transport {
 }
 
 /// What one attempt produced, before the retry decision.
+/// `trusthub-operator/<version>`, with `(comment)` when given (control characters and
+/// parentheses dropped: they cannot appear in a header value or would end the comment).
+pub(crate) fn user_agent(comment: Option<&str>) -> String {
+    let product = concat!("trusthub-operator/", env!("CARGO_PKG_VERSION"));
+    let comment: String = comment
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && !matches!(c, '(' | ')') || *c == ' ')
+        .collect();
+    match comment.trim() {
+        "" => product.to_string(),
+        comment => format!("{product} ({comment})"),
+    }
+}
+
 enum Attempt {
     Done(StatusCode, Vec<u8>),
     Failed {
@@ -191,7 +210,7 @@ impl Transport {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
-            .user_agent(concat!("trusthub-operator/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent(config.user_agent_comment.as_deref()))
             // Twilio never redirects API calls; refusing keeps credentials on the configured host.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -501,6 +520,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_agent_carries_a_sanitised_comment() {
+        let product = concat!("trusthub-operator/", env!("CARGO_PKG_VERSION"));
+        assert_eq!(user_agent(None), product);
+        assert_eq!(user_agent(Some("  ")), product);
+        assert_eq!(user_agent(Some("op-a")), format!("{product} (op-a)"));
+        assert_eq!(user_agent(Some("a)\n(b")), format!("{product} (ab)"));
+    }
 
     #[test]
     fn backoff_is_capped_exponential_with_full_jitter() {

@@ -205,9 +205,101 @@ fn expected_operator_grants() -> BTreeSet<(String, String, String, Vec<String>)>
     let status: Vec<String> = kinds.iter().map(|k| format!("{k}/status")).collect();
     let status: Vec<&str> = status.iter().map(String::as_str).collect();
     add("trusthub.stir.dev", &status, &["patch"]);
-    add("", &["secrets"], &["get", "list", "watch"]);
+    // Secrets by name only: the default secrets.access=get.
+    add("", &["secrets"], &["get"]);
     add("events.k8s.io", &["events"], &["create", "patch"]);
     out
+}
+
+fn secret_grants(verbs: &[&str]) -> BTreeSet<(String, String, String, Vec<String>)> {
+    verbs
+        .iter()
+        .map(|v| (String::new(), "secrets".to_string(), v.to_string(), vec![]))
+        .collect()
+}
+
+/// The narrow Secret mode is the default (get by name, no list or watch); `watch` adds list and
+/// watch; `secrets.namespaces` moves the Secret grant into a Role per listed namespace.
+#[test]
+fn chart_secret_access_is_get_only_by_default_and_per_namespace_on_request() {
+    let docs = render(&[]);
+    let cluster = grants(&object(&docs, "ClusterRole", Some(FULLNAME))["rules"]);
+    let secrets: BTreeSet<_> = cluster
+        .iter()
+        .filter(|g| g.1 == "secrets")
+        .cloned()
+        .collect();
+    assert_eq!(secrets, secret_grants(&["get"]), "default: get only");
+    let a = args(&docs);
+    assert_eq!(flag(&a, "secret-access"), Some("get"));
+    assert_eq!(flag(&a, "secret-recheck"), Some("1m"));
+
+    let docs = render(&[
+        "--set",
+        "secrets.access=watch",
+        "--set",
+        "secrets.labelSelector=trusthub.stir.dev/credentials=true",
+    ]);
+    let cluster = grants(&object(&docs, "ClusterRole", Some(FULLNAME))["rules"]);
+    let secrets: BTreeSet<_> = cluster
+        .iter()
+        .filter(|g| g.1 == "secrets")
+        .cloned()
+        .collect();
+    assert_eq!(secrets, secret_grants(&["get", "list", "watch"]));
+    let a = args(&docs);
+    assert_eq!(flag(&a, "secret-access"), Some("watch"));
+    assert_eq!(
+        flag(&a, "secret-label-selector"),
+        Some("trusthub.stir.dev/credentials=true")
+    );
+    assert_eq!(flag(&a, "secret-recheck"), None);
+
+    let docs = render(&["--set", "secrets.namespaces={acme,beta}"]);
+    let cluster = grants(&object(&docs, "ClusterRole", Some(FULLNAME))["rules"]);
+    assert!(
+        cluster.iter().all(|g| g.1 != "secrets"),
+        "no cluster-wide Secret grant: {cluster:?}"
+    );
+    let name = format!("{FULLNAME}-secrets");
+    for ns in ["acme", "beta"] {
+        let role = docs
+            .iter()
+            .find(|d| {
+                d["kind"] == "Role"
+                    && d["metadata"]["name"] == name.as_str()
+                    && d["metadata"]["namespace"] == ns
+            })
+            .unwrap_or_else(|| panic!("a Secret Role in {ns}"));
+        assert_eq!(grants(&role["rules"]), secret_grants(&["get"]));
+        let binding = docs
+            .iter()
+            .find(|d| {
+                d["kind"] == "RoleBinding"
+                    && d["metadata"]["name"] == name.as_str()
+                    && d["metadata"]["namespace"] == ns
+            })
+            .unwrap_or_else(|| panic!("a Secret RoleBinding in {ns}"));
+        assert_binding(binding, "Role", &name);
+    }
+    for refused in [
+        vec![
+            "--set",
+            "secrets.namespaces={acme}",
+            "--set",
+            "secrets.access=watch",
+        ],
+        vec![
+            "--set",
+            "secrets.namespaces={acme}",
+            "--set",
+            "watchNamespace=acme",
+        ],
+        vec!["--set", "secrets.access=list"],
+    ] {
+        let out = template_output(&refused);
+        assert!(!out.status.success(), "{refused:?} must be refused");
+    }
 }
 
 fn assert_binding(binding: &Value, role_kind: &str, role_name: &str) {

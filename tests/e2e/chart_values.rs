@@ -29,6 +29,8 @@ fn chart_default_flags_follow_the_operator_flag_contract() {
         "--approved-resync=12h",
         "--noncompliant-retry=30s",
         "--expiry-warning=30d",
+        "--secret-access=get",
+        "--secret-recheck=1m",
         "--log-format=json",
         "--log-level=info",
         "--leader-election",
@@ -65,6 +67,8 @@ fn chart_renders_every_flag_from_values() {
         ("approved-resync", "6h"),
         ("noncompliant-retry", "1m"),
         ("expiry-warning", "14d"),
+        ("secret-access", "get"),
+        ("secret-recheck", "30s"),
         ("log-format", "text"),
         ("log-level", "info,trusthub_operator=debug"),
         ("leader-election", ""),
@@ -81,7 +85,7 @@ fn chart_renders_every_flag_from_values() {
         assert_eq!(flag(&a, name), Some(value), "--{name} in {a:?}");
     }
     assert_eq!(flag(&a, "namespace"), None, "all namespaces");
-    assert_eq!(a.len(), 21, "no other flags: {a:?}");
+    assert_eq!(a.len(), 23, "no other flags: {a:?}");
 
     let explicit = render(&[
         "--set",

@@ -2,6 +2,7 @@
 //! both policies (and with the Secret deleted first).
 
 use std::time::Duration;
+use trusthub_operator::controller::SecretAccess;
 
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -125,10 +126,29 @@ async fn rejection_then_resubmit_through_the_annotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_secret_is_picked_up_without_waiting() {
+    rotated_secret_is_picked_up(SecretAccess::Watch {
+        label_selector: None,
+    })
+    .await;
+}
+
+/// With Secrets read by name only (`get`, no list or watch), the periodic check of the named
+/// Secret's resourceVersion sees the rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_is_picked_up_by_the_get_only_recheck() {
+    rotated_secret_is_picked_up(SecretAccess::Get {
+        recheck: Duration::from_millis(500),
+    })
+    .await;
+}
+
+async fn rotated_secret_is_picked_up(secrets: SecretAccess) {
     let mut env = Env::start(false).await;
-    // A slow recheck of terminal errors: only the Secret watch can make this test pass in time.
+    // A slow recheck of terminal errors: only the Secret watch (or the Secret recheck) can make
+    // this test pass in time.
     let mut config = env.controller_config();
     config.terminal_recheck = Duration::from_secs(3600);
+    config.secrets = secrets;
     let ctx = trusthub_operator::controller::Context::new(env.client.clone(), config, None);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(trusthub_operator::controller::run(ctx, async move {

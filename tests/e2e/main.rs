@@ -26,6 +26,7 @@ mod controller_ownership;
 mod controller_resilience;
 mod controller_resubmit;
 mod object_size;
+mod operator_failover;
 mod operator_leader;
 mod operator_metrics;
 mod operator_support;

@@ -192,3 +192,92 @@ pub async fn wait_holder(env: &Env, name: &str, who: &str, patience: Duration) -
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A TCP proxy in front of the API server for one operator process, which the test can make
+/// stall: while stalled, bytes already in flight and new connections are held (neither
+/// forwarded nor refused), as a hung API server or a silent network partition does. The API
+/// server's TLS passes through untouched (its certificate names 127.0.0.1, whatever the port).
+pub struct StallingProxy {
+    pub addr: SocketAddr,
+    stalled: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StallingProxy {
+    /// Listens on 127.0.0.1 (a port picked by the system) and forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> StallingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let (stalled, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        pump(client_read, server_write, watch.clone()),
+                        pump(server_read, client_write, watch),
+                    );
+                });
+            }
+        });
+        StallingProxy {
+            addr,
+            stalled,
+            task,
+        }
+    }
+
+    /// Holds every byte from now on until [`StallingProxy::resume`].
+    pub fn stall(&self) {
+        let _ = self.stalled.send(true);
+    }
+
+    /// Forwards again, what was held first.
+    pub fn resume(&self) {
+        let _ = self.stalled.send(false);
+    }
+
+    /// `kubeconfig` with its server's `127.0.0.1:<port>` replaced by this proxy's address.
+    pub fn rewrite_kubeconfig(&self, kubeconfig: &str, upstream: SocketAddr) -> String {
+        assert!(
+            kubeconfig.contains(&upstream.to_string()),
+            "the kubeconfig names {upstream}"
+        );
+        kubeconfig.replace(&upstream.to_string(), &self.addr.to_string())
+    }
+}
+
+impl Drop for StallingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, holding each chunk while the proxy is stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}

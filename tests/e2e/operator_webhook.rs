@@ -286,3 +286,109 @@ async fn operator_binary_serves_the_receiver_from_its_flags_and_never_logs_the_t
     assert!(!logs.contains(PARENT_TOKEN), "the auth token was logged");
     env.shutdown().await;
 }
+
+/// One replica of a two-replica deployment, in-process, with leader election on, its own
+/// receiver, and `public_url` as the callback URL (the Service's, the same for both).
+async fn start_replica(env: &Env, identity: &str, public_url: &str) -> (Running, String) {
+    let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let webhook_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let own_url = format!(
+        "http://{}{PATH}",
+        webhook_listener.local_addr().expect("addr")
+    );
+    let metrics_url = format!(
+        "http://{}/metrics",
+        metrics_listener.local_addr().expect("addr")
+    );
+    let mut controller = env.controller_config();
+    controller.poll.review_initial = HOUR;
+    controller.poll.review_max = HOUR;
+    controller.poll.approved_resync = HOUR;
+    controller.status_callback_url = Some(public_url.to_string());
+    let config = RuntimeConfig {
+        controller,
+        metrics_listener,
+        webhook_listener: Some(webhook_listener),
+        leader_election: Some(trusthub_operator::leader::LeaseConfig {
+            name: "trusthub-operator".into(),
+            namespace: env.ns.clone(),
+            identity: identity.into(),
+            duration: Duration::from_secs(3),
+        }),
+    };
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(runtime::run(env.client.clone(), config, async move {
+        let _ = stopped.await;
+    }));
+    let running = Running {
+        callback_url: public_url.to_string(),
+        metrics_url,
+        stop: Some(stop),
+        task,
+    };
+    (running, own_url)
+}
+
+#[tokio::test]
+async fn operator_standby_accepts_a_verified_callback_and_the_leader_reconciles() {
+    let env = Env::start(true).await;
+    // The Service's URL, which Twilio signs; here nothing listens there, so the simulator's
+    // own callbacks go nowhere and only the test's callback (to the standby) can wake the
+    // leader before its hour-long poll.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let public_url = format!("http://{}{PATH}", reserved.local_addr().expect("addr"));
+    drop(reserved);
+    let (leader, _) = start_replica(&env, "replica-a", &public_url).await;
+    crate::operator_support::wait_holder(
+        &env,
+        "trusthub-operator",
+        "replica-a",
+        crate::support::PATIENCE,
+    )
+    .await;
+    let (standby, standby_url) = start_replica(&env, "replica-b", &public_url).await;
+    env.apply_examples().await;
+    let p = env
+        .wait_product("acme-shaken-stir", "submitted", |p| {
+            p.status.as_ref().and_then(|s| s.twilio_status.as_deref()) == Some("pending-review")
+        })
+        .await;
+    let sid = p
+        .status
+        .as_ref()
+        .and_then(|s| s.trust_product_sid.clone())
+        .expect("SID");
+    env.sim.approve(&sid).expect("approve");
+    let quiet = wait_quiet(&env).await;
+    let params = callback(&sid, "twilio-approved");
+    let signature = twilio_signature(PARENT_TOKEN, &public_url, &params);
+    // A forged one is refused by the standby too.
+    let forged = twilio_signature("not-the-auth-token-000000000000000", &public_url, &params);
+    assert_eq!(post(&standby_url, Some(&forged), &params).await, 403);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        env.sim.counters().requests,
+        quiet,
+        "a forged callback wakes nothing"
+    );
+    assert_eq!(
+        post(&standby_url, Some(&signature), &params).await,
+        204,
+        "the standby accepts a verified callback"
+    );
+    let started = Instant::now();
+    env.wait_product("acme-shaken-stir", "Ready", ready).await;
+    assert!(
+        started.elapsed() < HOUR / 60,
+        "the leader reconciled at once"
+    );
+    assert_eq!(
+        crate::operator_support::lease_holder(&env, "trusthub-operator")
+            .await
+            .as_deref(),
+        Some("replica-a")
+    );
+    standby.stop().await;
+    leader.stop().await;
+    env.shutdown().await;
+}

@@ -29,7 +29,7 @@ const RELEASE: &str = "thop";
 const RELEASE_NS: &str = "trusthub-system";
 const FULLNAME: &str = "thop-trusthub-operator";
 
-fn helm_install(kubeconfig: &std::path::Path, sim_url: &str) {
+fn helm_install(kubeconfig: &std::path::Path, sim_url: &str, extra: &[String]) {
     let out = Command::new(tool("helm"))
         .args([
             "install",
@@ -49,6 +49,9 @@ fn helm_install(kubeconfig: &std::path::Path, sim_url: &str) {
         .args(["--set", "controller.noncompliantRetry=200ms"])
         // Renewals (a Lease update every duration / 3) within the test's few seconds.
         .args(["--set", "leaderElection.leaseDuration=3s"])
+        // The default Secret mode (get by name) sees the rotation within the recheck.
+        .args(["--set", "secrets.recheck=1s"])
+        .args(extra)
         .current_dir(chart_dir())
         .output()
         .expect("run helm");
@@ -194,7 +197,7 @@ const NOT_REACHED_ON_DEMAND: &[(&str, &str, &str)] = &[
     ("trusthub.stir.dev", "shakenstirtrustproducts", "get"),
 ];
 
-async fn chart_grants(client: &kube::Client) -> Vec<Grant> {
+async fn chart_grants(client: &kube::Client, secret_namespace: Option<&str>) -> Vec<Grant> {
     let cluster = Api::<ClusterRole>::all(client.clone())
         .get(FULLNAME)
         .await
@@ -208,11 +211,31 @@ async fn chart_grants(client: &kube::Client) -> Vec<Grant> {
         &election.rules.unwrap_or_default(),
         Some(RELEASE_NS),
     ));
+    if let Some(ns) = secret_namespace {
+        let secrets = Api::<Role>::namespaced(client.clone(), ns)
+            .get(&format!("{FULLNAME}-secrets"))
+            .await
+            .expect("the Secret Role in the app namespace");
+        all.extend(grants(&secrets.rules.unwrap_or_default(), Some(ns)));
+    }
     all
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chart_installs_and_the_operator_runs_with_exactly_its_rbac() {
+    exactly_its_rbac(false).await;
+}
+
+/// `secrets.namespaces`: Secrets granted by a Role in the app namespace only, still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_with_namespaced_secret_access_runs_with_exactly_its_rbac() {
+    exactly_its_rbac(true).await;
+}
+
+/// Installs the chart (with Secret access limited to the app namespace when
+/// `namespaced_secrets`), runs the scenario as the chart's ServiceAccount and compares the
+/// audit log with the grants.
+async fn exactly_its_rbac(namespaced_secrets: bool) {
     // A control plane of its own: the chart's ClusterRole is cluster-wide, and the audit log
     // then holds this test's requests only.
     let cp = ControlPlane::start(Options::from_env().unwrap_or_else(|e| panic!("{e}")))
@@ -229,12 +252,21 @@ async fn chart_installs_and_the_operator_runs_with_exactly_its_rbac() {
     })
     .await
     .expect("simulator starts");
-    helm_install(&admin_kubeconfig, &sim.base_url());
+    // The app namespace exists first: a Secret Role goes into it at install.
+    let app_ns = cp.namespace("acme").await.expect("app namespace");
+    let extra = if namespaced_secrets {
+        vec![
+            "--set".to_string(),
+            format!("secrets.namespaces={{{app_ns}}}"),
+        ]
+    } else {
+        vec![]
+    };
+    helm_install(&admin_kubeconfig, &sim.base_url(), &extra);
     let admin = cp.admin_client().await.expect("admin client");
     let args = installed_objects(&admin).await;
     let operator = start_operator(&cp, &args, dir.path()).await;
-    let app_ns = cp.namespace("acme").await.expect("app namespace");
-    let granted = chart_grants(&admin).await;
+    let granted = chart_grants(&admin, namespaced_secrets.then_some(app_ns.as_str())).await;
     let env = Env::assemble(sim, Cluster::Own(Box::new(cp)), admin, app_ns);
     onboard_rotate_delete(&env).await;
 

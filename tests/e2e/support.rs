@@ -142,6 +142,10 @@ impl Env {
             error_backoff_initial: Duration::from_millis(50),
             error_backoff_max: Duration::from_millis(500),
             terminal_recheck: Duration::from_secs(2),
+            // The default, narrow Secret mode (get by name), checked often enough for tests.
+            secrets: trusthub_operator::controller::SecretAccess::Get {
+                recheck: Duration::from_millis(500),
+            },
             // The real apiserver is shared by every test of the binary.
             namespace: self.cluster.is_real().then(|| self.ns.clone()),
             ..ControllerConfig::default()

@@ -40,6 +40,14 @@ pub struct WriteEvent {
     pub sid: String,
     /// The account whose Trust Hub was written.
     pub account_sid: String,
+    /// The request's `User-Agent`, to tell writers apart (e.g. two operator replicas).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+tokio::task_local! {
+    /// The `User-Agent` of the API request being served (set by [`gate`]), for [`WriteEvent`].
+    static USER_AGENT: Option<String>;
 }
 
 pub(crate) struct AppInner {
@@ -86,6 +94,7 @@ impl AppInner {
             operation_id: operation_id.to_string(),
             sid: sid.to_string(),
             account_sid: account_sid.to_string(),
+            user_agent: USER_AGENT.try_with(Clone::clone).ok().flatten(),
         });
     }
 }
@@ -240,7 +249,14 @@ pub(crate) async fn gate(AxState(app): AxState<App>, req: Request, next: Next) -
             // Never written: the connection fails on the first write.
             ApiError::internal().into_response()
         }
-        None => next.run(req).await,
+        None => {
+            let user_agent = req
+                .headers()
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            USER_AGENT.scope(user_agent, next.run(req)).await
+        }
     };
     // Twilio reports the account's concurrency on every response.
     response
