@@ -92,20 +92,26 @@ async fn killed_after_each_write_under_delete_removes_exactly_what_it_created() 
         assert_no_duplicates(&env.sim);
 
         env.delete_examples().await;
-        assert!(
-            env.sim.trust_products().is_empty(),
-            "kill after {seen:?}: the product it created is gone"
-        );
-        assert_eq!(
-            env.sim.channel_assignments(),
-            before.channels,
-            "kill after {seen:?}: only the pre-existing assignment is left"
-        );
-        assert_eq!(env.sim.entity_assignments(), before.entities);
+        assert_only_the_seed_is_left(&env, &before, &seen);
         restarted.start_kill().expect("stop");
         let _ = restarted.wait().await;
         env.shutdown().await;
     }
+}
+
+/// After deletion: the product the operator created is gone and Twilio holds exactly the
+/// assignments it held before the operator ran.
+fn assert_only_the_seed_is_left(env: &Env, before: &Before, seen: &[String]) {
+    assert!(
+        env.sim.trust_products().is_empty(),
+        "kill after {seen:?}: the product it created is gone"
+    );
+    assert_eq!(
+        env.sim.channel_assignments(),
+        before.channels,
+        "kill after {seen:?}: only the pre-existing assignment is left"
+    );
+    assert_eq!(env.sim.entity_assignments(), before.entities);
 }
 
 /// The state of Twilio before the operator ran: the seed's assignments.
@@ -176,16 +182,7 @@ async fn killed_after_each_write_and_deleted_meanwhile_removes_what_it_created()
             .expect("restart trusthub-operator");
         wait_gone(&env.products(), "acme-shaken-stir").await;
         wait_gone(&env.bindings(), "acme-primary").await;
-        assert!(
-            env.sim.trust_products().is_empty(),
-            "kill after {seen:?}: the product it created is gone"
-        );
-        assert_eq!(
-            env.sim.channel_assignments(),
-            before.channels,
-            "kill after {seen:?}: only the pre-existing assignment is left"
-        );
-        assert_eq!(env.sim.entity_assignments(), before.entities);
+        assert_only_the_seed_is_left(&env, &before, &seen);
         restarted.start_kill().expect("stop");
         let _ = restarted.wait().await;
         env.shutdown().await;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use trusthub_operator::leader::LeaseConfig;
 use trusthub_operator::runtime::{self, RuntimeConfig};
 use trusthub_operator::webhook::PATH;
 use trusthub_sim::vetting::twilio_signature;
@@ -45,12 +46,24 @@ impl Running {
 /// Starts the operator runtime for `env` with hour-long review polling and its status
 /// callback URL pointing at its own receiver.
 async fn start(env: &Env) -> Running {
+    launch(env, None, None).await.0
+}
+
+/// The operator runtime for `env` with hour-long review polling, its own callback receiver,
+/// and `public_url` (else that receiver's URL) as the status callback URL; returns it with the
+/// receiver's own URL.
+async fn launch(
+    env: &Env,
+    public_url: Option<&str>,
+    lease: Option<LeaseConfig>,
+) -> (Running, String) {
     let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let webhook_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let callback_url = format!(
+    let own_url = format!(
         "http://{}{PATH}",
         webhook_listener.local_addr().expect("addr")
     );
+    let callback_url = public_url.map_or_else(|| own_url.clone(), str::to_string);
     let metrics_url = format!(
         "http://{}/metrics",
         metrics_listener.local_addr().expect("addr")
@@ -64,18 +77,19 @@ async fn start(env: &Env) -> Running {
         controller,
         metrics_listener,
         webhook_listener: Some(webhook_listener),
-        leader_election: None,
+        leader_election: lease,
     };
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(runtime::run(env.client.clone(), config, async move {
         let _ = stopped.await;
     }));
-    Running {
+    let running = Running {
         callback_url,
         metrics_url,
         stop: Some(stop),
         task,
-    }
+    };
+    (running, own_url)
 }
 
 async fn post(url: &str, signature: Option<&str>, params: &[(String, String)]) -> u16 {
@@ -290,43 +304,13 @@ async fn operator_binary_serves_the_receiver_from_its_flags_and_never_logs_the_t
 /// One replica of a two-replica deployment, in-process, with leader election on, its own
 /// receiver, and `public_url` as the callback URL (the Service's, the same for both).
 async fn start_replica(env: &Env, identity: &str, public_url: &str) -> (Running, String) {
-    let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let webhook_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let own_url = format!(
-        "http://{}{PATH}",
-        webhook_listener.local_addr().expect("addr")
-    );
-    let metrics_url = format!(
-        "http://{}/metrics",
-        metrics_listener.local_addr().expect("addr")
-    );
-    let mut controller = env.controller_config();
-    controller.poll.review_initial = HOUR;
-    controller.poll.review_max = HOUR;
-    controller.poll.approved_resync = HOUR;
-    controller.status_callback_url = Some(public_url.to_string());
-    let config = RuntimeConfig {
-        controller,
-        metrics_listener,
-        webhook_listener: Some(webhook_listener),
-        leader_election: Some(trusthub_operator::leader::LeaseConfig {
-            name: "trusthub-operator".into(),
-            namespace: env.ns.clone(),
-            identity: identity.into(),
-            duration: Duration::from_secs(3),
-        }),
+    let lease = LeaseConfig {
+        name: "trusthub-operator".into(),
+        namespace: env.ns.clone(),
+        identity: identity.into(),
+        duration: Duration::from_secs(3),
     };
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(runtime::run(env.client.clone(), config, async move {
-        let _ = stopped.await;
-    }));
-    let running = Running {
-        callback_url: public_url.to_string(),
-        metrics_url,
-        stop: Some(stop),
-        task,
-    };
-    (running, own_url)
+    launch(env, Some(public_url), Some(lease)).await
 }
 
 #[tokio::test]
