@@ -125,6 +125,18 @@ impl CredentialsCache {
     }
 
     /// The cached client for `key` if it was built from `version`.
+    /// Whether a client was built from this version of the Secret `namespace/name`: the objects
+    /// naming it have read it, so seeing that version for the first time is no news to them.
+    pub(super) fn built_from(&self, namespace: &str, name: &str, version: &str) -> bool {
+        self.cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|((ns, n, _), (built_from, _))| {
+                ns == namespace && n == name && built_from == version
+            })
+    }
+
     fn cached_at(
         &self,
         key: &(String, String, String),

@@ -460,7 +460,11 @@ pub async fn run_with(
         let (bindings, products) = (binding_reader.clone(), product_reader.clone());
         move || secrets::named_secrets(&bindings, &products)
     };
-    let secrets = secrets::secret_events(&client, &ns, &ctx.config.secrets, named);
+    let known = {
+        let ctx = ctx.clone();
+        move |ns: &str, name: &str, version: &str| ctx.credentials.built_from(ns, name, version)
+    };
+    let secrets = secrets::secret_events(&client, &ns, &ctx.config.secrets, named, known);
     let Some((
         secret_reader,
         [secret_changes_for_bindings, secret_changes_for_products],

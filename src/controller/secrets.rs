@@ -72,12 +72,14 @@ type SecretMeta = PartialObjectMeta<Secret>;
 type SecretEvents = BoxStream<'static, Result<watcher::Event<SecretMeta>, watcher::Error>>;
 
 /// The Secret metadata events of `access`. `named` lists the `(namespace, name)` of every
-/// Secret a custom resource currently refers to (read at each check in `Get` mode).
+/// Secret a custom resource currently refers to (read at each check in `Get` mode); `known`
+/// tells whether a version of a Secret was already read by the objects naming it (`Get` mode).
 pub(super) fn secret_events(
     client: &Client,
     namespace: &Option<String>,
     access: &SecretAccess,
     named: impl Fn() -> BTreeSet<(String, String)> + Send + Sync + 'static,
+    known: impl Fn(&str, &str, &str) -> bool + Send + Sync + 'static,
 ) -> SecretEvents {
     match access {
         SecretAccess::Watch { label_selector } => {
@@ -91,23 +93,28 @@ pub(super) fn secret_events(
             }
             watcher(api, config).default_backoff().boxed()
         }
-        SecretAccess::Get { recheck } => poll_named(client.clone(), *recheck, named),
+        SecretAccess::Get { recheck } => poll_named(client.clone(), *recheck, named, known),
     }
 }
 
 /// Every `recheck`, the metadata of each named Secret: `Apply` when new or changed, `Delete`
-/// when gone since the last check. A Secret that cannot be read now is left as last seen.
+/// when gone since the last check. A Secret that cannot be read now is left as last seen. A
+/// Secret seen for the first time in a version its objects already read (`known`: they read
+/// their Secret at every reconcile) is recorded without an event: otherwise the first check after
+/// start-up would wake every object once, for nothing.
 fn poll_named(
     client: Client,
     recheck: Duration,
     named: impl Fn() -> BTreeSet<(String, String)> + Send + Sync + 'static,
+    known: impl Fn(&str, &str, &str) -> bool + Send + Sync + 'static,
 ) -> SecretEvents {
     let named = std::sync::Arc::new(named);
+    let known = std::sync::Arc::new(known);
     let mut ticks = tokio::time::interval(recheck);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = (ticks, HashMap::<(String, String), SecretMeta>::new());
     futures::stream::unfold(state, move |(mut ticks, mut seen)| {
-        let (client, named) = (client.clone(), named.clone());
+        let (client, named, known) = (client.clone(), named.clone(), known.clone());
         async move {
             ticks.tick().await;
             let wanted = named();
@@ -118,8 +125,13 @@ fn poll_named(
                 match api.get_metadata_opt(name).await {
                     Ok(Some(meta)) => {
                         let version = |m: &SecretMeta| m.metadata.resource_version.clone();
-                        if seen.get(&key).map(version) != Some(version(&meta)) {
-                            seen.insert(key, meta.clone());
+                        let now = version(&meta);
+                        let news = match seen.get(&key) {
+                            Some(before) => version(before) != now,
+                            None => !known(ns, name, now.as_deref().unwrap_or_default()),
+                        };
+                        seen.insert(key, meta.clone());
+                        if news {
                             events.push(watcher::Event::Apply(meta));
                         }
                     }
