@@ -3,15 +3,11 @@
 //! cluster is reported with that product's SID.
 
 use serde_json::{Value, json};
-use trusthub_sim::{
-    BundleStatus, SECONDARY_PROFILE_POLICY, SHAKEN_STIR_POLICY, Seed, SeedProfile,
-    SeedTrustProduct, SimConfig,
-};
+use trusthub_sim::{Seed, SimConfig};
 
+use crate::seeds::{OTHER_PROFILE, TWILIO_PRODUCT, other_profile, twilio_product};
 use crate::support::*;
 
-const TWILIO_PRODUCT: &str = "BUfeedfeedfeedfeedfeedfeedfeedfe01";
-const OTHER_PROFILE: &str = "BUbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
 const EAST_1: &str = "+15005550201";
 const EAST_2: &str = "+15005550202";
 
@@ -92,19 +88,6 @@ async fn a_second_object_cannot_adopt_a_product_another_owns() {
     env.shutdown().await;
 }
 
-fn seeded_product(profile: &str, numbers: &[&str]) -> SeedTrustProduct {
-    SeedTrustProduct {
-        sid: TWILIO_PRODUCT.into(),
-        account_sid: None,
-        friendly_name: "SHAKEN/STIR (automatic)".into(),
-        email: "compliance@acme.example".into(),
-        policy_sid: SHAKEN_STIR_POLICY.into(),
-        status: BundleStatus::TwilioApproved,
-        business_profile: Some(profile.into()),
-        phone_numbers: numbers.iter().map(|n| n.to_string()).collect(),
-    }
-}
-
 async fn start_seeded(seed: Seed) -> Env {
     Env::start_with(SimConfig {
         seed,
@@ -120,7 +103,7 @@ async fn start_seeded(seed: Seed) -> Env {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_product_twilio_made_for_the_profile_is_adopted() {
     let mut seed = Seed::default_seed();
-    seed.trust_products.push(seeded_product(PROFILE, &[]));
+    seed.trust_products.push(twilio_product(PROFILE, &[]));
     let mut env = start_seeded(seed).await;
     env.start_controller();
     env.apply_examples().await;
@@ -140,17 +123,9 @@ async fn a_product_twilio_made_for_the_profile_is_adopted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_number_on_a_product_outside_the_cluster_is_reported_with_its_sid() {
     let mut seed = Seed::default_seed();
-    seed.customer_profiles.push(SeedProfile {
-        sid: OTHER_PROFILE.into(),
-        account_sid: None,
-        friendly_name: "Acme reseller profile".into(),
-        email: "reseller@acme.example".into(),
-        policy_sid: SECONDARY_PROFILE_POLICY.into(),
-        status: BundleStatus::TwilioApproved,
-        phone_numbers: Vec::new(),
-    });
+    seed.customer_profiles.push(other_profile());
     seed.trust_products
-        .push(seeded_product(OTHER_PROFILE, &[WEST_1_SID]));
+        .push(twilio_product(OTHER_PROFILE, &[WEST_1_SID]));
     let mut env = start_seeded(seed).await;
     env.start_controller();
     with_binding(&env).await;

@@ -37,5 +37,6 @@ mod real_crds;
 mod real_kubectl;
 mod real_object_size;
 mod real_rbac;
+mod seeds;
 mod support;
 mod tls_provider;

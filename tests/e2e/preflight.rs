@@ -8,16 +8,14 @@ use std::process::Stdio;
 
 use tokio::sync::broadcast::error::TryRecvError;
 use trusthub_sim::{
-    AccountStatus, BundleStatus, SECONDARY_PROFILE_POLICY, SHAKEN_STIR_POLICY, Seed, SeedProfile,
-    SeedTrustProduct, SimConfig, SimServer, WriteEvent,
+    AccountStatus, BundleStatus, SHAKEN_STIR_POLICY, Seed, SimConfig, SimServer, WriteEvent,
 };
 
 use crate::client_support::{Prism, RecordingProxy};
+use crate::seeds::{OTHER_PROFILE, TWILIO_PRODUCT, other_profile, twilio_product};
 use crate::support::{Env, PARENT, PARENT_TOKEN, PROFILE, secret};
 
 const WEST: &str = "AC33333333333333333333333333333333";
-const TWILIO_PRODUCT: &str = "BUcccccccccccccccccccccccccccccccc";
-const OTHER_PROFILE: &str = "BUbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
 
 /// What one run printed and returned.
 struct Run {
@@ -192,19 +190,6 @@ async fn preflight_policy_missing_exits_7() {
     run.assert_line("shaken/stir policy", "FAIL", "not found (HTTP 404)");
 }
 
-fn twilio_product(profile: &str, numbers: &[&str]) -> SeedTrustProduct {
-    SeedTrustProduct {
-        sid: TWILIO_PRODUCT.into(),
-        account_sid: None,
-        friendly_name: "SHAKEN/STIR (automatic)".into(),
-        email: "compliance@acme.example".into(),
-        policy_sid: SHAKEN_STIR_POLICY.into(),
-        status: BundleStatus::TwilioApproved,
-        business_profile: Some(profile.into()),
-        phone_numbers: numbers.iter().map(|n| n.to_string()).collect(),
-    }
-}
-
 #[tokio::test]
 async fn preflight_product_made_by_twilio_exits_8_and_manifests_adopt_it() {
     let mut seed = Seed::default_seed();
@@ -241,15 +226,7 @@ async fn preflight_product_made_by_twilio_exits_8_and_manifests_adopt_it() {
 #[tokio::test]
 async fn preflight_numbers_on_another_product_exits_9() {
     let mut seed = Seed::default_seed();
-    seed.customer_profiles.push(SeedProfile {
-        sid: OTHER_PROFILE.into(),
-        account_sid: None,
-        friendly_name: "Acme reseller profile".into(),
-        email: "reseller@acme.example".into(),
-        policy_sid: SECONDARY_PROFILE_POLICY.into(),
-        status: BundleStatus::TwilioApproved,
-        phone_numbers: Vec::new(),
-    });
+    seed.customer_profiles.push(other_profile());
     let east = &seed.subaccounts[0].numbers;
     let numbers = [east[0].sid.clone(), east[1].sid.clone()];
     seed.trust_products.push(twilio_product(
