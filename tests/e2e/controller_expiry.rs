@@ -115,17 +115,28 @@ async fn an_approval_shows_expiring_soon_then_expired_then_renewed() {
     })
     .await;
 
+    // An Event is published just after the status write the waits above saw: poll for it.
+    let wanted = [
+        ("Warning", "ExpiringSoon"),
+        ("Warning", "Expired"),
+        ("Normal", "ApprovalRenewed"),
+    ];
     for name in ["acme-primary", "acme-shaken-stir"] {
-        let events = events_about(&env, name).await;
-        for (type_, reason) in [
-            ("Warning", "ExpiringSoon"),
-            ("Warning", "Expired"),
-            ("Normal", "ApprovalRenewed"),
-        ] {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let events = events_about(&env, name).await;
+            let missing: Vec<_> = wanted
+                .iter()
+                .filter(|(type_, reason)| !has(&events, type_, reason))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
             assert!(
-                has(&events, type_, reason),
-                "{name}: no {type_} {reason} Event in {events:?}"
+                std::time::Instant::now() < deadline,
+                "{name}: no {missing:?} Event in {events:?}"
             );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     assert_eq!(
