@@ -8,14 +8,18 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::batch::{self, Outcome};
 use super::status::{
-    Conditioned, StatusWriter, announce_expiry, apply_conditions, create_marked, event,
-    report_error,
+    Conditioned, StatusWriter, announce_expiry, apply_conditions, event, report_error,
 };
 use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
-    NumberState, PhoneNumberRef, ResolvedBusinessProfile, condition_is_true, find_condition,
+    NumberState, PhoneNumberAssignmentStatus, PhoneNumberRef, ResolvedBusinessProfile,
+    condition_is_true, find_condition,
 };
 use crate::planner::binding::{
     BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan,
@@ -101,69 +105,104 @@ async fn resolve_numbers(
     twilio: &dyn TrustHub,
     wanted: &[PhoneNumberRef],
     recorded: &BusinessProfileBindingStatus,
+    limit: usize,
 ) -> Result<Vec<NumberTarget>, ReconcileError> {
-    let mut targets = Vec::with_capacity(wanted.len());
+    let by_sid: BTreeMap<&str, &PhoneNumberAssignmentStatus> = recorded
+        .phone_numbers
+        .iter()
+        .filter_map(|n| Some((n.sid.as_deref()?, n)))
+        .collect();
+    let by_number: BTreeMap<(&str, &str), &str> = recorded
+        .phone_numbers
+        .iter()
+        .filter_map(|n| {
+            let key = (n.phone_number.as_deref()?, n.subaccount_sid.as_deref()?);
+            Some((key, n.sid.as_deref()?))
+        })
+        .collect();
+    let mut targets: Vec<Option<NumberTarget>> = Vec::with_capacity(wanted.len());
+    let mut lookups = Vec::new();
     for entry in wanted {
         if let Some(sid) = &entry.sid {
-            let known = recorded
-                .phone_numbers
-                .iter()
-                .find(|n| n.sid.as_deref() == Some(sid));
-            targets.push(NumberTarget::Resolved {
+            let known = by_sid.get(sid.as_str());
+            targets.push(Some(NumberTarget::Resolved {
                 number_sid: sid.clone(),
                 phone_number: known.and_then(|n| n.phone_number.clone()),
                 subaccount_sid: known.and_then(|n| n.subaccount_sid.clone()),
-            });
+            }));
             continue;
         }
         let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else {
             continue;
         };
-        let known = recorded.phone_numbers.iter().find(|n| {
-            n.phone_number.as_ref() == Some(number)
-                && n.subaccount_sid.as_ref() == Some(account)
-                && n.sid.is_some()
-        });
-        if let Some(known) = known {
-            targets.push(NumberTarget::Resolved {
-                number_sid: known.sid.clone().unwrap_or_default(),
+        if let Some(sid) = by_number.get(&(number.as_str(), account.as_str())) {
+            targets.push(Some(NumberTarget::Resolved {
+                number_sid: sid.to_string(),
                 phone_number: Some(number.clone()),
                 subaccount_sid: Some(account.clone()),
-            });
+            }));
             continue;
         }
-        let unresolvable = |message: String| NumberTarget::Unresolvable {
-            shown: number.clone(),
-            subaccount_sid: Some(account.clone()),
-            message,
-        };
-        match twilio
-            .list_incoming_phone_numbers(account, Some(number))
-            .await
-        {
-            Ok(found) => match found
+        lookups.push((targets.len(), number, account));
+        targets.push(None);
+    }
+    // Numbers not resolved before are looked up concurrently (one filtered listing each).
+    let lookups: Vec<_> = lookups
+        .into_iter()
+        .map(|(at, number, account)| {
+            let pending = look_up_number(twilio, number, account);
+            async move { (at, pending.await) }
+        })
+        .collect();
+    let found: Vec<(usize, Result<NumberTarget, crate::twilio::TwilioError>)> =
+        futures::stream::iter(lookups)
+            .buffer_unordered(limit.max(1))
+            .collect()
+            .await;
+    for (at, result) in found {
+        let target = result.map_err(ReconcileError::twilio("look up a phone number"))?;
+        targets[at] = Some(target);
+    }
+    Ok(targets.into_iter().flatten().collect())
+}
+
+/// Finds `number` among `account`'s IncomingPhoneNumbers. A transient failure is an error; any
+/// other answer makes the number unresolvable, with why.
+async fn look_up_number(
+    twilio: &dyn TrustHub,
+    number: &str,
+    account: &str,
+) -> Result<NumberTarget, crate::twilio::TwilioError> {
+    let unresolvable = |message: String| NumberTarget::Unresolvable {
+        shown: number.to_string(),
+        subaccount_sid: Some(account.to_string()),
+        message,
+    };
+    match twilio
+        .list_incoming_phone_numbers(account, Some(number))
+        .await
+    {
+        Ok(found) => Ok(
+            match found
                 .into_iter()
-                .find(|n| n.phone_number.as_ref() == Some(number))
+                .find(|n| n.phone_number.as_deref() == Some(number))
                 .and_then(|n| n.sid)
             {
-                Some(sid) => targets.push(NumberTarget::Resolved {
+                Some(sid) => NumberTarget::Resolved {
                     number_sid: sid,
-                    phone_number: Some(number.clone()),
-                    subaccount_sid: Some(account.clone()),
-                }),
-                None => targets.push(unresolvable(format!(
+                    phone_number: Some(number.to_string()),
+                    subaccount_sid: Some(account.to_string()),
+                },
+                None => unresolvable(format!(
                     "not found among the IncomingPhoneNumbers of account {account}"
-                ))),
+                )),
             },
-            Err(e) if e.is_transient() || e.is_ambiguous() => {
-                return Err(ReconcileError::twilio("look up a phone number")(e));
-            }
-            Err(e) => targets.push(unresolvable(format!(
-                "account {account} cannot be searched: {e}"
-            ))),
-        }
+        ),
+        Err(e) if e.is_transient() || e.is_ambiguous() => Err(e),
+        Err(e) => Ok(unresolvable(format!(
+            "account {account} cannot be searched: {e}"
+        ))),
     }
-    Ok(targets)
 }
 
 /// The assignments recorded by the last complete sync, when nothing changed since on our side
@@ -183,17 +222,20 @@ fn recorded_assignments(
     if recorded.observed_generation != obj.metadata.generation || !same_profile {
         return None;
     }
+    let assigned: BTreeMap<&str, &str> = recorded
+        .phone_numbers
+        .iter()
+        .filter(|n| n.state == NumberState::Assigned)
+        .filter_map(|n| Some((n.sid.as_deref()?, n.assignment_sid.as_deref()?)))
+        .collect();
     targets
         .iter()
         .map(|t| {
             let NumberTarget::Resolved { number_sid, .. } = t else {
                 return None;
             };
-            let entry = recorded
-                .phone_numbers
-                .iter()
-                .find(|n| n.sid.as_ref() == Some(number_sid) && n.state == NumberState::Assigned)?;
-            Some((entry.assignment_sid.clone()?, number_sid.clone()))
+            let ra = assigned.get(number_sid.as_str())?;
+            Some((ra.to_string(), number_sid.clone()))
         })
         .collect()
 }
@@ -237,19 +279,151 @@ fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
     }
 }
 
-async fn sync(
+/// What one reconcile knows of the binding's numbers in Trust Hub, updated as its writes answer.
+struct Progress {
+    /// `(RA…, PN…)` assignments on the profile.
+    assignments: Vec<(String, String)>,
+    /// `RA…` SIDs this object created.
+    owned: BTreeSet<String>,
+    /// Numbers recorded in status that the spec dropped.
+    released: Vec<Released>,
+    /// Refused assignments of this reconcile, by `PN…`.
+    failures: BTreeMap<String, String>,
+    /// `PN…` SIDs whose assignment create may have been made without its outcome recorded (the
+    /// create-pending markers written to status before a batch starts).
+    in_flight: Vec<String>,
+    /// Writes tried by this reconcile: each is tried once, the next reconcile retries.
+    attempted: BTreeSet<BindingAction>,
+}
+
+/// What a batch of writes did, for the Events and the error that ends the reconcile.
+#[derive(Default)]
+struct BatchReport {
+    assigned: Vec<String>,
+    unassigned: Vec<String>,
+    refused: Vec<String>,
+    /// The first write that failed in a way a later reconcile retries (or a refused unassign).
+    failed: Option<crate::twilio::TwilioError>,
+}
+
+impl Progress {
+    /// Records the outcome of each write of a batch.
+    fn absorb(&mut self, outcomes: Vec<(BindingAction, Outcome<String>)>) -> BatchReport {
+        let mut report = BatchReport::default();
+        for (action, outcome) in outcomes {
+            match (action, outcome) {
+                (BindingAction::Assign { number_sid }, Outcome::Done(ra)) => {
+                    self.in_flight.retain(|p| *p != number_sid);
+                    self.owned.insert(ra.clone());
+                    self.assignments.push((ra, number_sid.clone()));
+                    report.assigned.push(number_sid);
+                }
+                (BindingAction::Assign { number_sid }, Outcome::Refused(e)) => {
+                    // Nothing was made: no later listing may claim an assignment for it.
+                    self.in_flight.retain(|p| *p != number_sid);
+                    let message = format!("Twilio refused the assignment: {e}");
+                    report.refused.push(format!("{number_sid}: {message}"));
+                    self.failures.insert(number_sid, message);
+                }
+                (BindingAction::Assign { number_sid }, Outcome::Retry(e)) => {
+                    if !e.is_ambiguous() {
+                        self.in_flight.retain(|p| *p != number_sid);
+                    }
+                    report.failed.get_or_insert(e);
+                }
+                (
+                    BindingAction::Unassign {
+                        assignment_sid,
+                        number_sid,
+                    },
+                    Outcome::Done(_),
+                ) => {
+                    self.assignments.retain(|(ra, _)| *ra != assignment_sid);
+                    self.owned.remove(&assignment_sid);
+                    self.released.retain(|r| r.number_sid != number_sid);
+                    report.unassigned.push(number_sid);
+                }
+                (BindingAction::Unassign { .. }, Outcome::Refused(e) | Outcome::Retry(e)) => {
+                    report.failed.get_or_insert(e);
+                }
+            }
+        }
+        report
+    }
+}
+
+impl BatchReport {
+    /// One Event per kind of outcome, never one per number.
+    async fn announce(&self, ctx: &Context, obj: &BusinessProfileBinding, profile_sid: &str) {
+        if !self.assigned.is_empty() {
+            let note = format!(
+                "assigned {} to Business Profile {profile_sid}: {}",
+                batch::counted(self.assigned.len(), "number", "numbers"),
+                text::listed(&self.assigned, ", ")
+            );
+            event(
+                ctx,
+                obj,
+                EventType::Normal,
+                "NumbersAssigned",
+                "AssignNumbers",
+                note,
+            )
+            .await;
+        }
+        if !self.unassigned.is_empty() {
+            let note = format!(
+                "unassigned {} from Business Profile {profile_sid}: {}",
+                batch::counted(self.unassigned.len(), "number", "numbers"),
+                text::listed(&self.unassigned, ", ")
+            );
+            event(
+                ctx,
+                obj,
+                EventType::Normal,
+                "NumbersUnassigned",
+                "UnassignNumbers",
+                note,
+            )
+            .await;
+        }
+        if !self.refused.is_empty() {
+            let note = format!(
+                "Twilio refused {}: {}",
+                batch::counted(self.refused.len(), "assignment", "assignments"),
+                text::listed(&self.refused, "; ")
+            );
+            event(
+                ctx,
+                obj,
+                EventType::Warning,
+                "AssignmentRefused",
+                "AssignNumbers",
+                note,
+            )
+            .await;
+        }
+    }
+}
+
+/// Everything the reconcile observed before planning.
+struct Observed {
+    profile: CustomerProfile,
+    view: ProfileView,
+    targets: Vec<NumberTarget>,
+    listed_at: Option<Time>,
+}
+
+/// Reads the profile, the numbers and (when needed) the assignments, and works out what this
+/// object owns: everything the planner needs, before any write.
+async fn observe(
     obj: &BusinessProfileBinding,
     ctx: &Context,
-    writer: &mut Writer<'_>,
-) -> Result<Action, ReconcileError> {
-    let ns = obj.namespace().unwrap_or_default();
-    let generation = obj.metadata.generation;
-    let twilio = ctx
-        .credentials
-        .client_for(&ns, &obj.spec.credentials)
-        .await?;
-    let profile = resolve_profile(twilio.as_ref(), &obj.spec.business_profile).await?;
-    let profile_view = ProfileView {
+    twilio: &dyn TrustHub,
+    recorded: &BusinessProfileBindingStatus,
+) -> Result<(Observed, Progress), ReconcileError> {
+    let profile = resolve_profile(twilio, &obj.spec.business_profile).await?;
+    let view = ProfileView {
         sid: profile.sid.clone().unwrap_or_default(),
         status: profile
             .status
@@ -258,24 +432,24 @@ async fn sync(
             .unwrap_or_default(),
         valid_until: super::to_jiff(profile.valid_until),
     };
-    let recorded = writer.written.clone();
-    let targets = resolve_numbers(twilio.as_ref(), &obj.spec.phone_numbers, &recorded).await?;
-    super::binding_ownership::check_numbers_unclaimed(obj, ctx, &profile_view.sid, &targets)?;
+    let limit = ctx.config.twilio.max_in_flight;
+    let targets = resolve_numbers(twilio, &obj.spec.phone_numbers, recorded, limit).await?;
+    super::binding_ownership::check_numbers_unclaimed(obj, ctx, &view.sid, &targets)?;
     let now = k8s_openapi::jiff::Timestamp::now();
     // Once per resync period the recorded assignments are checked against a listing, to see
     // numbers unassigned in the Console (drift); and a create left in flight is only settled by
     // listing what it may have made.
     let frugal = (!super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), now)
         && recorded.assignments_pending.is_empty())
-    .then(|| recorded_assignments(obj, &recorded, &profile_view, &targets))
+    .then(|| recorded_assignments(obj, recorded, &view, &targets))
     .flatten();
     let listed = frugal.is_none();
-    let mut assignments = match frugal {
+    let assignments = match frugal {
         Some(known) => known,
         None => twilio
             .list_customer_profile_channel_endpoint_assignments_among(
-                &profile_view.sid,
-                &relevant_numbers(&targets, &recorded),
+                &view.sid,
+                &relevant_numbers(&targets, recorded),
             )
             .await
             .map_err(ReconcileError::twilio(
@@ -286,13 +460,28 @@ async fn sync(
             .collect(),
     };
     let listed_at = if listed {
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now))
+        super::drift::announce_unassigned(ctx, obj, recorded, &assignments).await;
+        Some(Time(now))
     } else {
         recorded.assignments_listed_at.clone()
     };
-    if listed {
-        super::drift::announce_unassigned(ctx, obj, &recorded, &assignments).await;
-    }
+    let progress = ownership(recorded, &targets, assignments);
+    let observed = Observed {
+        profile,
+        view,
+        targets,
+        listed_at,
+    };
+    Ok((observed, progress))
+}
+
+/// Which listed assignments are this object's (recorded as made by it, or found for a create
+/// left in flight), and which recorded numbers the spec dropped.
+fn ownership(
+    recorded: &BusinessProfileBindingStatus,
+    targets: &[NumberTarget],
+    assignments: Vec<(String, String)>,
+) -> Progress {
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers
         .iter()
@@ -305,8 +494,6 @@ async fn sync(
             .iter()
             .map(|(ra, pn)| (ra.as_str(), pn.as_str())),
     ));
-    // Settled by the list above; each create in flight from here on is marked again.
-    let mut in_flight: Vec<String> = Vec::new();
     let wanted: BTreeSet<&str> = targets
         .iter()
         .filter_map(|t| match t {
@@ -314,7 +501,12 @@ async fn sync(
             NumberTarget::Unresolvable { .. } => None,
         })
         .collect();
-    let mut released: Vec<Released> = recorded
+    let ours_by_number: BTreeMap<&str, &str> = assignments
+        .iter()
+        .filter(|(ra, _)| owned.contains(ra))
+        .map(|(ra, pn)| (pn.as_str(), ra.as_str()))
+        .collect();
+    let released: Vec<Released> = recorded
         .phone_numbers
         .iter()
         .filter(|n| n.state != NumberState::Unresolvable)
@@ -325,10 +517,7 @@ async fn sync(
             }
             // A number dropped from the spec while its create was in flight: what the list
             // found for it is this object's.
-            let claimed = assignments
-                .iter()
-                .find(|(ra, pn)| *pn == sid && owned.contains(ra))
-                .map(|(ra, _)| ra.clone());
+            let claimed = ours_by_number.get(sid.as_str()).map(|ra| ra.to_string());
             Some(Released {
                 number_sid: sid,
                 created_by_operator: n.created_by_operator || claimed.is_some(),
@@ -336,158 +525,148 @@ async fn sync(
             })
         })
         .collect();
+    Progress {
+        assignments,
+        owned,
+        released,
+        failures: BTreeMap::new(),
+        // Settled by the observation; each create in flight from here on is marked again.
+        in_flight: Vec::new(),
+        attempted: BTreeSet::new(),
+    }
+}
+
+/// Observe, then plan a batch, record it (with its create-pending markers), run it
+/// concurrently, and plan again, until nothing is left: one status write per batch.
+async fn sync(
+    obj: &BusinessProfileBinding,
+    ctx: &Context,
+    writer: &mut Writer<'_>,
+) -> Result<Action, ReconcileError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let twilio = ctx
+        .credentials
+        .client_for(&ns, &obj.spec.credentials)
+        .await?;
+    let recorded = writer.written.clone();
+    let (observed, mut progress) = observe(obj, ctx, twilio.as_ref(), &recorded).await?;
+    let profile_sid = observed.view.sid.clone();
     let unapproved_since = find_condition(&recorded.conditions, "ProfileApproved")
         .filter(|c| c.status != "True")
         .map(|c| c.last_transition_time.0);
     let failing_since = failing_since(&recorded);
-    let mut failures: BTreeMap<String, String> = BTreeMap::new();
-    let mut attempted: BTreeSet<BindingAction> = BTreeSet::new();
+    let mut failed: Option<crate::twilio::TwilioError> = None;
     loop {
         let planned = plan(&BindingInputs {
             now: k8s_openapi::jiff::Timestamp::now(),
-            profile: &profile_view,
-            targets: &targets,
-            assignments: &assignments,
-            owned: &owned,
-            released: &released,
+            profile: &observed.view,
+            targets: &observed.targets,
+            assignments: &progress.assignments,
+            owned: &progress.owned,
+            released: &progress.released,
             deletion_policy: obj.spec.deletion_policy,
             unapproved_since,
-            failures: &failures,
+            failures: &progress.failures,
             failing_since,
             poll: &ctx.config.poll,
         });
-        let mut status = writer.written.clone();
-        status.business_profile = Some(profile_status(&profile));
-        status.phone_numbers = planned.numbers.clone();
-        status.numbers_summary = Some(planned.summary.clone());
-        status.assignments_pending = in_flight.clone();
-        status.assignments_listed_at = listed_at.clone();
-        let next = planned
-            .actions
-            .iter()
-            .find(|a| !attempted.contains(*a))
-            .cloned();
-        let mut conditions = planned.conditions.clone();
-        if next.is_none() {
-            conditions.push(ConditionSpec::ok(
-                "Synced",
-                "Synced",
-                "in sync with Trust Hub",
+        let batch: Vec<BindingAction> = match failed {
+            Some(_) => Vec::new(),
+            None => planned
+                .actions
+                .iter()
+                .filter(|a| !progress.attempted.contains(*a))
+                .take(batch::BATCH_SIZE)
+                .cloned()
+                .collect(),
+        };
+        progress
+            .in_flight
+            .extend(batch.iter().filter_map(|a| match a {
+                BindingAction::Assign { number_sid } => Some(number_sid.clone()),
+                BindingAction::Unassign { .. } => None,
+            }));
+        let synced = batch.is_empty() && failed.is_none();
+        let was_ready = condition_is_true(&writer.written.conditions, "Ready");
+        let status = recorded_status(obj, &writer.written, &observed, &progress, &planned, synced);
+        writer.write(status).await?;
+        if let Some(e) = failed {
+            return Err(ReconcileError::twilio("assign or unassign phone numbers")(
+                e,
             ));
         }
-        let was_ready = condition_is_true(&status.conditions, "Ready");
-        apply_conditions(&mut status.conditions, &conditions, generation);
-        if next.is_none() {
-            status.mark_synced(generation);
-        }
-        let now_ready = condition_is_true(&status.conditions, "Ready");
-        writer.write(status).await?;
-        let Some(action) = next else {
-            if now_ready && !was_ready {
-                event(
-                    ctx,
-                    obj,
-                    EventType::Normal,
-                    "Ready",
-                    "Reconcile",
-                    format!("profile approved; numbers {}", planned.summary),
-                )
-                .await;
+        if batch.is_empty() {
+            if condition_is_true(&writer.written.conditions, "Ready") && !was_ready {
+                let note = format!("profile approved; numbers {}", planned.summary);
+                event(ctx, obj, EventType::Normal, "Ready", "Reconcile", note).await;
             }
             announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
             return Ok(ctx.requeue(planned.requeue));
-        };
-        attempted.insert(action.clone());
-        match action {
-            BindingAction::Assign { number_sid } => {
-                let sid = &profile_view.sid;
-                match assign(twilio.as_ref(), writer, &mut in_flight, sid, &number_sid).await? {
-                    Ok(sid) => {
-                        event(
-                            ctx,
-                            obj,
-                            EventType::Normal,
-                            "NumberAssigned",
-                            "AssignNumber",
-                            format!(
-                                "assigned {number_sid} to Business Profile {} ({sid})",
-                                profile_view.sid
-                            ),
-                        )
-                        .await;
-                        owned.insert(sid.clone());
-                        assignments.push((sid, number_sid));
-                    }
-                    Err(message) => {
-                        event(
-                            ctx,
-                            obj,
-                            EventType::Warning,
-                            "AssignmentRefused",
-                            "AssignNumber",
-                            format!("{number_sid}: {message}"),
-                        )
-                        .await;
-                        failures.insert(number_sid, message);
-                    }
-                }
-            }
-            BindingAction::Unassign {
-                assignment_sid,
-                number_sid,
-            } => {
-                super::deleted(
-                    twilio
-                        .delete_customer_profile_channel_endpoint_assignment(
-                            &profile_view.sid,
-                            &assignment_sid,
-                        )
-                        .await,
-                )
-                .map_err(ReconcileError::twilio("unassign a phone number"))?;
-                event(
-                    ctx,
-                    obj,
-                    EventType::Normal,
-                    "NumberUnassigned",
-                    "UnassignNumber",
-                    format!("unassigned {number_sid} ({assignment_sid})"),
-                )
-                .await;
-                assignments.retain(|(ra, _)| *ra != assignment_sid);
-                owned.remove(&assignment_sid);
-                released.retain(|r| r.number_sid != number_sid);
-            }
         }
+        progress.attempted.extend(batch.iter().cloned());
+        let limit = ctx.config.twilio.max_in_flight;
+        let outcomes = batch::run(batch, limit, |action| {
+            write_one(twilio.as_ref(), &profile_sid, action)
+        })
+        .await;
+        let report = progress.absorb(outcomes);
+        report.announce(ctx, obj, &profile_sid).await;
+        failed = report.failed;
     }
 }
 
-fn pending_of(status: &mut BusinessProfileBindingStatus) -> &mut Vec<String> {
-    &mut status.assignments_pending
+/// The status to record after planning: the plan's numbers and conditions, the create-pending
+/// markers of the batch about to run, and `Synced` once nothing is left to write.
+fn recorded_status(
+    obj: &BusinessProfileBinding,
+    written: &BusinessProfileBindingStatus,
+    observed: &Observed,
+    progress: &Progress,
+    planned: &crate::planner::binding::BindingPlan,
+    synced: bool,
+) -> BusinessProfileBindingStatus {
+    let generation = obj.metadata.generation;
+    let mut status = written.clone();
+    status.business_profile = Some(profile_status(&observed.profile));
+    status.phone_numbers = planned.numbers.clone();
+    status.numbers_summary = Some(planned.summary.clone());
+    status.assignments_pending = progress.in_flight.clone();
+    status.assignments_listed_at = observed.listed_at.clone();
+    let mut conditions = planned.conditions.clone();
+    if synced {
+        conditions.push(ConditionSpec::ok(
+            "Synced",
+            "Synced",
+            "in sync with Trust Hub",
+        ));
+    }
+    apply_conditions(&mut status.conditions, &conditions, generation);
+    if synced {
+        status.mark_synced(generation);
+    }
+    status
 }
 
-/// Assigns `number_sid` to the profile, marked in flight meanwhile (`create_marked`): its
-/// `RA…` SID, or why Twilio refused.
-async fn assign(
+/// One write of a batch: the new assignment's `RA…` SID, or the removed one's.
+async fn write_one(
     twilio: &dyn TrustHub,
-    writer: &mut Writer<'_>,
-    in_flight: &mut Vec<String>,
     profile_sid: &str,
-    number_sid: &str,
-) -> Result<Result<String, String>, ReconcileError> {
-    let op = "CreateCustomerProfileChannelEndpointAssignment";
-    let create = async {
-        twilio
-            .create_customer_profile_channel_endpoint_assignment(profile_sid, number_sid)
-            .await
-            .and_then(|created| crate::twilio::created_sid(created.sid, op))
-    };
-    match create_marked(writer, pending_of, in_flight, number_sid, create).await? {
-        Ok(sid) => Ok(Ok(sid)),
-        Err(e) if e.is_transient() || e.is_ambiguous() => Err(ReconcileError::twilio(
-            "assign a phone number to the profile",
-        )(e)),
-        Err(e) => Ok(Err(format!("Twilio refused the assignment: {e}"))),
+    action: BindingAction,
+) -> Result<String, crate::twilio::TwilioError> {
+    match action {
+        BindingAction::Assign { number_sid } => {
+            let op = "CreateCustomerProfileChannelEndpointAssignment";
+            let created = twilio
+                .create_customer_profile_channel_endpoint_assignment(profile_sid, &number_sid)
+                .await?;
+            crate::twilio::created_sid(created.sid, op)
+        }
+        BindingAction::Unassign { assignment_sid, .. } => super::deleted(
+            twilio
+                .delete_customer_profile_channel_endpoint_assignment(profile_sid, &assignment_sid)
+                .await,
+        )
+        .map(|()| assignment_sid),
     }
 }
 

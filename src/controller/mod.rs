@@ -1,12 +1,16 @@
 //! The kube-runtime controllers that wire the Twilio client and the planners together: one for
 //! `BusinessProfileBinding`, one for `ShakenStirTrustProduct`, in one process.
 //!
-//! Each reconcile observes Trust Hub, asks the planner for the next write, performs it, records
-//! the result in `.status` at once, and asks again until nothing is left; then it writes the
-//! conditions and requeues as the planner says. Errors are typed: transient ones back off per
-//! object (honouring Retry-After), terminal ones become a condition and a Warning Event.
+//! Each reconcile observes Trust Hub, asks the planner for the writes still needed, records the
+//! create-pending markers of the next batch in `.status`, performs the batch (number writes
+//! concurrently, bounded by the account's in-flight limit; other steps one at a time), records
+//! its outcome with the next batch's markers in one status write and one summary Event, and asks
+//! again until nothing is left; then it writes the conditions and requeues as the planner says.
+//! Errors are typed: transient ones back off per object (honouring Retry-After), terminal ones
+//! become a condition and a Warning Event.
 
 mod backoff;
+mod batch;
 mod binding;
 mod binding_ownership;
 mod credentials;

@@ -219,42 +219,6 @@ where
     }
 }
 
-/// Runs a non-idempotent `create` for `target` (the `PN…`/`BU…` SID it assigns) with `target`
-/// marked in flight in status (the list `pending` selects) while it runs, so that whatever it
-/// makes is known as this object's even if its outcome never reaches the status: after a
-/// crash, a timeout, a 5xx or an unreadable answer, the next reconcile's look-up claims what it
-/// finds for a marked target (`planner::claimed`). The marker stays in `in_flight` only when
-/// the outcome is ambiguous; when Twilio definitely refused, it is cleared at once (nothing
-/// was made, so nothing found later for `target` may be claimed). On success it is cleared in
-/// `in_flight`, and the caller's next status write records the new object with it.
-pub async fn create_marked<K, S, T, F>(
-    writer: &mut StatusWriter<'_, K, S>,
-    pending: fn(&mut S) -> &mut Vec<String>,
-    in_flight: &mut Vec<String>,
-    target: &str,
-    create: F,
-) -> Result<Result<T, crate::twilio::TwilioError>, kube::Error>
-where
-    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
-    S: Conditioned,
-    F: std::future::Future<Output = Result<T, crate::twilio::TwilioError>>,
-{
-    in_flight.push(target.to_string());
-    let mut marked = writer.written.clone();
-    *pending(&mut marked) = in_flight.clone();
-    writer.write(marked).await?;
-    let result = create.await;
-    if !matches!(&result, Err(e) if e.is_ambiguous()) {
-        in_flight.retain(|p| p != target);
-        if result.is_err() {
-            let mut cleared = writer.written.clone();
-            *pending(&mut cleared) = in_flight.clone();
-            writer.write(cleared).await?;
-        }
-    }
-    Ok(result)
-}
-
 /// Records a failed reconcile: `Synced=False` always; for a terminal error also `Ready=False`
 /// with the error's reason and a Warning Event, then a slow recheck. Transient errors are
 /// returned so the controller backs off.

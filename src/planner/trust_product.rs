@@ -136,7 +136,7 @@ pub struct TrustProductInputs<'a> {
 }
 
 /// A Twilio write the controller must perform next.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TrustProductAction {
     /// EntityAssignments create with `ObjectSid` = the profile (seed step 4).
     AttachProfile { profile_sid: String },
@@ -162,8 +162,10 @@ pub enum TrustProductAction {
 /// The planner's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustProductPlan {
-    /// The next write, if any. With `Some`, perform it and plan again.
-    pub action: Option<TrustProductAction>,
+    /// The next writes: empty when nothing is left, else one step (attach the profile, update,
+    /// evaluate, submit) or every number attach (or detach) still needed, which are independent
+    /// of each other and may run concurrently. Perform them and plan again.
+    pub actions: Vec<TrustProductAction>,
     /// Step conditions, `Ready` and `ExpiringSoon`.
     pub conditions: Vec<ConditionSpec>,
     /// When to look again once no write is left.
@@ -186,6 +188,18 @@ fn round_tag(value: &str) -> String {
     format!("#{hash:016x}")
 }
 
+/// The numbers as they go into the evaluation key (kept in status): a short list as it is, a
+/// long one as its count and a 64-bit FNV-1a hash, so the key stays small at 50,000 numbers.
+fn numbers_tag(numbers: &BTreeSet<String>) -> String {
+    const SHORT: usize = 256;
+    let joined: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let joined = joined.join(",");
+    if joined.len() <= SHORT {
+        return joined;
+    }
+    format!("{} numbers {}", numbers.len(), round_tag(&joined))
+}
+
 fn editable(status: &str) -> bool {
     status == ts::DRAFT || status == ts::TWILIO_REJECTED
 }
@@ -196,7 +210,7 @@ impl TrustProductInputs<'_> {
     /// told apart by the generation and the annotation's value, so a second resubmit at the
     /// same generation (a new value after a second rejection) is evaluated again.
     pub fn evaluation_key(&self) -> String {
-        let numbers: Vec<&str> = self.desired_numbers.iter().map(String::as_str).collect();
+        let numbers = numbers_tag(self.desired_numbers);
         let round = if self.product.status == ts::TWILIO_REJECTED {
             match self.resubmit_annotation {
                 Some(value) => format!("resubmit-g{}-a:{}", self.generation, round_tag(value)),
@@ -205,7 +219,7 @@ impl TrustProductInputs<'_> {
         } else {
             "first".to_string()
         };
-        format!("{}|{}|{}", self.profile_sid, numbers.join(","), round)
+        format!("{}|{}|{}", self.profile_sid, numbers, round)
     }
 
     fn resubmit_allowed(&self) -> bool {
@@ -213,42 +227,67 @@ impl TrustProductInputs<'_> {
         self.generation > rejected_at || self.resubmit_requested
     }
 
-    fn next_write(&self) -> Option<TrustProductAction> {
-        let status = self.product.status.as_str();
-        let profile_attached = self
-            .entity_assignments
-            .iter()
-            .any(|(_, object)| object == self.profile_sid);
-        if !profile_attached && editable(status) {
-            return Some(TrustProductAction::AttachProfile {
-                profile_sid: self.profile_sid.to_string(),
-            });
+    fn next_writes(&self) -> Vec<TrustProductAction> {
+        if let Some(profile) = self.attach_profile() {
+            return vec![profile];
         }
+        let numbers = self.number_writes();
+        if !numbers.is_empty() {
+            return numbers;
+        }
+        self.next_step().into_iter().collect()
+    }
+
+    fn attach_profile(&self) -> Option<TrustProductAction> {
+        (!self.profile_attached() && editable(self.product.status.as_str())).then(|| {
+            TrustProductAction::AttachProfile {
+                profile_sid: self.profile_sid.to_string(),
+            }
+        })
+    }
+
+    fn profile_attached(&self) -> bool {
+        self.entity_assignments
+            .iter()
+            .any(|(_, object)| object == self.profile_sid)
+    }
+
+    /// Every missing number's attach, else every detach of a number this object attached and
+    /// no longer wants (`Delete` only).
+    fn number_writes(&self) -> Vec<TrustProductAction> {
         let attached: BTreeSet<&str> = self
             .attachments
             .iter()
             .map(|a| a.number_sid.as_str())
             .collect();
-        if let Some(missing) = self
+        let attach: Vec<TrustProductAction> = self
             .desired_numbers
             .iter()
-            .find(|n| !attached.contains(n.as_str()))
-        {
-            return Some(TrustProductAction::AttachNumber {
-                number_sid: missing.clone(),
-            });
+            .filter(|n| !attached.contains(n.as_str()))
+            .map(|n| TrustProductAction::AttachNumber {
+                number_sid: n.clone(),
+            })
+            .collect();
+        if !attach.is_empty() || self.deletion_policy != DeletionPolicy::Delete {
+            return attach;
         }
-        if self.deletion_policy == DeletionPolicy::Delete
-            && let Some(extra) = self.attachments.iter().find(|a| {
+        self.attachments
+            .iter()
+            .filter(|a| {
                 !self.desired_numbers.contains(&a.number_sid)
                     && self.owned_attachments.contains(&a.assignment_sid)
             })
-        {
-            return Some(TrustProductAction::DetachNumber {
+            .map(|extra| TrustProductAction::DetachNumber {
                 assignment_sid: extra.assignment_sid.clone(),
                 number_sid: extra.number_sid.clone(),
-            });
-        }
+            })
+            .collect()
+    }
+
+    /// The next single step once the profile and numbers are in place.
+    fn next_step(&self) -> Option<TrustProductAction> {
+        let status = self.product.status.as_str();
+        let profile_attached = self.profile_attached();
         if editable(status) {
             let differs = |want: &str, have: &Option<String>| {
                 (have.as_deref() != Some(want)).then(|| want.to_string())
@@ -504,8 +543,8 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         expiry.condition(&what, inputs.now),
     ]);
 
-    let action = inputs.next_write();
-    if action.is_none()
+    let actions = inputs.next_writes();
+    if actions.is_empty()
         && let Some(m) = memo.filter(|m| !m.compliant && m.key == key)
         && editable(status)
     {
@@ -514,7 +553,7 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         requeue = Requeue::After(wait.saturating_sub(waited).max(Duration::from_secs(1)));
     }
     TrustProductPlan {
-        action,
+        actions,
         conditions,
         requeue,
         record_rejection,

@@ -498,7 +498,7 @@ fn plans_the_next_write_for_every_state() {
     ];
     for (name, world, want, check) in cases {
         let plan = run(&world);
-        assert_eq!(plan.action, want, "{name}");
+        assert_eq!(plan.actions.first().cloned(), want, "{name}");
         check(&plan);
     }
 }
@@ -566,7 +566,10 @@ fn a_second_resubmit_at_the_same_generation_evaluates_again() {
         ..draft()
     };
     // The first resubmission evaluated (compliant) under its own key, then submitted.
-    assert_eq!(run(&first_round).action, Some(TrustProductAction::Submit));
+    assert_eq!(
+        run(&first_round).actions.first().cloned(),
+        Some(TrustProductAction::Submit)
+    );
     let first_key = {
         let desired: BTreeSet<String> = first_round.desired.iter().map(|s| s.to_string()).collect();
         let product = ProductView {
@@ -607,8 +610,81 @@ fn a_second_resubmit_at_the_same_generation_evaluates_again() {
     inputs_world.memo = Some((true, false, 10, None));
     let planned = run_with_memo_key(&inputs_world, Some(&first_key));
     assert!(
-        matches!(planned.action, Some(TrustProductAction::Evaluate { .. })),
+        matches!(
+            planned.actions.first(),
+            Some(TrustProductAction::Evaluate { .. })
+        ),
         "the second resubmission reused the first one's evaluation: {:?}",
-        planned.action
+        planned.actions
+    );
+}
+
+/// Every missing number is planned at once (they are independent and run as one batch), and
+/// every detach once nothing is missing; single steps stay one at a time.
+#[test]
+fn number_writes_are_planned_together() {
+    let missing = World {
+        attached: vec![],
+        owned: vec![],
+        ..draft()
+    };
+    assert_eq!(
+        run(&missing).actions,
+        vec![
+            TrustProductAction::AttachNumber {
+                number_sid: PN1.into()
+            },
+            TrustProductAction::AttachNumber {
+                number_sid: PN2.into()
+            },
+        ]
+    );
+    let dropped = World {
+        desired: vec![],
+        deletion_policy: DeletionPolicy::Delete,
+        ..draft()
+    };
+    assert_eq!(
+        run(&dropped).actions,
+        vec![
+            TrustProductAction::DetachNumber {
+                assignment_sid: "RA1".into(),
+                number_sid: PN1.into()
+            },
+            TrustProductAction::DetachNumber {
+                assignment_sid: "RA2".into(),
+                number_sid: PN2.into()
+            },
+        ]
+    );
+    let no_profile = World {
+        entity: false,
+        attached: vec![],
+        ..draft()
+    };
+    assert_eq!(
+        run(&no_profile).actions,
+        vec![TrustProductAction::AttachProfile {
+            profile_sid: PROFILE.into()
+        }],
+        "the profile first, alone"
+    );
+}
+
+/// The evaluation key (kept in status) stays small however many numbers the product has, and
+/// still changes when one number changes.
+#[test]
+fn the_evaluation_key_of_many_numbers_is_small_and_distinct() {
+    let many: BTreeSet<String> = (0..50_000).map(|i| format!("PN{i:032x}")).collect();
+    let mut fewer = many.clone();
+    fewer.pop_last();
+    let (a, b) = (numbers_tag(&many), numbers_tag(&fewer));
+    assert!(a.len() < 64 && b.len() < 64, "{a} / {b}");
+    assert_ne!(a, b);
+    let two: BTreeSet<String> = [PN1.to_string(), PN2.to_string()].into();
+    assert_eq!(
+        numbers_tag(&two),
+        format!("{PN1},{PN2}"),
+        "short lists stay readable"
     );
 }
