@@ -32,6 +32,7 @@ pub mod routes_trusthub;
 pub mod rules;
 pub mod seed;
 pub mod state;
+pub mod table;
 pub mod vetting;
 
 use std::net::SocketAddr;
@@ -264,7 +265,7 @@ impl SimServer {
 
     /// All channel endpoint assignments (of profiles and trust products).
     pub fn channel_assignments(&self) -> Vec<ChannelAssignment> {
-        self.app.state().channel_assignments.clone()
+        self.app.state().channel_assignments().to_vec()
     }
 
     /// All entity assignments (of profiles and trust products).
