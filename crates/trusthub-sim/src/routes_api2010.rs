@@ -7,7 +7,8 @@
 //! caller's own account first (whether Twilio includes the parent is not documented).
 //! IncomingPhoneNumbers filters: `PhoneNumber` (substring; `*` matches any one character),
 //! `FriendlyName` (exact), `Origin` (all simulated numbers are `twilio`); `Beta` is ignored.
-//! Not modelled: creating/updating/deleting accounts or numbers.
+//! Not modelled: creating/updating/deleting accounts or numbers through the API (the admin API
+//! buys and releases numbers and creates subaccounts, see [`crate::admin`]).
 
 use axum::Json;
 use axum::Router;
