@@ -339,7 +339,10 @@ async fn thousands_of_numbers_page_in_api2010_shape() {
 /// Scale figures (run in release: `cargo test --release -p trusthub-sim --test sim --
 /// --ignored scale_figures --nocapture`): 500 subaccounts with 50,000 numbers; list every
 /// account's numbers; 50,000 profile and 50,000 trust product assignments with 10 clients;
-/// page through a bundle's assignments.
+/// page through a bundle's assignments. Measured on 2 shared cores (release): generate 44 ms,
+/// load + start 236 ms; 503 accounts / 50,004 numbers in 503 pages 1.5 s; 50,000 profile
+/// assignments 4.0 s and 50,000 trust product assignments 3.9 s (about 12,500/s each);
+/// 50 pages of 1,000 assignments 0.38 s; 100 releases 136 ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run in release with --nocapture"]
 async fn scale_figures() {
