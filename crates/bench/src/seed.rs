@@ -47,11 +47,10 @@ pub fn bench_seed(products: usize, numbers_per_product: usize, subaccounts: usiz
             let i = b * numbers_per_product + j;
             let s = i % subaccounts;
             let phone_number = format!("+1555{i:07}");
-            seed.subaccounts[s].numbers.push(SeedNumber {
-                sid: format!("PN{:032x}", 0xc000_0000_u64 + i as u64),
-                phone_number: phone_number.clone(),
-                friendly_name: None,
-            });
+            seed.subaccounts[s].numbers.push(SeedNumber::new(
+                format!("PN{:032x}", 0xc000_0000_u64 + i as u64),
+                phone_number.clone(),
+            ));
             wanted.push(NumberRef {
                 phone_number,
                 subaccount_sid: subaccount_sid(s),

@@ -43,6 +43,22 @@ pub struct WriteEvent {
     /// The request's `User-Agent`, to tell writers apart (e.g. two operator replicas).
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// `api` for a client's request; `admin` for a change made through the admin API or
+    /// [`crate::SimServer`] (buying/releasing numbers, creating subaccounts), whose
+    /// `operation_id`s start with `Sim` and which the counters never count.
+    #[serde(default)]
+    pub origin: WriteOrigin,
+}
+
+/// Who made a [`WriteEvent`]'s change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteOrigin {
+    /// A request to the Twilio API (the operator, a test client).
+    #[default]
+    Api,
+    /// The admin API or a `SimServer` method: Twilio acting outside the client's requests.
+    Admin,
 }
 
 tokio::task_local! {
@@ -95,6 +111,19 @@ impl AppInner {
             sid: sid.to_string(),
             account_sid: account_sid.to_string(),
             user_agent: USER_AGENT.try_with(Clone::clone).ok().flatten(),
+            origin: WriteOrigin::Api,
+        });
+    }
+
+    /// Record a change made through the admin API: announced on the write broadcast with
+    /// origin [`WriteOrigin::Admin`], never counted (it is no client's API write).
+    pub fn admin_wrote(&self, operation_id: &str, sid: &str, account_sid: &str) {
+        let _ = self.writes.send(WriteEvent {
+            operation_id: operation_id.to_string(),
+            sid: sid.to_string(),
+            account_sid: account_sid.to_string(),
+            user_agent: None,
+            origin: WriteOrigin::Admin,
         });
     }
 }

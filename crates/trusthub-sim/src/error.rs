@@ -57,6 +57,12 @@ pub enum SimError {
         "{sid} is {status}; only pending-review or in-review objects can be approved or rejected"
     )]
     NotUnderReview { sid: String, status: String },
+    #[error("no phone number with SID {0}")]
+    UnknownNumber(String),
+    #[error("phone number {0} already exists")]
+    NumberExists(String),
+    #[error("{0} is not an E.164 phone number (+ and up to 15 digits)")]
+    InvalidNumber(String),
 }
 
 /// A Twilio-style error response.

@@ -32,6 +32,7 @@ pub mod routes_trusthub;
 pub mod rules;
 pub mod seed;
 pub mod state;
+pub mod table;
 pub mod vetting;
 
 use std::net::SocketAddr;
@@ -45,17 +46,19 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use app::WriteEvent;
+pub use admin::NewNumber;
 use app::{App, AppInner, ConnHandle, DroppableListener, lock};
+pub use app::{WriteEvent, WriteOrigin};
 pub use counters::Counters;
 pub use error::{ApiError, SimError, TwilioErrorBody};
 pub use faults::{FaultKind, Faults, ScriptedFault};
 pub use model::{
-    AccountStatus, Bundle, BundleKind, BundleStatus, ChannelAssignment, EntityAssignment,
-    Evaluation, PRIMARY_PROFILE_POLICY, SECONDARY_PROFILE_POLICY, SHAKEN_STIR_POLICY,
+    Account, AccountStatus, Bundle, BundleKind, BundleStatus, ChannelAssignment, EntityAssignment,
+    Evaluation, PRIMARY_PROFILE_POLICY, PhoneNumber, SECONDARY_PROFILE_POLICY, SHAKEN_STIR_POLICY,
 };
 pub use seed::{
-    ApiKeyKind, Secret, Seed, SeedAccount, SeedApiKey, SeedNumber, SeedProfile, SeedTrustProduct,
+    ApiKeyKind, Secret, Seed, SeedAccount, SeedApiKey, SeedNumber, SeedProfile, SeedScale,
+    SeedTrustProduct,
 };
 pub use state::State;
 
@@ -215,6 +218,24 @@ impl SimServer {
         admin::account_status(&self.app, sid, status).map(|_| ())
     }
 
+    /// Buy a number for `account_sid` (parent or subaccount): its API 2010 record. Fails
+    /// with [`SimError::UnknownAccount`], [`SimError::NumberExists`] (that E.164 number is
+    /// already in some account) or [`SimError::InvalidNumber`].
+    pub fn buy_number(&self, account_sid: &str, spec: NewNumber) -> Result<PhoneNumber, SimError> {
+        admin::buy_number(&self.app, account_sid, spec)
+    }
+
+    /// Release a number; its channel endpoint assignments (profiles and trust products) go
+    /// with it. Fails with [`SimError::UnknownNumber`].
+    pub fn release_number(&self, sid: &str) -> Result<(), SimError> {
+        admin::release_number(&self.app, sid)
+    }
+
+    /// Create an active subaccount of the seed's parent account (with a random auth token).
+    pub fn create_subaccount(&self, friendly_name: &str) -> Result<Account, SimError> {
+        admin::create_subaccount(&self.app, Some(friendly_name))
+    }
+
     /// Replace the fault settings (re-seeds the RNG).
     pub fn set_faults(&self, faults: Faults) {
         lock(&self.app.faults).set(faults);
@@ -234,7 +255,8 @@ impl SimServer {
     }
 
     /// Every successful API create/update/delete, sent after the state change and before
-    /// the response is written.
+    /// the response is written, and every admin change to numbers and subaccounts
+    /// ([`WriteOrigin::Admin`]).
     pub fn subscribe_writes(&self) -> broadcast::Receiver<WriteEvent> {
         self.app.writes.subscribe()
     }
@@ -264,7 +286,7 @@ impl SimServer {
 
     /// All channel endpoint assignments (of profiles and trust products).
     pub fn channel_assignments(&self) -> Vec<ChannelAssignment> {
-        self.app.state().channel_assignments.clone()
+        self.app.state().channel_assignments().to_vec()
     }
 
     /// All entity assignments (of profiles and trust products).

@@ -37,6 +37,13 @@ pub fn valid_any_sid(sid: &str) -> bool {
         && sid[2..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// `+` and 2 to 15 digits (E.164 allows at most 15).
+pub fn valid_e164(number: &str) -> bool {
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (2..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// ISO 8601 as Trust Hub writes it: `2019-07-30T22:29:24Z`.
 pub fn iso8601(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -317,6 +324,16 @@ pub struct PhoneNumber {
     pub phone_number: String,
     pub friendly_name: String,
     pub date_created: DateTime<Utc>,
+    /// `capabilities.voice`; numbers without it cannot carry SHAKEN/STIR calls.
+    #[serde(default = "yes")]
+    pub voice: bool,
+    /// `capabilities.sms` (and `mms`).
+    #[serde(default = "yes")]
+    pub sms: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl PhoneNumber {
@@ -328,7 +345,7 @@ impl PhoneNumber {
             "address_requirements": "none",
             "api_version": "2010-04-01",
             "beta": false,
-            "capabilities": {"voice": true, "sms": true, "mms": true, "fax": false},
+            "capabilities": {"voice": self.voice, "sms": self.sms, "mms": self.sms, "fax": false},
             "date_created": date,
             "date_updated": date,
             "friendly_name": self.friendly_name,

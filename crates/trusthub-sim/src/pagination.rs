@@ -82,19 +82,11 @@ impl PageRequest {
     }
 }
 
-/// One page cut out of the full, filtered result.
-struct Cut<'a> {
-    items: &'a [Value],
-    has_next: bool,
-}
-
-fn cut(all: &[Value], req: PageRequest) -> Cut<'_> {
-    let start = req.offset.min(all.len());
-    let end = (start + req.page_size).min(all.len());
-    Cut {
-        items: &all[start..end],
-        has_next: end < all.len(),
-    }
+/// The positions of the requested page in a result of `total` rows.
+pub fn page_range(total: usize, req: PageRequest) -> std::ops::Range<usize> {
+    let start = req.offset.min(total);
+    let end = (start + req.page_size).min(total);
+    start..end
 }
 
 /// `path?filters&PageSize=..&Page=..[&PageToken=..]`
@@ -126,12 +118,26 @@ pub fn trusthub_page(
     path: &str,
     filters: &[(&str, String)],
 ) -> Value {
-    let c = cut(all, req);
+    let range = page_range(all.len(), req);
+    trusthub_list(all[range].to_vec(), all.len(), req, base, path, filters)
+}
+
+/// [`trusthub_page`] for a result of `total` rows of which the caller rendered only the
+/// page's, `items` (the rows at [`page_range`]`(total, req)`).
+pub fn trusthub_list(
+    items: Vec<Value>,
+    total: usize,
+    req: PageRequest,
+    base: &str,
+    path: &str,
+    filters: &[(&str, String)],
+) -> Value {
+    let has_next = page_range(total, req).end < total;
     let abs = format!("{base}{path}");
     let size = req.page_size;
     let current_token = (req.offset != req.page * size).then_some(req.offset);
     json!({
-        "results": c.items,
+        "results": items,
         "meta": {
             "page": req.page,
             "page_size": size,
@@ -139,7 +145,7 @@ pub fn trusthub_page(
             "previous_page_url": (req.page > 0 && req.offset >= size)
                 .then(|| page_link(&abs, filters, size, req.page - 1, Some(req.offset - size))),
             "url": page_link(&abs, filters, size, req.page, current_token),
-            "next_page_url": c.has_next
+            "next_page_url": has_next
                 .then(|| page_link(&abs, filters, size, req.page + 1, Some(req.offset + size))),
             "key": "results",
         }
@@ -159,20 +165,43 @@ pub fn api2010_page(
     path: &str,
     filters: &[(&str, String)],
 ) -> Value {
+    let range = page_range(all.len(), req);
+    api2010_list(
+        key,
+        all[range].to_vec(),
+        all.len(),
+        req,
+        base,
+        path,
+        filters,
+    )
+}
+
+/// [`api2010_page`] for a result of `total` rows of which the caller rendered only the
+/// page's, `items` (the rows at [`page_range`]`(total, req)`).
+pub fn api2010_list(
+    key: &str,
+    items: Vec<Value>,
+    total: usize,
+    req: PageRequest,
+    base: &str,
+    path: &str,
+    filters: &[(&str, String)],
+) -> Value {
     let path = &format!("{base}{path}");
-    let c = cut(all, req);
+    let has_next = page_range(total, req).end < total;
     let size = req.page_size;
     let current_token = (req.offset != req.page * size).then_some(req.offset);
     let start = req.offset;
-    let end = if c.items.is_empty() {
+    let end = if items.is_empty() {
         start
     } else {
-        start + c.items.len() - 1
+        start + items.len() - 1
     };
     json!({
-        key: c.items,
+        key: items,
         "first_page_uri": page_link(path, filters, size, 0, None),
-        "next_page_uri": c.has_next
+        "next_page_uri": has_next
             .then(|| page_link(path, filters, size, req.page + 1, Some(req.offset + size))),
         "previous_page_uri": (req.page > 0 && req.offset >= size)
             .then(|| page_link(path, filters, size, req.page - 1, Some(req.offset - size))),

@@ -7,7 +7,8 @@
 //! caller's own account first (whether Twilio includes the parent is not documented).
 //! IncomingPhoneNumbers filters: `PhoneNumber` (substring; `*` matches any one character),
 //! `FriendlyName` (exact), `Origin` (all simulated numbers are `twilio`); `Beta` is ignored.
-//! Not modelled: creating/updating/deleting accounts or numbers.
+//! Not modelled: creating/updating/deleting accounts or numbers through the API (the admin API
+//! buys and releases numbers and creates subaccounts, see [`crate::admin`]).
 
 use axum::Json;
 use axum::Router;
@@ -17,7 +18,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::pagination::{PageRequest, Params, api2010_page};
+use crate::pagination::{PageRequest, Params, api2010_list, page_range};
 use crate::seed::ApiKeyKind;
 use crate::state::Caller;
 
@@ -67,29 +68,31 @@ async fn list_accounts(AxState(app): AxState<App>, caller: Caller, RawQuery(q): 
             filters.push((name, v.to_string()));
         }
     }
-    let items: Vec<Value> = {
+    let (items, total) = {
         let state = app.state();
         let mut visible: Vec<_> = state
             .accounts
             .iter()
             .filter(|a| state.can_access_account(&caller.account_sid, &a.sid))
-            .collect();
-        // Own account first, then subaccounts in seed order.
-        visible.sort_by_key(|a| a.sid != caller.account_sid);
-        visible
-            .into_iter()
             .filter(|a| {
                 filters.iter().all(|(k, v)| match *k {
                     "FriendlyName" => &a.friendly_name == v,
                     _ => a.status.as_str() == v,
                 })
             })
+            .collect();
+        // Own account first, then subaccounts in seed order.
+        visible.sort_by_key(|a| a.sid != caller.account_sid);
+        let items = visible[page_range(visible.len(), page)]
+            .iter()
             .map(|a| a.to_json())
-            .collect()
+            .collect();
+        (items, visible.len())
     };
-    Ok(Json(api2010_page(
+    Ok(Json(api2010_list(
         "accounts",
-        &items,
+        items,
+        total,
         page,
         &app.base_url,
         "/2010-04-01/Accounts.json",
@@ -144,15 +147,22 @@ async fn list_numbers(
             filters.push((name, v.to_string()));
         }
     }
-    let items: Vec<Value> = {
-        let state = app.state();
-        if !state.can_access_account(&caller.account_sid, &account) {
-            return Err(ApiError::not_found(&path));
-        }
-        state
-            .numbers
+    let state = app.state();
+    if !state.can_access_account(&caller.account_sid, &account) {
+        return Err(ApiError::not_found(&path));
+    }
+    let (items, total) = if filters.iter().all(|(k, _)| *k == "Beta") {
+        // No filter: cut the page out of the account's index (cost: the page).
+        let sids = state.number_sids_of(&account);
+        let items = sids[page_range(sids.len(), page)]
             .iter()
-            .filter(|n| n.account_sid == account)
+            .filter_map(|sid| state.number(sid))
+            .map(|n| n.to_json())
+            .collect();
+        (items, sids.len())
+    } else {
+        let matched: Vec<_> = state
+            .numbers_of(&account)
             .filter(|n| {
                 filters.iter().all(|(k, v)| match *k {
                     "FriendlyName" => &n.friendly_name == v,
@@ -161,12 +171,18 @@ async fn list_numbers(
                     _ => true,
                 })
             })
+            .collect();
+        let items = matched[page_range(matched.len(), page)]
+            .iter()
             .map(|n| n.to_json())
-            .collect()
+            .collect();
+        (items, matched.len())
     };
-    Ok(Json(api2010_page(
+    drop(state);
+    Ok(Json(api2010_list(
         "incoming_phone_numbers",
-        &items,
+        items,
+        total,
         page,
         &app.base_url,
         &path,
@@ -186,9 +202,8 @@ async fn fetch_number(
         return Err(ApiError::not_found(&full));
     }
     state
-        .numbers
-        .iter()
-        .find(|n| n.sid == sid && n.account_sid == account)
+        .number(sid)
+        .filter(|n| n.account_sid == account)
         .map(|n| Json(n.to_json()))
         .ok_or_else(|| ApiError::not_found(&full))
 }

@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::evaluation::{POLICIES, policy_json};
 use crate::model::{BundleKind, BundleStatus};
-use crate::pagination::{PageRequest, Params, trusthub_page};
+use crate::pagination::{PageRequest, Params, page_range, trusthub_list, trusthub_page};
 use crate::rules;
 use crate::state::Caller;
 use crate::vetting;
@@ -322,21 +322,45 @@ async fn list_channels(
             None => list,
         });
     }
-    let items: Vec<Value> = {
+    let (items, total) = {
         let state = app.state();
         state.bundle(kind, &caller.account_sid, &sid)?;
-        state
-            .channel_assignments_of(&sid)
-            .filter(|a| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| w.contains(&a.channel_endpoint_sid))
-            })
+        let all = state.channel_sids_of(&sid);
+        let matched: Vec<&String> = match &wanted {
+            // No filter: the page is cut out of the bundle's index.
+            None => all.iter().collect(),
+            Some(endpoints) => {
+                let found: std::collections::HashSet<&str> = endpoints
+                    .iter()
+                    .filter_map(|e| state.channel_assignment_for(&sid, e))
+                    .map(|a| a.sid.as_str())
+                    .collect();
+                match found.len() {
+                    0 => Vec::new(),
+                    // Oldest first, as the unfiltered list.
+                    _ => all
+                        .iter()
+                        .filter(|ra| found.contains(ra.as_str()))
+                        .collect(),
+                }
+            }
+        };
+        let items = matched[page_range(matched.len(), page)]
+            .iter()
+            .filter_map(|ra| state.channel_assignment(ra))
             .map(|a| a.to_json(&app.base_url))
-            .collect()
+            .collect();
+        (items, matched.len())
     };
     let path = format!("/v1/{}/{sid}/ChannelEndpointAssignments", kind.collection());
-    ok(trusthub_page(&items, page, &app.base_url, &path, &filters))
+    ok(trusthub_list(
+        items,
+        total,
+        page,
+        &app.base_url,
+        &path,
+        &filters,
+    ))
 }
 
 async fn create_channel(
@@ -372,8 +396,8 @@ async fn fetch_channel(
     let state = app.state();
     state.bundle(kind, &caller.account_sid, &sid)?;
     let found = state
-        .channel_assignments_of(&sid)
-        .find(|a| a.sid == item)
+        .channel_assignment(&item)
+        .filter(|a| a.bundle_sid == sid)
         .map(|a| a.to_json(&app.base_url));
     match found {
         Some(json) => ok(json),

@@ -129,7 +129,7 @@ pub fn create_bundle(
         date_updated: now,
         submission: 0,
     };
-    state.bundles.push(bundle.clone());
+    state.push_bundle(bundle.clone());
     Ok(bundle)
 }
 
@@ -206,10 +206,7 @@ pub fn delete_bundle(
     ) {
         return Err(ApiError::locked(sid, bundle.status.as_str()));
     }
-    state.bundles.retain(|b| b.sid != sid);
-    state.channel_assignments.retain(|a| a.bundle_sid != sid);
-    state.entity_assignments.retain(|a| a.bundle_sid != sid);
-    state.evaluations.retain(|e| e.bundle_sid != sid);
+    state.remove_bundle(sid);
     Ok(())
 }
 
@@ -240,19 +237,18 @@ pub fn create_channel_assignment(
         ));
     }
     if state
-        .channel_assignments_of(bundle_sid)
-        .any(|a| a.channel_endpoint_sid == endpoint_sid)
+        .channel_assignment_for(bundle_sid, endpoint_sid)
+        .is_some()
     {
         return Err(ApiError::conflict(format!(
             "Phone Number {endpoint_sid} is already assigned to {bundle_sid}"
         )));
     }
     if kind == BundleKind::TrustProduct {
-        let on_profile = state.linked_profiles(bundle_sid).iter().any(|p| {
-            state
-                .channel_assignments_of(&p.sid)
-                .any(|a| a.channel_endpoint_sid == endpoint_sid)
-        });
+        let on_profile = state
+            .linked_profiles(bundle_sid)
+            .iter()
+            .any(|p| state.channel_assignment_for(&p.sid, endpoint_sid).is_some());
         if !on_profile {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -263,13 +259,11 @@ pub fn create_channel_assignment(
             ));
         }
         if bundle.policy_sid == SHAKEN_STIR_POLICY
-            && let Some(other) = state.channel_assignments.iter().find(|a| {
+            && let Some(other) = state.channel_assignments_on(endpoint_sid).find(|a| {
                 a.parent_kind == BundleKind::TrustProduct
-                    && a.channel_endpoint_sid == endpoint_sid
                     && state
-                        .bundles
-                        .iter()
-                        .any(|b| b.sid == a.bundle_sid && b.policy_sid == SHAKEN_STIR_POLICY)
+                        .bundle_any(&a.bundle_sid)
+                        .is_some_and(|b| b.policy_sid == SHAKEN_STIR_POLICY)
             })
         {
             return Err(ApiError::conflict(format!(
@@ -287,7 +281,7 @@ pub fn create_channel_assignment(
         channel_endpoint_sid: endpoint_sid.to_string(),
         date_created: now,
     };
-    state.channel_assignments.push(assignment.clone());
+    state.insert_channel(assignment.clone());
     Ok(assignment)
 }
 
@@ -299,11 +293,10 @@ pub fn delete_channel_assignment(
     sid: &str,
 ) -> Result<(), ApiError> {
     state.bundle(kind, account_sid, bundle_sid)?;
-    let before = state.channel_assignments.len();
-    state
-        .channel_assignments
-        .retain(|a| !(a.sid == sid && a.bundle_sid == bundle_sid));
-    if state.channel_assignments.len() == before {
+    let ours = state
+        .channel_assignment(sid)
+        .is_some_and(|a| a.bundle_sid == bundle_sid);
+    if !ours || state.remove_channel(sid).is_none() {
         return Err(ApiError::not_found(&format!(
             "/v1/{}/{bundle_sid}/ChannelEndpointAssignments/{sid}",
             kind.collection()
@@ -329,9 +322,8 @@ pub fn create_entity_assignment(
         .account(account_sid)
         .and_then(|a| a.parent_sid.clone());
     let usable = match &object_sid[..2] {
-        "BU" => state.bundles.iter().any(|b| {
-            b.sid == object_sid
-                && b.sid != bundle_sid
+        "BU" => state.bundle_any(object_sid).is_some_and(|b| {
+            b.sid != bundle_sid
                 && b.kind == BundleKind::CustomerProfile
                 && (b.account_sid == account_sid
                     || (kind == BundleKind::CustomerProfile

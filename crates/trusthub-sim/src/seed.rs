@@ -87,6 +87,71 @@ pub struct SeedNumber {
     /// Defaults to the phone number formatted as `(500) 555-0006`.
     #[serde(default)]
     pub friendly_name: Option<String>,
+    /// `capabilities.voice` (default `true`); `false` seeds a number that cannot carry calls.
+    #[serde(default = "yes")]
+    pub voice: bool,
+    /// `capabilities.sms` and `mms` (default `true`).
+    #[serde(default = "yes")]
+    pub sms: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SeedNumber {
+    /// A voice- and SMS-capable number with the default friendly name.
+    pub fn new(sid: impl Into<String>, phone_number: impl Into<String>) -> SeedNumber {
+        SeedNumber {
+            sid: sid.into(),
+            phone_number: phone_number.into(),
+            friendly_name: None,
+            voice: true,
+            sms: true,
+        }
+    }
+}
+
+/// What [`Seed::generate`] adds: `subaccounts` subaccounts holding `numbers` numbers between
+/// them, dealt round-robin (number `i` goes to subaccount `i % subaccounts`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeedScale {
+    pub subaccounts: usize,
+    /// Numbers in all generated subaccounts together.
+    pub numbers: usize,
+    /// When `n > 0`, every `n`-th number (`i % n == n - 1`) has no voice capability.
+    pub non_voice_every: usize,
+}
+
+impl SeedScale {
+    /// `numbers_per_subaccount × subaccounts` numbers, all voice-capable.
+    pub fn numbers_per_subaccount(subaccounts: usize, numbers_per_subaccount: usize) -> SeedScale {
+        SeedScale {
+            subaccounts,
+            numbers: subaccounts * numbers_per_subaccount,
+            non_voice_every: 0,
+        }
+    }
+}
+
+/// SID of generated subaccount `s` (see [`Seed::generate`]).
+pub fn generated_subaccount_sid(s: usize) -> String {
+    format!("AC{:032x}", 0xd000_0000_u64 + s as u64)
+}
+
+/// Auth token of generated subaccount `s`.
+pub fn generated_subaccount_token(s: usize) -> Secret {
+    Secret::new(format!("generatedsubaccounttoken{s:010}"))
+}
+
+/// SID of generated number `i`.
+pub fn generated_number_sid(i: usize) -> String {
+    format!("PN{:032x}", 0xd000_0000_u64 + i as u64)
+}
+
+/// E.164 of generated number `i`: `+1666` and seven digits (up to 10,000,000 numbers).
+pub fn generated_phone_number(i: usize) -> String {
+    format!("+1666{i:07}")
 }
 
 /// Kind of API key, as in the Console: a `main` key has the power of the auth token, a
@@ -181,6 +246,44 @@ impl Seed {
         Seed::from_yaml(&text)
     }
 
+    /// The default seed plus the generated subaccounts and numbers of `scale` (see
+    /// [`Seed::add_generated`]).
+    pub fn generate(scale: SeedScale) -> Seed {
+        let mut seed = Seed::default_seed();
+        seed.add_generated(scale);
+        seed
+    }
+
+    /// Add `scale.subaccounts` subaccounts ([`generated_subaccount_sid`], friendly name
+    /// `Generated subaccount {s}`) and `scale.numbers` numbers ([`generated_number_sid`],
+    /// [`generated_phone_number`]) dealt round-robin over them. Deterministic; linear in the
+    /// number of numbers. Generated SIDs and numbers do not collide with the default seed's.
+    pub fn add_generated(&mut self, scale: SeedScale) {
+        if scale.subaccounts == 0 {
+            return;
+        }
+        let first = self.subaccounts.len();
+        let per = scale.numbers.div_ceil(scale.subaccounts);
+        self.subaccounts
+            .extend((0..scale.subaccounts).map(|s| SeedAccount {
+                sid: generated_subaccount_sid(s),
+                auth_token: generated_subaccount_token(s),
+                friendly_name: format!("Generated subaccount {s}"),
+                numbers: Vec::with_capacity(per),
+                status: AccountStatus::Active,
+            }));
+        for i in 0..scale.numbers {
+            let voice = scale.non_voice_every == 0
+                || i % scale.non_voice_every != scale.non_voice_every - 1;
+            self.subaccounts[first + i % scale.subaccounts]
+                .numbers
+                .push(SeedNumber {
+                    voice,
+                    ..SeedNumber::new(generated_number_sid(i), generated_phone_number(i))
+                });
+        }
+    }
+
     /// All accounts, parent first.
     pub fn accounts(&self) -> impl Iterator<Item = &SeedAccount> {
         std::iter::once(&self.parent).chain(self.subaccounts.iter())
@@ -191,6 +294,7 @@ impl Seed {
         let bad = |m: String| Err(SimError::SeedInvalid(m));
         let mut sids = HashSet::new();
         let mut numbers = HashSet::new();
+        let mut e164 = HashSet::new();
         for account in self.accounts() {
             if !valid_sid(&account.sid, "AC") {
                 return bad(format!("account SID {} is not AC + 32 hex", account.sid));
@@ -205,8 +309,11 @@ impl Seed {
                 if !valid_sid(&number.sid, "PN") {
                     return bad(format!("number SID {} is not PN + 32 hex", number.sid));
                 }
-                if !number.phone_number.starts_with('+') {
+                if !crate::model::valid_e164(&number.phone_number) {
                     return bad(format!("{} is not E.164", number.phone_number));
+                }
+                if !e164.insert(number.phone_number.as_str()) {
+                    return bad(format!("duplicate phone number {}", number.phone_number));
                 }
                 if !sids.insert(number.sid.clone()) {
                     return bad(format!("duplicate SID {}", number.sid));

@@ -64,7 +64,7 @@ pub(crate) fn on_change(app: &App, change: StatusChange) {
 
 fn automatic_decision(app: &App, sid: &str) -> Decision {
     let state = app.state();
-    let Some(bundle) = state.bundles.iter().find(|b| b.sid == sid) else {
+    let Some(bundle) = state.bundle_any(sid) else {
         return Decision::Approve;
     };
     let verdict = evaluation::evaluate(&state, bundle);
@@ -177,7 +177,7 @@ pub(crate) fn start_review(app: &App, sid: &str) -> Result<Bundle, SimError> {
                 sid: sid.to_string(),
                 status: status.as_str().to_string(),
             })?;
-        let bundle = state.bundles.iter().find(|b| b.sid == sid).cloned();
+        let bundle = state.bundle_any(sid).cloned();
         (
             bundle.ok_or_else(|| SimError::UnknownBundle(sid.to_string()))?,
             change,

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod common;
 mod faults;
+mod numbers;
 mod rules;
 mod spec_coverage;
 mod vetting;
