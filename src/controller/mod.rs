@@ -10,6 +10,7 @@ mod backoff;
 mod binding;
 mod binding_ownership;
 mod credentials;
+mod discovery;
 mod drift;
 mod error;
 pub mod events;

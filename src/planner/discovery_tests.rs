@@ -69,6 +69,15 @@ fn parent_listing() -> Vec<AccountView> {
     ]
 }
 
+/// (case, spec, observed accounts, listed, skipped)
+type AccountsCase = (
+    &'static str,
+    NumberDiscovery,
+    Option<Vec<AccountView>>,
+    Vec<String>,
+    Vec<Skipped>,
+);
+
 #[test]
 fn accounts_to_list_skips_and_reports_what_cannot_be_listed() {
     let reported = vec![
@@ -82,16 +91,9 @@ fn accounts_to_list_skips_and_reports_what_cannot_be_listed() {
     };
     let foreign = account(&ac(7), Some("active"), &ac(99));
     let mut fetched = parent_listing();
-    fetched.push(foreign.clone());
+    fetched.push(foreign);
     let every = [ac(1), ac(2), ac(3), ac(7), ac(8), PARENT.to_string()];
-    // (case, spec, observed accounts, listed, skipped)
-    let table: Vec<(
-        &str,
-        NumberDiscovery,
-        Option<Vec<AccountView>>,
-        Vec<String>,
-        Vec<Skipped>,
-    )> = vec![
+    let table: Vec<AccountsCase> = vec![
         (
             "all subaccounts",
             spec(),
