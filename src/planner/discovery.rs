@@ -11,7 +11,9 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::binding::NumberTarget;
-use crate::api::NumberDiscovery;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::{DiscoveryStatus, NumberDiscovery, SkippedAccount};
 
 /// `spec.discovery.interval` when unset.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
@@ -339,6 +341,37 @@ pub fn listing_due(
 ) -> bool {
     let asked = annotation.is_some_and(|a| Some(a) != last_annotation);
     asked || super::listing_due(interval, listed_at, now)
+}
+
+/// How many skipped accounts `status.discovery.skippedAccounts` lists; the rest are counted.
+pub const MAX_SKIPPED_SHOWN: usize = 20;
+
+/// `status.discovery` after a listing at `listed_at` that answered `annotation`: counts, and
+/// the first [`MAX_SKIPPED_SHOWN`] skipped accounts with the rest counted, so the status stays
+/// small whatever the number of accounts.
+pub fn report(
+    selection: &Selection,
+    skipped: &[Skipped],
+    accounts_listed: u32,
+    listed_at: Timestamp,
+    annotation: Option<&str>,
+) -> DiscoveryStatus {
+    let shown = skipped.len().min(MAX_SKIPPED_SHOWN);
+    DiscoveryStatus {
+        listed_at: Some(Time(listed_at)),
+        last_annotation: annotation.map(str::to_string),
+        accounts_listed,
+        numbers_seen: selection.counts.seen,
+        selected: selection.counts.selected,
+        skipped_accounts: skipped[..shown]
+            .iter()
+            .map(|s| SkippedAccount {
+                sid: s.sid.clone(),
+                status: s.status.clone(),
+            })
+            .collect(),
+        skipped_accounts_omitted: u32::try_from(skipped.len() - shown).unwrap_or(u32::MAX),
+    }
 }
 
 #[cfg(test)]

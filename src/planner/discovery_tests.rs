@@ -1,5 +1,6 @@
 use std::time::{Duration, Instant};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::*;
@@ -507,5 +508,26 @@ fn listing_is_due_each_interval_and_on_a_new_annotation() {
             due,
             "listed {listed:?}, now {now}, annotation {annotation:?}, last {last:?}"
         );
+    }
+}
+
+#[test]
+fn the_report_lists_the_first_skipped_accounts_and_counts_the_rest() {
+    let selection = select(&spec(), &listing());
+    // (skipped accounts, shown, omitted)
+    for (total, shown, omitted) in [(0, 0, 0), (3, 3, 0), (20, 20, 0), (500, 20, 480)] {
+        let skipped: Vec<Skipped> = (0..total).map(|i| skipped(&ac(i), "closed")).collect();
+        let got = report(&selection, &skipped, 2, at(5), Some("now"));
+        assert_eq!(got.skipped_accounts.len(), shown, "{total}");
+        assert_eq!(got.skipped_accounts_omitted, omitted, "{total}");
+        assert_eq!(
+            (got.accounts_listed, got.numbers_seen, got.selected),
+            (2, 7, 5)
+        );
+        assert_eq!(got.listed_at, Some(Time(at(5))));
+        assert_eq!(got.last_annotation.as_deref(), Some("now"));
+        if total > 0 {
+            assert_eq!(got.skipped_accounts[0].sid, ac(0));
+        }
     }
 }
