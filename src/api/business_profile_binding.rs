@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{
     AC_SID_PATTERN, BU_SID_PATTERN, CredentialsRef, DeletionPolicy, E164_PATTERN, PN_SID_PATTERN,
 };
+use super::shaken_stir_trust_product::NumberOrSid;
 
 /// Desired state: which Primary Business Profile, and which phone numbers must be assigned to it.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -62,7 +63,10 @@ use super::common::{
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.businessProfile == oldSelf.businessProfile").message("businessProfile is immutable: create a new BusinessProfileBinding to use another profile"))]
+#[x_kube(
+    validation = Rule::new("self.businessProfile == oldSelf.businessProfile").message("businessProfile is immutable: create a new BusinessProfileBinding to use another profile"),
+    validation = Rule::new("(has(self.phoneNumbers) && size(self.phoneNumbers) > 0) || has(self.discovery)").message("set phoneNumbers, discovery, or both: a binding must list or select its numbers")
+)]
 pub struct BusinessProfileBindingSpec {
     /// The Secret with the parent account's Twilio credentials.
     pub credentials: CredentialsRef,
@@ -71,19 +75,93 @@ pub struct BusinessProfileBindingSpec {
     /// Phone numbers, from the parent account or its subaccounts, to assign to the profile.
     /// A number removed from this list is unassigned under `deletionPolicy: Delete` and left
     /// assigned (released from management) under `Orphan`. A number listed twice (or by SID and
-    /// by E.164) is one number.
+    /// by E.164) is one number. Optional when `discovery` selects the numbers.
+    ///
+    /// At most 2,000 entries, a limit set by manifest size: client-side `kubectl apply` stores
+    /// the whole manifest in the `kubectl.kubernetes.io/last-applied-configuration` annotation,
+    /// all annotations of an object together may hold at most 256 KiB, and an entry takes about
+    /// 80 bytes there. Select larger sets with `discovery`, which has no such limit.
     // Atomic, not `x-kubernetes-list-type: set`: a set of objects passes CRD validation but
     // server-side apply cannot build a typed value from it, so a real apiserver answers
     // `kubectl apply --server-side` with 500 ("associative list without keys has an element
     // that's a map type"). Nor a CEL uniqueness rule: `self.all(x, self.exists_one(y, y == x))`
     // is O(n²), and a real apiserver stops it at its per-call cost limit near 600 items. The
     // planner counts a repeated number once instead.
-    #[schemars(length(min = 1, max = 1000), extend("x-kubernetes-list-type" = "atomic"))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 0, max = 2000), extend("x-kubernetes-list-type" = "atomic"))]
     pub phone_numbers: Vec<PhoneNumberRef>,
+    /// Numbers selected from the parent's subaccounts (and optionally the parent) instead of, or
+    /// as well as, listed in `phoneNumbers`. The selection is listed again every `interval`, and
+    /// at once when the annotation `trusthub.stir.dev/discover` takes a new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<NumberDiscovery>,
     /// `Orphan` (default) leaves the Twilio assignments in place when this object is deleted or a
     /// number is removed; `Delete` removes the assignments this object made.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+}
+
+/// Which numbers to select: the accounts to list, then the rules a listed number must pass.
+///
+/// Cost: one paged IncomingPhoneNumbers listing per account (1,000 numbers a page), plus one
+/// paged Accounts listing with `allSubaccounts` or one Account fetch per named subaccount, per
+/// `interval`; never one look-up per number. Suspended or closed subaccounts are skipped and
+/// reported in `status.discovery.skippedAccounts`.
+///
+/// To list again at once (a number was just bought), give the annotation
+/// `trusthub.stir.dev/discover` any new value, e.g. the current time.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.subaccounts) && size(self.subaccounts) > 0) != (has(self.allSubaccounts) && self.allSubaccounts)").message("exactly one of discovery.subaccounts or discovery.allSubaccounts must be used"))]
+pub struct NumberDiscovery {
+    /// Subaccount SIDs (`AC…`) whose numbers are listed. A SID that is not a subaccount of the
+    /// parent, or a subaccount that is not active, is skipped and reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 1000),
+        inner(regex(pattern = AC_SID_PATTERN)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    pub subaccounts: Vec<String>,
+    /// List every active subaccount of the parent (found with one paged Accounts listing), so a
+    /// subaccount created later is included without editing this object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_subaccounts: bool,
+    /// Also list the parent account's own numbers.
+    #[serde(default)]
+    pub include_parent: bool,
+    /// Select only numbers whose `capabilities.voice` is true (default): SHAKEN/STIR signs
+    /// calls, so other numbers would only take up the profile's and product's assignments.
+    #[serde(default = "default_true")]
+    pub voice_only: bool,
+    /// Select only numbers starting with this E.164 prefix, e.g. `+1415`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\+[0-9]{0,15}$"), length(max = 16))]
+    pub phone_number_prefix: Option<String>,
+    /// Select only numbers whose friendly name matches this pattern: `*` matches any run of
+    /// characters, `?` any one character, everything else itself (case-sensitive). With
+    /// `phoneNumberPrefix`, both must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub friendly_name_pattern: Option<String>,
+    /// Numbers (E.164 or `PN…` SID) always selected, whatever the other rules say, as long as
+    /// a listed account owns them; one that no listed account owns is reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), extend("x-kubernetes-list-type" = "set"))]
+    pub include: Vec<NumberOrSid>,
+    /// Numbers (E.164 or `PN…` SID) never selected; wins over `include`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), extend("x-kubernetes-list-type" = "set"))]
+    pub exclude: Vec<NumberOrSid>,
+    /// How often the selection is listed again, e.g. `10m` (default), `1h30m`; at least `10s`.
+    /// A number bought in a listed account is selected within one interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^([0-9]+(ms|s|m|h))+$"), length(max = 32))]
+    pub interval: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The profile, by SID or by its friendly name (looked up in the parent account's profiles).
@@ -187,6 +265,54 @@ pub struct BusinessProfileBindingStatus {
     /// When the operator last compared this object with Trust Hub.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+    /// The last listing of `spec.discovery`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryStatus>,
+}
+
+/// What the last discovery listing found. Counts only, plus a bounded list of skipped
+/// accounts, so the status stays small however many numbers are selected.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryStatus {
+    /// When the accounts were last listed; the next listing is due one `interval` later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_at: Option<Time>,
+    /// The value of the `trusthub.stir.dev/discover` annotation that listing answered; a
+    /// different value asks for a new listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_annotation: Option<String>,
+    /// Accounts whose numbers were listed.
+    #[serde(default)]
+    pub accounts_listed: u32,
+    /// Numbers those accounts own.
+    #[serde(default)]
+    pub numbers_seen: u32,
+    /// Numbers selected.
+    #[serde(default)]
+    pub selected: u32,
+    /// Accounts not listed and why (the first 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub skipped_accounts: Vec<SkippedAccount>,
+    /// Skipped accounts beyond those in `skippedAccounts`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_accounts_omitted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// An account discovery did not list.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedAccount {
+    /// Account SID (`AC…`).
+    pub sid: String,
+    /// Why: Twilio's status (`suspended`, `closed`), or `not-found`, `not-a-subaccount`,
+    /// `refused` (Twilio refused the listing).
+    pub status: String,
 }
 
 /// The Primary Business Profile as Twilio reports it.

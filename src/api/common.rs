@@ -16,6 +16,9 @@ pub const SHAKEN_STIR_POLICY_SID: &str = "RN7a97559effdf62d00f4298208492a5ea";
 pub const FINALIZER: &str = "trusthub.stir.dev/cleanup";
 /// Annotation whose new value asks the operator to resubmit a rejected Trust Product.
 pub const RESUBMIT_ANNOTATION: &str = "trusthub.stir.dev/resubmit";
+/// Annotation whose new value asks the operator to list a binding's `spec.discovery` again at
+/// once, instead of waiting for the next `interval` (e.g. right after buying numbers).
+pub const DISCOVER_ANNOTATION: &str = "trusthub.stir.dev/discover";
 /// Annotation a replica that is not leading sets (to the time received) on a Trust Product when
 /// it accepted a verified status callback for it: the leader reconciles on its change.
 pub const CALLBACK_ANNOTATION: &str = "trusthub.stir.dev/status-callback-received";

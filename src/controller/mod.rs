@@ -14,6 +14,7 @@ mod batch;
 mod binding;
 mod binding_ownership;
 mod credentials;
+mod discovery;
 mod drift;
 mod error;
 pub mod events;

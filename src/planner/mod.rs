@@ -4,6 +4,7 @@
 //! answers with no write. Every decision here is covered by table-driven tests.
 
 pub mod binding;
+pub mod discovery;
 pub mod expiry;
 pub mod ownership;
 pub mod text;

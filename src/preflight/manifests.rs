@@ -79,6 +79,7 @@ pub fn manifests(plan: &Plan, options: &ManifestOptions) -> Result<String, Prefl
                     friendly_name: None,
                 },
                 phone_numbers: chunk.iter().map(number_ref).collect(),
+                discovery: None,
                 deletion_policy: DeletionPolicy::Orphan,
             },
             status: None,

@@ -146,8 +146,46 @@ fn the_secret_example_holds_the_default_keys() {
     }
 }
 
+/// Discovery is additive: a binding may select its numbers instead of, or as well as, listing
+/// them, and the defaults are filled in at admission.
+#[test]
+fn bindings_with_discovery_are_admitted() {
+    let edits: [(&str, Edit); 3] = [
+        ("discovery only", |o| {
+            o["spec"].as_object_mut().unwrap().remove("phoneNumbers");
+            o["spec"]["discovery"] = json!({"allSubaccounts": true, "includeParent": true});
+        }),
+        ("discovery and listed numbers", |o| {
+            o["spec"]["discovery"] = json!({
+                "subaccounts": [AC],
+                "phoneNumberPrefix": "+1415",
+                "friendlyNamePattern": "sales-*",
+                "include": [PN, "+14155550100"],
+                "exclude": ["+14155550199"],
+                "interval": "1h30m",
+            });
+        }),
+        ("empty list with discovery", |o| {
+            o["spec"]["phoneNumbers"] = json!([]);
+            o["spec"]["discovery"] = json!({"subaccounts": [AC]});
+        }),
+    ];
+    for (case, edit) in edits {
+        let mut obj = Kind::Binding.example();
+        edit(&mut obj);
+        let admitted =
+            admit(Kind::Binding, obj, None).unwrap_or_else(|e| panic!("{case}: refused: {e:?}"));
+        assert_eq!(admitted["spec"]["discovery"]["voiceOnly"], true, "{case}");
+        assert!(
+            admitted["spec"]["discovery"]["includeParent"].is_boolean(),
+            "{case}"
+        );
+    }
+}
+
 const BU: &str = "BU0123456789abcdef0123456789abcdef";
 const PN: &str = "PN0123456789abcdef0123456789abcdef";
+const AC: &str = "AC0123456789abcdef0123456789abcdef";
 
 pub(crate) type Edit = fn(&mut Value);
 
@@ -180,20 +218,51 @@ pub(crate) fn bad_manifests() -> Vec<BadManifest> {
             "spec.businessProfile: Invalid value: exactly one of businessProfile.sid or businessProfile.friendlyName must be set",
         ),
         (
-            "missing phone numbers",
+            "neither phone numbers nor discovery",
             Kind::Binding,
             |o| {
                 o["spec"].as_object_mut().unwrap().remove("phoneNumbers");
             },
             None,
-            "spec.phoneNumbers: Required value",
+            "spec: Invalid value: set phoneNumbers, discovery, or both: a binding must list or select its numbers",
         ),
         (
-            "empty phone numbers",
+            "empty phone numbers and no discovery",
             Kind::Binding,
             |o| o["spec"]["phoneNumbers"] = json!([]),
             None,
-            "spec.phoneNumbers: Invalid value: 0: spec.phoneNumbers in body should have at least 1 items",
+            "spec: Invalid value: set phoneNumbers, discovery, or both: a binding must list or select its numbers",
+        ),
+        (
+            "discovery from named subaccounts and all subaccounts",
+            Kind::Binding,
+            |o| o["spec"]["discovery"] = json!({"subaccounts": [AC], "allSubaccounts": true}),
+            None,
+            "spec.discovery: Invalid value: exactly one of discovery.subaccounts or discovery.allSubaccounts must be used",
+        ),
+        (
+            "discovery from no subaccounts",
+            Kind::Binding,
+            |o| o["spec"]["discovery"] = json!({"includeParent": true}),
+            None,
+            "spec.discovery: Invalid value: exactly one of discovery.subaccounts or discovery.allSubaccounts must be used",
+        ),
+        (
+            "discovery prefix that is not E.164",
+            Kind::Binding,
+            |o| {
+                o["spec"]["discovery"] =
+                    json!({"allSubaccounts": true, "phoneNumberPrefix": "1415"})
+            },
+            None,
+            "spec.discovery.phoneNumberPrefix: Invalid value: \"1415\": spec.discovery.phoneNumberPrefix in body should match '^\\+[0-9]{0,15}$'",
+        ),
+        (
+            "discovery interval that is not a duration",
+            Kind::Binding,
+            |o| o["spec"]["discovery"] = json!({"allSubaccounts": true, "interval": "ten minutes"}),
+            None,
+            "spec.discovery.interval: Invalid value: \"ten minutes\": spec.discovery.interval in body should match '^([0-9]+(ms|s|m|h))+$'",
         ),
         (
             "number with both sid and phoneNumber",

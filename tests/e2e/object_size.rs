@@ -112,6 +112,7 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
             .map(|i| PhoneNumberRef::by_number(e164(i), sid("AC", i)))
             .collect(),
         deletion_policy: DeletionPolicy::Delete,
+        discovery: None,
     };
     let mut binding = BusinessProfileBinding::new(&dns_name(253), spec);
     binding.metadata.namespace = Some(ns.to_string());
@@ -173,6 +174,7 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
         assignments_pending: vec![sid("PN", 0)],
         assignments_listed_at: Some(time()),
         last_sync_time: Some(time()),
+        discovery: None,
     };
     (binding, status)
 }
