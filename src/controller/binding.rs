@@ -8,7 +8,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::batch::{self, Outcome};
@@ -18,13 +17,12 @@ use super::status::{
 use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, DeletionPolicy,
-    NumberState, PhoneNumberAssignmentStatus, PhoneNumberRef, ResolvedBusinessProfile,
-    condition_is_true, find_condition,
+    NumberState, ResolvedBusinessProfile, condition_is_true, find_condition,
 };
 use crate::planner::binding::{
     BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan,
 };
-use crate::planner::{ConditionSpec, text};
+use crate::planner::{ConditionSpec, Requeue, text};
 use crate::twilio::{BundleFilter, CustomerProfile, TrustHub};
 
 type Writer<'a> = StatusWriter<'a, BusinessProfileBinding, BusinessProfileBindingStatus>;
@@ -101,110 +99,6 @@ async fn resolve_profile(
 
 /// Resolves each spec entry to a `PN…` SID; numbers already resolved (recorded in status with
 /// the same number and subaccount) are not looked up again.
-async fn resolve_numbers(
-    twilio: &dyn TrustHub,
-    wanted: &[PhoneNumberRef],
-    recorded: &BusinessProfileBindingStatus,
-    limit: usize,
-) -> Result<Vec<NumberTarget>, ReconcileError> {
-    let by_sid: BTreeMap<&str, &PhoneNumberAssignmentStatus> = recorded
-        .phone_numbers
-        .iter()
-        .filter_map(|n| Some((n.sid.as_deref()?, n)))
-        .collect();
-    let by_number: BTreeMap<(&str, &str), &str> = recorded
-        .phone_numbers
-        .iter()
-        .filter_map(|n| {
-            let key = (n.phone_number.as_deref()?, n.subaccount_sid.as_deref()?);
-            Some((key, n.sid.as_deref()?))
-        })
-        .collect();
-    let mut targets: Vec<Option<NumberTarget>> = Vec::with_capacity(wanted.len());
-    let mut lookups = Vec::new();
-    for entry in wanted {
-        if let Some(sid) = &entry.sid {
-            let known = by_sid.get(sid.as_str());
-            targets.push(Some(NumberTarget::Resolved {
-                number_sid: sid.clone(),
-                phone_number: known.and_then(|n| n.phone_number.clone()),
-                subaccount_sid: known.and_then(|n| n.subaccount_sid.clone()),
-            }));
-            continue;
-        }
-        let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else {
-            continue;
-        };
-        if let Some(sid) = by_number.get(&(number.as_str(), account.as_str())) {
-            targets.push(Some(NumberTarget::Resolved {
-                number_sid: sid.to_string(),
-                phone_number: Some(number.clone()),
-                subaccount_sid: Some(account.clone()),
-            }));
-            continue;
-        }
-        lookups.push((targets.len(), number, account));
-        targets.push(None);
-    }
-    // Numbers not resolved before are looked up concurrently (one filtered listing each).
-    let lookups: Vec<_> = lookups
-        .into_iter()
-        .map(|(at, number, account)| {
-            let pending = look_up_number(twilio, number, account);
-            async move { (at, pending.await) }
-        })
-        .collect();
-    let found: Vec<(usize, Result<NumberTarget, crate::twilio::TwilioError>)> =
-        futures::stream::iter(lookups)
-            .buffer_unordered(limit.max(1))
-            .collect()
-            .await;
-    for (at, result) in found {
-        let target = result.map_err(ReconcileError::twilio("look up a phone number"))?;
-        targets[at] = Some(target);
-    }
-    Ok(targets.into_iter().flatten().collect())
-}
-
-/// Finds `number` among `account`'s IncomingPhoneNumbers. A transient failure is an error; any
-/// other answer makes the number unresolvable, with why.
-async fn look_up_number(
-    twilio: &dyn TrustHub,
-    number: &str,
-    account: &str,
-) -> Result<NumberTarget, crate::twilio::TwilioError> {
-    let unresolvable = |message: String| NumberTarget::Unresolvable {
-        shown: number.to_string(),
-        subaccount_sid: Some(account.to_string()),
-        message,
-    };
-    match twilio
-        .list_incoming_phone_numbers(account, Some(number))
-        .await
-    {
-        Ok(found) => Ok(
-            match found
-                .into_iter()
-                .find(|n| n.phone_number.as_deref() == Some(number))
-                .and_then(|n| n.sid)
-            {
-                Some(sid) => NumberTarget::Resolved {
-                    number_sid: sid,
-                    phone_number: Some(number.to_string()),
-                    subaccount_sid: Some(account.to_string()),
-                },
-                None => unresolvable(format!(
-                    "not found among the IncomingPhoneNumbers of account {account}"
-                )),
-            },
-        ),
-        Err(e) if e.is_transient() || e.is_ambiguous() => Err(e),
-        Err(e) => Ok(unresolvable(format!(
-            "account {account} cannot be searched: {e}"
-        ))),
-    }
-}
-
 /// The assignments recorded by the last complete sync, when nothing changed since on our side
 /// (same generation, every number resolved and assigned) nor in the profile's status: then the
 /// profile fetch alone tells that nothing needs doing, and the assignment list is not read again.
@@ -412,6 +306,10 @@ struct Observed {
     view: ProfileView,
     targets: Vec<NumberTarget>,
     listed_at: Option<Time>,
+    /// The discovery report to record.
+    discovery: Option<crate::api::DiscoveryStatus>,
+    /// When discovery lists again.
+    next_listing: Option<std::time::Duration>,
 }
 
 /// Reads the profile, the numbers and (when needed) the assignments, and works out what this
@@ -432,17 +330,18 @@ async fn observe(
             .unwrap_or_default(),
         valid_until: super::to_jiff(profile.valid_until),
     };
-    let limit = ctx.config.twilio.max_in_flight;
-    let targets = resolve_numbers(twilio, &obj.spec.phone_numbers, recorded, limit).await?;
-    super::binding_ownership::check_numbers_unclaimed(obj, ctx, &view.sid, &targets)?;
     let now = k8s_openapi::jiff::Timestamp::now();
+    let wanted = super::binding_numbers::wanted(obj, ctx, twilio, recorded, now).await?;
+    let targets = wanted.targets;
+    super::binding_ownership::check_numbers_unclaimed(obj, ctx, &view.sid, &targets)?;
     // Once per resync period the recorded assignments are checked against a listing, to see
     // numbers unassigned in the Console (drift); and a create left in flight is only settled by
     // listing what it may have made.
     let frugal = (!super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), now)
-        && recorded.assignments_pending.is_empty())
-    .then(|| recorded_assignments(obj, recorded, &view, &targets))
-    .flatten();
+        && recorded.assignments_pending.is_empty()
+        && !wanted.selection_changed)
+        .then(|| recorded_assignments(obj, recorded, &view, &targets))
+        .flatten();
     let listed = frugal.is_none();
     let assignments = match frugal {
         Some(known) => known,
@@ -466,11 +365,30 @@ async fn observe(
         recorded.assignments_listed_at.clone()
     };
     let progress = ownership(recorded, &targets, assignments);
+    if wanted.changes != (0, 0) {
+        let (new, gone) = wanted.changes;
+        let selected = wanted.discovery.as_ref().map_or(0, |d| d.selected as usize);
+        let note = format!(
+            "discovery selects {}: {new} new, {gone} gone since the last listing",
+            batch::counted(selected, "number", "numbers")
+        );
+        event(
+            ctx,
+            obj,
+            EventType::Normal,
+            "NumbersDiscovered",
+            "Discover",
+            note,
+        )
+        .await;
+    }
     let observed = Observed {
         profile,
         view,
         targets,
         listed_at,
+        discovery: wanted.discovery,
+        next_listing: wanted.next_listing,
     };
     Ok((observed, progress))
 }
@@ -601,7 +519,7 @@ async fn sync(
                 event(ctx, obj, EventType::Normal, "Ready", "Reconcile", note).await;
             }
             announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
-            return Ok(ctx.requeue(planned.requeue));
+            return Ok(ctx.requeue(sooner(planned.requeue, observed.next_listing)));
         }
         progress.attempted.extend(batch.iter().cloned());
         let limit = ctx.config.twilio.max_in_flight;
@@ -612,6 +530,15 @@ async fn sync(
         let report = progress.absorb(outcomes);
         report.announce(ctx, obj, &profile_sid).await;
         failed = report.failed;
+    }
+}
+
+/// The planner's requeue, or the next discovery listing when that comes first.
+fn sooner(planned: Requeue, listing: Option<std::time::Duration>) -> Requeue {
+    match (planned, listing) {
+        (Requeue::After(d), Some(l)) => Requeue::After(d.min(l)),
+        (Requeue::OnChange, Some(l)) => Requeue::After(l),
+        (planned, None) => planned,
     }
 }
 
@@ -632,6 +559,7 @@ fn recorded_status(
     status.numbers_summary = Some(planned.summary.clone());
     status.assignments_pending = progress.in_flight.clone();
     status.assignments_listed_at = observed.listed_at.clone();
+    status.discovery = observed.discovery.clone();
     let mut conditions = planned.conditions.clone();
     if synced {
         conditions.push(ConditionSpec::ok(

@@ -3,9 +3,6 @@
 //! (one paged IncomingPhoneNumbers listing each, 1,000 numbers a page), the listings running
 //! concurrently up to the account's in-flight limit. The decisions are the planner's
 //! (`planner::discovery`); this module only reads Twilio and converts what it answers.
-//!
-//! Not yet called by the binding reconcile; the wiring lands with its batch rewrite.
-#![allow(dead_code)]
 
 use futures::{StreamExt, TryStreamExt, stream};
 
@@ -81,14 +78,23 @@ async fn observe_accounts(
             .map_err(ReconcileError::twilio("list the subaccounts"))?;
         return Ok((Some(accounts.iter().filter_map(account_view).collect()), 1));
     }
-    let fetched: Vec<Result<Option<Account>, TwilioError>> = stream::iter(&spec.subaccounts)
-        .map(|sid| async move {
-            match twilio.fetch_account(sid).await {
-                Ok(account) => Ok(Some(account)),
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err(e),
+    // The futures are made before the stream (see `batch::run`): made inside its closure they
+    // would make the reconcile future non-`Send` for the controller.
+    let fetches: Vec<_> = spec
+        .subaccounts
+        .iter()
+        .map(|sid| {
+            let pending = twilio.fetch_account(sid);
+            async move {
+                match pending.await {
+                    Ok(account) => Ok(Some(account)),
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
         })
+        .collect();
+    let fetched: Vec<Result<Option<Account>, TwilioError>> = stream::iter(fetches)
         .buffer_unordered(in_flight)
         .collect()
         .await;
@@ -113,20 +119,26 @@ async fn list_numbers(
     accounts: &[String],
     in_flight: usize,
 ) -> Result<Vec<(String, Option<Vec<NumberView>>)>, ReconcileError> {
-    let mut listings: Vec<(usize, String, Option<Vec<NumberView>>)> =
-        stream::iter(accounts.iter().enumerate())
-            .map(|(index, account)| async move {
-                match twilio.list_incoming_phone_numbers(account, None).await {
+    let lists: Vec<_> = accounts
+        .iter()
+        .enumerate()
+        .map(|(index, account)| {
+            let pending = twilio.list_incoming_phone_numbers(account, None);
+            async move {
+                match pending.await {
                     Ok(numbers) => Ok((index, account.clone(), Some(number_views(&numbers)))),
                     Err(e) if e.is_not_found() || e.http_status() == Some(403) => {
                         Ok((index, account.clone(), None))
                     }
                     Err(e) => Err(ReconcileError::twilio("list an account's phone numbers")(e)),
                 }
-            })
-            .buffer_unordered(in_flight)
-            .try_collect()
-            .await?;
+            }
+        })
+        .collect();
+    let mut listings: Vec<(usize, String, Option<Vec<NumberView>>)> = stream::iter(lists)
+        .buffer_unordered(in_flight)
+        .try_collect()
+        .await?;
     // Completion order is arbitrary; the planner keeps the first listing of a number seen
     // twice, so restore the plan's order to keep that choice stable between runs.
     listings.sort_unstable_by_key(|(index, _, _)| *index);

@@ -12,6 +12,7 @@
 mod backoff;
 mod batch;
 mod binding;
+mod binding_numbers;
 mod binding_ownership;
 mod credentials;
 mod discovery;

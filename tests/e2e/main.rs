@@ -16,6 +16,7 @@ mod client_support;
 mod cluster;
 mod controller_bad_input;
 mod controller_crash_delete;
+mod controller_discovery;
 mod controller_drift;
 mod controller_evaluation;
 mod controller_events;

@@ -1,0 +1,298 @@
+//! Which numbers a `BusinessProfileBinding` wants: those `spec.phoneNumbers` lists (resolved
+//! to `PN…` SIDs, from status when known, else by a concurrent look-up each) and those
+//! `spec.discovery` selects (listed again once an interval has passed or on demand, else taken
+//! from the numbers the status recorded).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+
+use super::{Context, ReconcileError};
+use crate::api::{
+    BusinessProfileBinding, BusinessProfileBindingStatus, DISCOVER_ANNOTATION, DiscoveryStatus,
+    NumberState, PhoneNumberAssignmentStatus, PhoneNumberRef,
+};
+use crate::planner::binding::NumberTarget;
+use crate::planner::discovery::{self as select, Skipped};
+use crate::twilio::TrustHub;
+
+/// The most numbers one binding handles in this version: its status records one entry per
+/// number (about 220 bytes), and the status must stay well under etcd's 1.5 MiB object limit.
+pub const MAX_NUMBERS: usize = 5_000;
+
+/// The numbers a binding wants, and what discovery found when it listed.
+pub(super) struct Wanted {
+    /// Explicit numbers first, in spec order, then the selected ones, by `PN…` SID.
+    pub targets: Vec<NumberTarget>,
+    /// The discovery report to record (`None` without `spec.discovery`).
+    pub discovery: Option<DiscoveryStatus>,
+    /// Whether discovery listed in this reconcile and found another selection than the one
+    /// recorded: the recorded assignments no longer tell what to release.
+    pub selection_changed: bool,
+    /// When discovery must list again, if configured.
+    pub next_listing: Option<Duration>,
+    /// What changed since the recorded selection, for the summary Event: (new, gone).
+    pub changes: (usize, usize),
+}
+
+/// Resolves the explicit numbers and, when due, lists the selection.
+pub(super) async fn wanted(
+    obj: &BusinessProfileBinding,
+    ctx: &Context,
+    twilio: &dyn TrustHub,
+    recorded: &BusinessProfileBindingStatus,
+    now: Timestamp,
+) -> Result<Wanted, ReconcileError> {
+    let limit = ctx.config.twilio.max_in_flight;
+    let mut targets = resolve_numbers(twilio, &obj.spec.phone_numbers, recorded, limit).await?;
+    let Some(spec) = &obj.spec.discovery else {
+        return Ok(Wanted {
+            targets,
+            discovery: None,
+            selection_changed: false,
+            next_listing: None,
+            changes: (0, 0),
+        });
+    };
+    let interval = select::interval(spec)
+        .map_err(|e| ReconcileError::terminal("InvalidDiscovery", e.to_string()))?;
+    let explicit: BTreeSet<String> = targets.iter().filter_map(resolved_sid).collect();
+    let before = recorded_selection(recorded, &explicit);
+    let previous = recorded.discovery.as_ref();
+    let annotation = obj
+        .annotations()
+        .get(DISCOVER_ANNOTATION)
+        .map(String::as_str);
+    let due = recorded.observed_generation != obj.metadata.generation
+        || select::listing_due(
+            interval,
+            previous.and_then(|d| d.listed_at.as_ref()).map(|t| t.0),
+            now,
+            annotation,
+            previous.and_then(|d| d.last_annotation.as_deref()),
+        );
+    if !due {
+        let waited = Duration::try_from(
+            now.duration_since(
+                previous
+                    .and_then(|d| d.listed_at.as_ref())
+                    .map_or(now, |t| t.0),
+            ),
+        )
+        .unwrap_or(Duration::ZERO);
+        targets.extend(before);
+        return Ok(Wanted {
+            targets,
+            discovery: previous.cloned(),
+            selection_changed: false,
+            next_listing: Some(interval.saturating_sub(waited).max(Duration::from_secs(1))),
+            changes: (0, 0),
+        });
+    }
+    let found = super::discovery::discover(twilio, spec, limit).await?;
+    let report = select::report(
+        &found.selection,
+        &found.skipped,
+        found.accounts_listed,
+        now,
+        annotation,
+    );
+    let selected = keep_suspended(found.selection.numbers, &found.skipped, before.clone());
+    let was: BTreeSet<String> = before.iter().filter_map(resolved_sid).collect();
+    let now_sids: BTreeSet<String> = selected.iter().filter_map(resolved_sid).collect();
+    let changes = (
+        now_sids.difference(&was).count(),
+        was.difference(&now_sids).count(),
+    );
+    targets.extend(
+        selected
+            .into_iter()
+            .filter(|t| resolved_sid(t).is_none_or(|sid| !explicit.contains(&sid))),
+    );
+    if targets.len() > MAX_NUMBERS {
+        return Err(ReconcileError::terminal(
+            "TooManyNumbers",
+            format!(
+                "the binding wants {} numbers; this version handles at most {MAX_NUMBERS} per binding (its status records one entry per number): narrow spec.discovery or split the numbers over several bindings",
+                targets.len()
+            ),
+        ));
+    }
+    Ok(Wanted {
+        targets,
+        discovery: Some(report),
+        selection_changed: changes != (0, 0),
+        next_listing: Some(interval),
+        changes,
+    })
+}
+
+fn resolved_sid(target: &NumberTarget) -> Option<String> {
+    match target {
+        NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
+        NumberTarget::Unresolvable { .. } => None,
+    }
+}
+
+/// The numbers discovery selected last time, as the status recorded them: every wanted number
+/// (not being released, not unresolvable) that the spec does not list explicitly.
+fn recorded_selection(
+    recorded: &BusinessProfileBindingStatus,
+    explicit: &BTreeSet<String>,
+) -> Vec<NumberTarget> {
+    recorded
+        .phone_numbers
+        .iter()
+        .filter(|n| !matches!(n.state, NumberState::Releasing | NumberState::Unresolvable))
+        .filter_map(|n| {
+            let sid = n.sid.clone()?;
+            (!explicit.contains(&sid)).then(|| NumberTarget::Resolved {
+                number_sid: sid,
+                phone_number: n.phone_number.clone(),
+                subaccount_sid: n.subaccount_sid.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The selection, plus the numbers selected before from subaccounts now suspended: a
+/// suspension is temporary, so their assignments are neither released nor counted as gone.
+/// Numbers of closed subaccounts are gone with them.
+fn keep_suspended(
+    mut selected: Vec<NumberTarget>,
+    skipped: &[Skipped],
+    before: Vec<NumberTarget>,
+) -> Vec<NumberTarget> {
+    let suspended: BTreeSet<&str> = skipped
+        .iter()
+        .filter(|s| s.status == "suspended")
+        .map(|s| s.sid.as_str())
+        .collect();
+    if suspended.is_empty() {
+        return selected;
+    }
+    let have: BTreeSet<String> = selected.iter().filter_map(resolved_sid).collect();
+    selected.extend(before.into_iter().filter(|t| {
+        match t {
+            NumberTarget::Resolved {
+                number_sid,
+                subaccount_sid,
+                ..
+            } => {
+                !have.contains(number_sid)
+                    && subaccount_sid
+                        .as_deref()
+                        .is_some_and(|a| suspended.contains(a))
+            }
+            NumberTarget::Unresolvable { .. } => false,
+        }
+    }));
+    selected
+}
+
+async fn resolve_numbers(
+    twilio: &dyn TrustHub,
+    wanted: &[PhoneNumberRef],
+    recorded: &BusinessProfileBindingStatus,
+    limit: usize,
+) -> Result<Vec<NumberTarget>, ReconcileError> {
+    let by_sid: BTreeMap<&str, &PhoneNumberAssignmentStatus> = recorded
+        .phone_numbers
+        .iter()
+        .filter_map(|n| Some((n.sid.as_deref()?, n)))
+        .collect();
+    let by_number: BTreeMap<(&str, &str), &str> = recorded
+        .phone_numbers
+        .iter()
+        .filter_map(|n| {
+            let key = (n.phone_number.as_deref()?, n.subaccount_sid.as_deref()?);
+            Some((key, n.sid.as_deref()?))
+        })
+        .collect();
+    let mut targets: Vec<Option<NumberTarget>> = Vec::with_capacity(wanted.len());
+    let mut lookups = Vec::new();
+    for entry in wanted {
+        if let Some(sid) = &entry.sid {
+            let known = by_sid.get(sid.as_str());
+            targets.push(Some(NumberTarget::Resolved {
+                number_sid: sid.clone(),
+                phone_number: known.and_then(|n| n.phone_number.clone()),
+                subaccount_sid: known.and_then(|n| n.subaccount_sid.clone()),
+            }));
+            continue;
+        }
+        let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else {
+            continue;
+        };
+        if let Some(sid) = by_number.get(&(number.as_str(), account.as_str())) {
+            targets.push(Some(NumberTarget::Resolved {
+                number_sid: sid.to_string(),
+                phone_number: Some(number.clone()),
+                subaccount_sid: Some(account.clone()),
+            }));
+            continue;
+        }
+        lookups.push((targets.len(), number, account));
+        targets.push(None);
+    }
+    // Numbers not resolved before are looked up concurrently (one filtered listing each).
+    let lookups: Vec<_> = lookups
+        .into_iter()
+        .map(|(at, number, account)| {
+            let pending = look_up_number(twilio, number, account);
+            async move { (at, pending.await) }
+        })
+        .collect();
+    let found: Vec<(usize, Result<NumberTarget, crate::twilio::TwilioError>)> =
+        futures::stream::iter(lookups)
+            .buffer_unordered(limit.max(1))
+            .collect()
+            .await;
+    for (at, result) in found {
+        let target = result.map_err(ReconcileError::twilio("look up a phone number"))?;
+        targets[at] = Some(target);
+    }
+    Ok(targets.into_iter().flatten().collect())
+}
+
+/// Finds `number` among `account`'s IncomingPhoneNumbers. A transient failure is an error; any
+/// other answer makes the number unresolvable, with why.
+async fn look_up_number(
+    twilio: &dyn TrustHub,
+    number: &str,
+    account: &str,
+) -> Result<NumberTarget, crate::twilio::TwilioError> {
+    let unresolvable = |message: String| NumberTarget::Unresolvable {
+        shown: number.to_string(),
+        subaccount_sid: Some(account.to_string()),
+        message,
+    };
+    match twilio
+        .list_incoming_phone_numbers(account, Some(number))
+        .await
+    {
+        Ok(found) => Ok(
+            match found
+                .into_iter()
+                .find(|n| n.phone_number.as_deref() == Some(number))
+                .and_then(|n| n.sid)
+            {
+                Some(sid) => NumberTarget::Resolved {
+                    number_sid: sid,
+                    phone_number: Some(number.to_string()),
+                    subaccount_sid: Some(account.to_string()),
+                },
+                None => unresolvable(format!(
+                    "not found among the IncomingPhoneNumbers of account {account}"
+                )),
+            },
+        ),
+        Err(e) if e.is_transient() || e.is_ambiguous() => Err(e),
+        Err(e) => Ok(unresolvable(format!(
+            "account {account} cannot be searched: {e}"
+        ))),
+    }
+}
