@@ -8,8 +8,9 @@
 //! Per-object series, for alerts that must name the object: its vetting status
 //! (`trusthub_vetting_status`, always 1), when Twilio's approval ends
 //! (`trusthub_valid_until_timestamp_seconds`) and when a Trust Product was submitted
-//! (`trusthub_submitted_timestamp_seconds`). Their labels are the object's `kind`, `namespace`
-//! and `name` (plus the folded `status`), never SIDs, URLs or secrets. They cost one to three
+//! (`trusthub_submitted_timestamp_seconds`), and its numbers by state including coverage
+//! (`trusthub_numbers`, six series: per object, never per number or subaccount). Their labels are the object's `kind`, `namespace`
+//! and `name` (plus the folded `status`), never SIDs, URLs or secrets. They cost up to nine
 //! series per custom resource, which is acceptable because an account has few of them (a
 //! Business Profile and a handful of Trust Products, not thousands).
 //!
@@ -122,6 +123,15 @@ struct ObjectLabels {
     name: String,
 }
 
+/// One custom resource and a state of its numbers (a fixed set: see [`NUMBER_STATES`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NumberLabels {
+    kind: &'static str,
+    namespace: String,
+    name: String,
+    state: &'static str,
+}
+
 /// One custom resource and its (folded) Twilio vetting status.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ObjectStatusLabels {
@@ -133,6 +143,15 @@ struct ObjectStatusLabels {
 
 const PRODUCT: &str = "ShakenStirTrustProduct";
 const BINDING: &str = "BusinessProfileBinding";
+/// The `state` label of `trusthub_numbers`, in the order of [`crate::api::NumberCounts`].
+const NUMBER_STATES: [&str; 6] = [
+    "selected",
+    "done",
+    "refused",
+    "unresolvable",
+    "releasing",
+    "covered",
+];
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
@@ -160,6 +179,7 @@ pub struct Metrics {
     vetting_status: Family<ObjectStatusLabels, Gauge>,
     valid_until: Family<ObjectLabels, Gauge>,
     submitted: Family<ObjectLabels, Gauge>,
+    numbers: Family<NumberLabels, Gauge>,
     leader: Gauge,
     /// Scrapes are rare; rendering under a lock keeps the recomputed gauges consistent.
     render_lock: std::sync::Mutex<()>,
@@ -188,6 +208,7 @@ impl Metrics {
         let vetting_status = Family::<ObjectStatusLabels, Gauge>::default();
         let valid_until = Family::<ObjectLabels, Gauge>::default();
         let submitted = Family::<ObjectLabels, Gauge>::default();
+        let numbers = Family::<NumberLabels, Gauge>::default();
         let leader = Gauge::default();
         // Counters get the `_total` suffix from the encoder.
         registry.register(
@@ -246,6 +267,11 @@ impl Metrics {
             submitted.clone(),
         );
         registry.register(
+            "trusthub_numbers",
+            "Numbers of a custom resource by state (selected, done = assigned or attached, refused, unresolvable, releasing, covered = on a twilio-approved SHAKEN/STIR Trust Product), as its status last recorded",
+            numbers.clone(),
+        );
+        registry.register(
             "trusthub_leader",
             "1 when this replica is the active one (runs the controllers), 0 on a standby or before its role is known",
             leader.clone(),
@@ -263,6 +289,7 @@ impl Metrics {
             vetting_status,
             valid_until,
             submitted,
+            numbers,
             leader,
             render_lock: std::sync::Mutex::new(()),
         }
@@ -283,6 +310,7 @@ impl Metrics {
         self.vetting_status.clear();
         self.valid_until.clear();
         self.submitted.clear();
+        self.numbers.clear();
         if let Some(store) = products {
             for product in store.state() {
                 let status = product.status.as_ref();
@@ -307,6 +335,11 @@ impl Metrics {
                     status.and_then(|s| s.valid_until.as_deref()),
                     submitted,
                 );
+                self.record_numbers(
+                    PRODUCT,
+                    product.as_ref(),
+                    status.and_then(|s| s.numbers.as_ref()),
+                );
             }
         }
         if let Some(store) = bindings {
@@ -322,12 +355,45 @@ impl Metrics {
                     profile.and_then(|p| p.valid_until.as_deref()),
                     None,
                 );
+                let counts = binding.status.as_ref().and_then(|s| s.numbers.as_ref());
+                self.record_numbers(BINDING, binding.as_ref(), counts);
             }
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// One series per state of the object's numbers: per object, never per number or
+    /// subaccount, so the cardinality stays bounded by the number of objects.
+    fn record_numbers(
+        &self,
+        kind: &'static str,
+        obj: &impl ResourceExt,
+        counts: Option<&crate::api::NumberCounts>,
+    ) {
+        let Some(c) = counts else {
+            return;
+        };
+        let values = [
+            c.selected,
+            c.done,
+            c.refused,
+            c.unresolvable,
+            c.releasing,
+            c.covered,
+        ];
+        for (state, value) in NUMBER_STATES.into_iter().zip(values) {
+            self.numbers
+                .get_or_create(&NumberLabels {
+                    kind,
+                    namespace: obj.namespace().unwrap_or_default(),
+                    name: obj.name_any(),
+                    state,
+                })
+                .set(i64::from(value));
+        }
     }
 
     fn record_object(

@@ -188,3 +188,39 @@ mod tests {
         assert!(!condition_is_true(&conditions, "Synced"));
     }
 }
+
+/// How many of an object's numbers are in each state: what `kubectl get` summarises, in full.
+/// Counts, not lists, so the status stays small however many numbers the object has.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NumberCounts {
+    /// Numbers the object wants: listed in the spec or selected by discovery (binding), or
+    /// taken from the binding (Trust Product).
+    pub selected: u32,
+    /// Assigned to the Business Profile (binding) or attached to the Trust Product (product).
+    pub done: u32,
+    /// Twilio refused the assignment or attachment (retried with growing waits).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: u32,
+    /// Numbers the spec lists that Twilio does not know in the account given.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unresolvable: u32,
+    /// Numbers no longer wanted whose assignment is being removed (`deletionPolicy: Delete`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub releasing: u32,
+    /// Coverage: numbers on a `twilio-approved` SHAKEN/STIR Trust Product, whose calls Twilio
+    /// can sign with A-level attestation. For a binding, as seen at its last sync in the Trust
+    /// Products of this cluster that use it.
+    pub covered: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl NumberCounts {
+    /// `covered/selected`, the `Covered` column.
+    pub fn coverage(&self) -> String {
+        format!("{}/{}", self.covered, self.selected)
+    }
+}

@@ -12,7 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    BU_SID_PATTERN, CredentialsRef, DeletionPolicy, RN_SID_PATTERN, SHAKEN_STIR_POLICY_SID,
+    BU_SID_PATTERN, CredentialsRef, DeletionPolicy, NumberCounts, RN_SID_PATTERN,
+    SHAKEN_STIR_POLICY_SID,
 };
 
 /// A phone number in `spec.phoneNumbers`: a `PN…` SID, or an E.164 number of the binding.
@@ -47,6 +48,12 @@ pub const NUMBER_OR_SID_PATTERN: &str = r"^(PN[0-9a-f]{32}|\+[1-9][0-9]{1,14})$"
         type_ = "string",
         description = "Numbers attached / requested",
         json_path = ".status.numbersSummary"
+    ),
+    printcolumn(
+        name = "Covered",
+        type_ = "string",
+        description = "Numbers on this product while it is approved / selected",
+        json_path = ".status.coverage"
     ),
     printcolumn(
         name = "Ready",
@@ -201,6 +208,12 @@ pub struct ShakenStirTrustProductStatus {
     /// "attached/requested", e.g. `3/3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numbers_summary: Option<String>,
+    /// How many numbers are in each state, and how many are covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numbers: Option<NumberCounts>,
+    /// `covered/selected`: numbers whose calls Twilio can sign with A-level attestation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<String>,
     /// When the operator last listed the assignments in Trust Hub. Between listings it trusts
     /// what it recorded; once a resync period has passed it lists them again, to see changes
     /// made in the Console.

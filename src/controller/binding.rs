@@ -506,7 +506,15 @@ async fn sync(
             }));
         let synced = batch.is_empty() && failed.is_none();
         let was_ready = condition_is_true(&writer.written.conditions, "Ready");
-        let status = recorded_status(obj, &writer.written, &observed, &progress, &planned, synced);
+        let status = recorded_status(
+            ctx,
+            obj,
+            &writer.written,
+            &observed,
+            &progress,
+            &planned,
+            synced,
+        );
         writer.write(status).await?;
         if let Some(e) = failed {
             return Err(ReconcileError::twilio("assign or unassign phone numbers")(
@@ -545,6 +553,7 @@ fn sooner(planned: Requeue, listing: Option<std::time::Duration>) -> Requeue {
 /// The status to record after planning: the plan's numbers and conditions, the create-pending
 /// markers of the batch about to run, and `Synced` once nothing is left to write.
 fn recorded_status(
+    ctx: &Context,
     obj: &BusinessProfileBinding,
     written: &BusinessProfileBindingStatus,
     observed: &Observed,
@@ -557,6 +566,16 @@ fn recorded_status(
     status.business_profile = Some(profile_status(&observed.profile));
     status.phone_numbers = planned.numbers.clone();
     status.numbers_summary = Some(planned.summary.clone());
+    let assigned: BTreeSet<&str> = planned
+        .numbers
+        .iter()
+        .filter(|n| n.state == NumberState::Assigned)
+        .filter_map(|n| n.sid.as_deref())
+        .collect();
+    let mut counts = planned.counts.clone();
+    counts.covered = super::coverage::binding_covered(ctx, obj, &assigned);
+    status.coverage = Some(counts.coverage());
+    status.numbers = Some(counts);
     status.assignments_pending = progress.in_flight.clone();
     status.assignments_listed_at = observed.listed_at.clone();
     status.discovery = observed.discovery.clone();

@@ -19,9 +19,7 @@ use crate::planner::binding::NumberTarget;
 use crate::planner::discovery::{self as select, Skipped};
 use crate::twilio::TrustHub;
 
-/// The most numbers one binding handles in this version: its status records one entry per
-/// number (about 220 bytes), and the status must stay well under etcd's 1.5 MiB object limit.
-pub const MAX_NUMBERS: usize = 5_000;
+use crate::api::MAX_BINDING_NUMBERS as MAX_NUMBERS;
 
 /// The numbers a binding wants, and what discovery found when it listed.
 pub(super) struct Wanted {

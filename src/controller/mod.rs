@@ -14,6 +14,7 @@ mod batch;
 mod binding;
 mod binding_numbers;
 mod binding_ownership;
+mod coverage;
 mod credentials;
 mod discovery;
 mod drift;

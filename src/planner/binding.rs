@@ -7,7 +7,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::expiry::Expiry;
 use super::{ConditionSpec, PollSchedule, Requeue, text};
-use crate::api::{DeletionPolicy, NumberState, PhoneNumberAssignmentStatus, twilio_status as ts};
+use crate::api::{
+    DeletionPolicy, NumberCounts, NumberState, PhoneNumberAssignmentStatus, twilio_status as ts,
+};
 
 /// The profile as fetched.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,6 +109,8 @@ pub struct BindingPlan {
     pub conditions: Vec<ConditionSpec>,
     /// `assigned/requested`.
     pub summary: String,
+    /// Numbers by state (`covered` is left 0: the controller counts it).
+    pub counts: NumberCounts,
     /// When to look again.
     pub requeue: Requeue,
 }
@@ -136,6 +140,14 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
     let mut assigned = 0usize;
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut counts = NumberCounts::default();
+    // Twilio's reason for the first problem numbers only (`text::NUMBER_MESSAGES_MAX`).
+    let mut reasons_left = text::NUMBER_MESSAGES_MAX;
+    let mut reason = |message: &str| {
+        let shown = reasons_left > 0;
+        reasons_left = reasons_left.saturating_sub(1);
+        shown.then(|| text::bounded(message, text::NUMBER_MESSAGE_MAX))
+    };
     for target in inputs.targets {
         if !seen.insert(target_key(target)) {
             continue;
@@ -160,6 +172,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
                         number_sid: number_sid.clone(),
                     });
                     if let Some(f) = failure {
+                        counts.refused += 1;
                         problems.push(format!(
                             "{}: {f}",
                             phone_number.as_deref().unwrap_or(number_sid)
@@ -175,7 +188,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
                         .is_some_and(|ra| inputs.owned.contains(ra)),
                     assignment_sid: assignment,
                     state,
-                    message: failure.map(|f| text::bounded(f.as_str(), text::NUMBER_MESSAGE_MAX)),
+                    message: failure.and_then(|f| reason(f)),
                 });
             }
             NumberTarget::Unresolvable {
@@ -183,13 +196,14 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
                 subaccount_sid,
                 message,
             } => {
+                counts.unresolvable += 1;
                 problems.push(format!("{shown}: {message}"));
                 numbers.push(PhoneNumberAssignmentStatus {
                     phone_number: shown.starts_with('+').then(|| shown.clone()),
                     sid: (!shown.starts_with('+')).then(|| shown.clone()),
                     subaccount_sid: subaccount_sid.clone(),
                     state: NumberState::Unresolvable,
-                    message: Some(text::bounded(message.as_str(), text::NUMBER_MESSAGE_MAX)),
+                    message: reason(message),
                     ..Default::default()
                 });
             }
@@ -216,11 +230,14 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
                 message: Some("removed from the spec; unassigning (deletionPolicy: Delete)".into()),
                 ..Default::default()
             });
+            counts.releasing += 1;
         }
     }
 
     let total = seen.len();
     let summary = format!("{assigned}/{total}");
+    counts.selected = u32::try_from(total).unwrap_or(u32::MAX);
+    counts.done = u32::try_from(assigned).unwrap_or(u32::MAX);
     let approved = inputs.profile.status == ts::TWILIO_APPROVED;
     let profile_condition = if approved {
         ConditionSpec::ok(
@@ -320,6 +337,7 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
             expiry.condition(&what, inputs.now),
         ],
         summary,
+        counts,
         requeue,
     }
 }

@@ -416,3 +416,44 @@ fn refused_numbers_are_retried_with_growing_capped_backoff() {
         );
     }
 }
+
+/// The counts add up the numbers by state, each number once however often it is listed.
+#[test]
+fn counts_every_number_once_by_state() {
+    const PN3: &str = "PN00000000000000000000000000000003";
+    let world = World {
+        targets: vec![
+            resolved(PN1),
+            resolved(PN1),
+            resolved(PN2),
+            resolved(PN3),
+            unresolvable(7),
+        ],
+        assignments: vec![("RA1", PN1)],
+        owned: vec!["RA1", "RA9"],
+        failures: vec![(PN2, "Twilio refused the assignment")],
+        released: vec![Released {
+            number_sid: "PN00000000000000000000000000000009".into(),
+            assignment_sid: Some("RA9".into()),
+            created_by_operator: true,
+        }],
+        policy: DeletionPolicy::Delete,
+        ..approved()
+    };
+    let mut w = world.clone();
+    w.assignments
+        .push(("RA9", "PN00000000000000000000000000000009"));
+    let counts = run(&w).counts;
+    assert_eq!(
+        (
+            counts.selected,
+            counts.done,
+            counts.refused,
+            counts.unresolvable,
+            counts.releasing,
+            counts.covered
+        ),
+        (4, 1, 1, 1, 1, 0),
+        "PN1 twice is one; PN3 waits to be assigned; covered is the controller's to count"
+    );
+}

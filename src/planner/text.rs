@@ -12,6 +12,9 @@ pub const CONDITION_MESSAGE_MAX: usize = 4096;
 pub const EVENT_NOTE_MAX: usize = 1024;
 /// Longest per-number message in `.status` (bytes).
 pub const NUMBER_MESSAGE_MAX: usize = 512;
+/// How many problem numbers carry Twilio's reason in `.status` (the rest only their state):
+/// 100 reasons of 512 bytes keep a 5,000-number status under etcd's limit.
+pub const NUMBER_MESSAGES_MAX: usize = 100;
 /// How many items a listing message names before "… and N more".
 pub const LISTED_MAX: usize = 10;
 /// Longest item in a listing (bytes): ten of them, separators and the count fit in a condition.

@@ -9,15 +9,24 @@ use k8s_openapi::jiff::Timestamp;
 use trusthub_operator::api::{
     AuthType, BindingRef, BusinessProfileBinding, BusinessProfileBindingSpec,
     BusinessProfileBindingStatus, BusinessProfileRef, CredentialsRef, DeletionPolicy,
-    EvaluationStatus, FailedRequirement, NumberOrSid, NumberState, PhoneNumberAssignmentStatus,
-    PhoneNumberRef, ResolvedBusinessProfile, ShakenStirTrustProduct, ShakenStirTrustProductSpec,
-    ShakenStirTrustProductStatus, TrustProductNumberStatus,
+    EvaluationStatus, FailedRequirement, NumberCounts, NumberOrSid, NumberState,
+    PhoneNumberAssignmentStatus, PhoneNumberRef, ResolvedBusinessProfile, ShakenStirTrustProduct,
+    ShakenStirTrustProductSpec, ShakenStirTrustProductStatus, TrustProductNumberStatus,
 };
 use trusthub_operator::planner::text::{self, CONDITION_MESSAGE_MAX, NUMBER_MESSAGE_MAX};
 use trusthub_operator::twilio::{TwilioError, TwilioErrorBody};
 
 /// The CRDs' `maxItems` for `spec.phoneNumbers`.
-pub const NUMBERS: usize = 1000;
+pub const NUMBERS: usize = 2000;
+/// Numbers in the largest statuses: the most a binding handles (listed and selected), each with
+/// an entry, Twilio's reason on the first `NUMBER_MESSAGES_MAX` only.
+pub const STATUS_NUMBERS: usize = trusthub_operator::api::MAX_BINDING_NUMBERS;
+/// A Trust Product's own `phoneNumbers` (with `businessProfileSid`) is capped lower in its CRD.
+const PRODUCT_SPEC_NUMBERS: usize = 1000;
+/// Every write of one batch is marked in flight at once.
+const BATCH: usize = 500;
+/// Problem numbers that carry Twilio's reason.
+const REASONS: usize = trusthub_operator::planner::text::NUMBER_MESSAGES_MAX;
 /// Twilio's error messages have no documented bound; the simulator's are under 100 bytes and
 /// Twilio's documented ones under 200. This is the length used for every Twilio text: far
 /// longer, to show that the operator's bounds, not Twilio's restraint, keep the status small.
@@ -123,7 +132,7 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
         ),
         NUMBER_MESSAGE_MAX,
     );
-    let numbers: Vec<PhoneNumberAssignmentStatus> = (0..NUMBERS)
+    let numbers: Vec<PhoneNumberAssignmentStatus> = (0..STATUS_NUMBERS)
         .map(|i| PhoneNumberAssignmentStatus {
             phone_number: Some(e164(i)),
             sid: Some(sid("PN", i)),
@@ -131,7 +140,7 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
             assignment_sid: Some(sid("RA", i)),
             created_by_operator: true,
             state: NumberState::Unresolvable,
-            message: Some(refusal.clone()),
+            message: (i < REASONS).then(|| refusal.clone()),
         })
         .collect();
     let problems: Vec<String> = (0..NUMBERS)
@@ -169,14 +178,28 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
             valid_until: Some(time().0.to_string()),
         }),
         phone_numbers: numbers,
-        numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
-        // One create is in flight at a time, so the marker holds at most one number.
-        assignments_pending: vec![sid("PN", 0)],
+        numbers_summary: Some(format!("{STATUS_NUMBERS}/{STATUS_NUMBERS}")),
+        numbers: Some(largest_counts()),
+        coverage: Some(largest_counts().coverage()),
+        // One batch is in flight at a time: its markers.
+        assignments_pending: (0..BATCH).map(|i| sid("PN", i)).collect(),
         assignments_listed_at: Some(time()),
         last_sync_time: Some(time()),
         discovery: None,
     };
     (binding, status)
+}
+
+/// Counts with every field at its widest.
+fn largest_counts() -> NumberCounts {
+    NumberCounts {
+        selected: u32::MAX,
+        done: u32::MAX,
+        refused: u32::MAX,
+        unresolvable: u32::MAX,
+        releasing: u32::MAX,
+        covered: u32::MAX,
+    }
 }
 
 fn trust_product_spec() -> ShakenStirTrustProductSpec {
@@ -191,7 +214,11 @@ fn trust_product_spec() -> ShakenStirTrustProductSpec {
             name: dns_name(253),
         }),
         business_profile_sid: None,
-        phone_numbers: Some((0..NUMBERS).map(|i| NumberOrSid(sid("PN", i))).collect()),
+        phone_numbers: Some(
+            (0..PRODUCT_SPEC_NUMBERS)
+                .map(|i| NumberOrSid(sid("PN", i)))
+                .collect(),
+        ),
         policy_sid: sid("RN", 7),
         submit: true,
         deletion_policy: DeletionPolicy::Delete,
@@ -297,18 +324,20 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
         business_profile_sid: Some(sid("BU", 1)),
         entity_assignment_sid: Some(sid("BV", 1)),
         entity_assignment_created: true,
-        // One create is in flight at a time, so the marker holds at most one SID.
-        attachments_pending: vec![sid("PN", 0)],
-        phone_numbers: (0..NUMBERS)
+        // One batch is in flight at a time: its markers.
+        attachments_pending: (0..BATCH).map(|i| sid("PN", i)).collect(),
+        phone_numbers: (0..STATUS_NUMBERS)
             .map(|i| TrustProductNumberStatus {
                 phone_number: Some(e164(i)),
                 sid: sid("PN", i),
                 assignment_sid: Some(sid("RA", i)),
                 created_by_operator: true,
-                message: Some(refusal.clone()),
+                message: (i < REASONS).then(|| refusal.clone()),
             })
             .collect(),
-        numbers_summary: Some(format!("{NUMBERS}/{NUMBERS}")),
+        numbers_summary: Some(format!("{STATUS_NUMBERS}/{STATUS_NUMBERS}")),
+        numbers: Some(largest_counts()),
+        coverage: Some(largest_counts().coverage()),
         assignments_listed_at: Some(time()),
         adoption: Some(format!(
             "Trust Product {} is the SHAKEN/STIR product attached to Business Profile {}",

@@ -74,11 +74,11 @@ fn ready_status(kind: Kind) -> Value {
     }]);
     match kind {
         Kind::Binding => json!({"status": {
-            "conditions": ready, "numbersSummary": "3/3",
+            "conditions": ready, "numbersSummary": "3/3", "coverage": "3/3",
             "businessProfile": {"sid": "BUaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", "status": "twilio-approved"},
         }}),
         Kind::TrustProduct => json!({"status": {
-            "conditions": ready, "numbersSummary": "3/3",
+            "conditions": ready, "numbersSummary": "3/3", "coverage": "3/3",
             "trustProductSid": "BUbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb1", "twilioStatus": "twilio-approved",
         }}),
     }
@@ -153,6 +153,7 @@ fn check_get(kubeconfig: &Path, kind: Kind, short: &str, twilio_column: &str) {
             .expect("the ready row");
         assert_eq!(ready[at("READY")], "True", "{out}");
         assert_eq!(ready[at("NUMBERS")], "3/3", "{out}");
+        assert_eq!(ready[at("COVERED")], "3/3", "{out}");
         assert_eq!(ready[at(twilio_column)], "twilio-approved", "{out}");
         if wide {
             assert_eq!(ready[at("REASON")], "Ready", "{out}");

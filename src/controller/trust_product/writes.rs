@@ -14,7 +14,7 @@ use super::super::{Context, ReconcileError};
 use super::evaluation::{evaluation_status, memo_of};
 use super::{Observed, ownership, view};
 use crate::api::{
-    EvaluationStatus, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
+    EvaluationStatus, NumberCounts, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
     TrustProductNumberStatus, twilio_status as ts,
 };
 use crate::planner::trust_product::{
@@ -421,6 +421,16 @@ pub(super) fn recorded_status(
         .filter(|n| n.assignment_sid.is_some())
         .count();
     status.numbers_summary = Some(format!("{attached_count}/{}", observed.desired.len()));
+    let attached = u32::try_from(attached_count).unwrap_or(u32::MAX);
+    let counts = NumberCounts {
+        selected: u32::try_from(observed.desired.len()).unwrap_or(u32::MAX),
+        done: attached,
+        refused: u32::try_from(progress.refused.len()).unwrap_or(u32::MAX),
+        covered: super::super::coverage::product_covered(&product.status, attached),
+        ..NumberCounts::default()
+    };
+    status.coverage = Some(counts.coverage());
+    status.numbers = Some(counts);
     status.assignments_listed_at = observed.listed_at.clone();
     status.last_evaluation = progress.last_evaluation.clone();
     status.submitted_at = progress.submitted_at.clone();
@@ -472,17 +482,23 @@ fn number_statuses(observed: &Observed, progress: &Progress) -> Vec<TrustProduct
         .iter()
         .map(|a| (a.number_sid.as_str(), a.assignment_sid.as_str()))
         .collect();
+    // Twilio's reason for the first refused numbers only (`text::NUMBER_MESSAGES_MAX`).
+    let mut reasons_left = text::NUMBER_MESSAGES_MAX;
     observed
         .desired
         .iter()
         .map(|pn| {
             let ra = attached.get(pn.as_str());
+            let refused = progress.refused.get(pn).filter(|_| reasons_left > 0);
+            if refused.is_some() {
+                reasons_left -= 1;
+            }
             TrustProductNumberStatus {
                 phone_number: observed.source.numbers.get(pn).cloned().flatten(),
                 sid: pn.clone(),
                 assignment_sid: ra.map(|ra| ra.to_string()),
                 created_by_operator: ra.is_some_and(|ra| progress.owned.contains(*ra)),
-                message: progress.refused.get(pn).cloned(),
+                message: refused.cloned(),
             }
         })
         .collect()

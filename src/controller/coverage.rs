@@ -1,0 +1,56 @@
+//! Coverage: how many of an object's numbers are on a `twilio-approved` SHAKEN/STIR Trust
+//! Product, i.e. can have their calls signed with A-level attestation. No existing tool reports
+//! it; it is what a voice platform team actually wants to know.
+
+use std::collections::BTreeSet;
+
+use kube::ResourceExt;
+
+use super::Context;
+use crate::api::{BusinessProfileBinding, twilio_status as ts};
+
+/// How many of `assigned` (the binding's numbers on its profile) are attached to a
+/// `twilio-approved` Trust Product of this cluster that takes its numbers from `binding`, as the
+/// informer cache shows those products now.
+pub(super) fn binding_covered(
+    ctx: &Context,
+    binding: &BusinessProfileBinding,
+    assigned: &BTreeSet<&str>,
+) -> u32 {
+    let Some(store) = ctx.products.get() else {
+        return 0;
+    };
+    let (namespace, name) = (binding.namespace(), binding.name_any());
+    let mut covered: BTreeSet<String> = BTreeSet::new();
+    for product in store.state() {
+        let uses_binding = product.namespace() == namespace
+            && product
+                .spec
+                .business_profile_binding_ref
+                .as_ref()
+                .is_some_and(|r| r.name == name);
+        let Some(status) = product.status.as_ref().filter(|_| uses_binding) else {
+            continue;
+        };
+        if status.twilio_status.as_deref() != Some(ts::TWILIO_APPROVED) {
+            continue;
+        }
+        covered.extend(
+            status
+                .phone_numbers
+                .iter()
+                .filter(|n| n.assignment_sid.is_some() && assigned.contains(n.sid.as_str()))
+                .map(|n| n.sid.clone()),
+        );
+    }
+    u32::try_from(covered.len()).unwrap_or(u32::MAX)
+}
+
+/// A Trust Product covers the numbers attached to it while it is approved.
+pub fn product_covered(twilio_status: &str, attached: u32) -> u32 {
+    if twilio_status == ts::TWILIO_APPROVED {
+        attached
+    } else {
+        0
+    }
+}
