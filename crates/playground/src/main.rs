@@ -397,10 +397,14 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                 let newly_ready = all_ready && ready_at.is_none();
                 ready_at = if all_ready { ready_at.or(Some(started.elapsed())) } else { None };
                 if tty {
+                    let mut discovery = view::render_discovery(&rows);
+                    if !discovery.is_empty() {
+                        discovery.push('\n');
+                    }
                     print_flush(&format!(
                         "\x1b[H\x1b[2J{banner}\n{}\n\n{}{}\n{}\n",
                         view::render_table(&rows),
-                        view::render_discovery(&rows),
+                        discovery,
                         history.render(),
                         status_line(&rows, started, ready_at, cli.exit_when_ready, &product)
                     ));
