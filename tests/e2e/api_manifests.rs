@@ -43,6 +43,58 @@ impl Kind {
     }
 }
 
+/// Every binding and trust product example, with its file: the explicit ones of `examples/`
+/// and the discovery ones of `examples/discovery/` (applied separately, as they select the
+/// same numbers).
+pub(crate) const EXAMPLES: [(Kind, &str); 4] = [
+    (Kind::Binding, "examples/10-business-profile-binding.yaml"),
+    (
+        Kind::TrustProduct,
+        "examples/20-shaken-stir-trust-product.yaml",
+    ),
+    (
+        Kind::Binding,
+        "examples/discovery/10-business-profile-binding.yaml",
+    ),
+    (
+        Kind::TrustProduct,
+        "examples/discovery/20-shaken-stir-trust-product.yaml",
+    ),
+];
+
+/// The examples as (kind, file, manifest).
+pub(crate) fn examples() -> impl Iterator<Item = (Kind, &'static str, Value)> {
+    EXAMPLES
+        .into_iter()
+        .map(|(kind, file)| (kind, file, yaml_file(file)))
+}
+
+/// Every YAML file under `examples/`, relative to the repository, sorted.
+fn yaml_files_under(rel: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(root().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"));
+    for entry in entries {
+        let entry = entry.expect("directory entry");
+        let name = format!("{rel}/{}", entry.file_name().to_string_lossy());
+        if entry.file_type().expect("file type").is_dir() {
+            found.extend(yaml_files_under(&name));
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            found.push(name);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A new example file must be added to [`EXAMPLES`] (or be the Secret), so it is validated.
+#[test]
+fn every_example_file_is_checked() {
+    let mut known: Vec<String> = EXAMPLES.iter().map(|(_, f)| f.to_string()).collect();
+    known.push("examples/00-credentials-secret.yaml".into());
+    known.sort();
+    assert_eq!(yaml_files_under("examples"), known);
+}
+
 fn admit(kind: Kind, mut obj: Value, old: Option<&Value>) -> Result<Value, Vec<String>> {
     match kind.schema().admit(&mut obj, old) {
         Ok(()) => Ok(obj),
@@ -88,13 +140,12 @@ fn as_json_schema(node: &Value) -> Value {
 
 #[test]
 fn examples_pass_the_schema_and_the_cel_rules() {
-    for kind in [Kind::Binding, Kind::TrustProduct] {
-        let example = kind.example();
-        let admitted = admit(kind, example.clone(), None)
-            .unwrap_or_else(|e| panic!("{kind:?} example refused: {e:?}"));
+    for (kind, file, example) in examples() {
+        let admitted =
+            admit(kind, example.clone(), None).unwrap_or_else(|e| panic!("{file} refused: {e:?}"));
         // Updating an object to itself must pass the transition rules too.
         admit(kind, example.clone(), Some(&admitted))
-            .unwrap_or_else(|e| panic!("{kind:?} no-op update refused: {e:?}"));
+            .unwrap_or_else(|e| panic!("{file}: no-op update refused: {e:?}"));
 
         let crd = kind.crd();
         let schema = as_json_schema(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
@@ -106,10 +157,7 @@ fn examples_pass_the_schema_and_the_cel_rules() {
             .iter_errors(&admitted)
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
-        assert!(
-            errors.is_empty(),
-            "{kind:?} example fails JSON Schema: {errors:?}"
-        );
+        assert!(errors.is_empty(), "{file} fails JSON Schema: {errors:?}");
     }
 }
 

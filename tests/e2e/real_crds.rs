@@ -14,7 +14,7 @@ use kube_local::{LocalApiServer, ServerOptions};
 use serde_json::Value;
 use trusthub_operator::api::{GROUP, VERSION};
 
-use crate::api_manifests::{BadManifest, Kind, bad_manifests, expected_causes};
+use crate::api_manifests::{BadManifest, Kind, bad_manifests, examples, expected_causes};
 use crate::cluster::{CRD_FILES, Cluster, install_crds};
 use crate::support::root;
 
@@ -99,8 +99,7 @@ async fn examples_are_admitted_by_apply_and_by_create() {
         .create(&PostParams::default(), &secret)
         .await
         .expect("the Secret example is created");
-    for kind in [Kind::Binding, Kind::TrustProduct] {
-        let example = kind.example();
+    for (kind, file, example) in examples() {
         let api = dyn_api(&client, &ns, kind);
         let name = example["metadata"]["name"].as_str().expect("example name");
         let applied = api
@@ -110,7 +109,7 @@ async fn examples_are_admitted_by_apply_and_by_create() {
                 &Patch::Apply(&example),
             )
             .await
-            .unwrap_or_else(|e| panic!("{kind:?} example: server-side apply refused: {e}"));
+            .unwrap_or_else(|e| panic!("{file}: server-side apply refused: {e}"));
         let created_name = format!("{name}-created");
         let created = api
             .create(
@@ -118,12 +117,12 @@ async fn examples_are_admitted_by_apply_and_by_create() {
                 &object(example.clone(), &created_name),
             )
             .await
-            .unwrap_or_else(|e| panic!("{kind:?} example: create refused: {e}"));
+            .unwrap_or_else(|e| panic!("{file}: create refused: {e}"));
         for (how, stored) in [("apply", applied), ("create", created)] {
             let stored = serde_json::to_value(&stored).expect("to JSON");
             assert!(
                 contains(&stored["spec"], &example["spec"]),
-                "{kind:?} example via {how}: the stored spec lost fields: {}",
+                "{file} via {how}: the stored spec lost fields: {}",
                 stored["spec"]
             );
         }

@@ -26,7 +26,9 @@
 //!   [`PlaygroundOptions::review_delay`] / [`PlaygroundOptions::approve_delay`]; the local API
 //!   server; a kubeconfig for it at [`Playground::kubeconfig_path`].
 //! - [`Playground::apply_crds`]: the two CRDs of `crds/` (built in).
-//! - [`Playground::apply_examples`]: the three files of `examples/` (built in).
+//! - [`Playground::apply_examples`]: the three files of `examples/` (built in), or
+//!   [`Playground::apply_discovery_examples`]: the Secret and `examples/discovery/`, whose
+//!   binding selects its numbers (with a [`discovery_seed`] to select from).
 //! - [`Playground::start_controller_in_process`] / [`Playground::stop_controller`]: the real
 //!   controllers (`trusthub_operator::controller::run`), polling fast enough for the short
 //!   vetting delays ([`Playground::controller_config`]).
@@ -56,7 +58,7 @@ use trusthub_operator::api::{BusinessProfileBinding, ShakenStirTrustProduct};
 use trusthub_operator::controller::{self, Context, ControllerConfig};
 use trusthub_operator::planner::PollSchedule;
 use trusthub_operator::twilio::{ClientConfig, Endpoints, RetryPolicy};
-use trusthub_sim::{Faults, Seed, SimConfig, SimServer};
+use trusthub_sim::{AccountStatus, Faults, Seed, SeedScale, SimConfig, SimServer};
 
 pub use view::Row;
 
@@ -69,6 +71,34 @@ pub const REVIEW_POLL_INITIAL: Duration = Duration::from_millis(500);
 pub const REVIEW_POLL_MAX: Duration = Duration::from_secs(1);
 /// Retry of a noncompliant evaluation.
 pub const NONCOMPLIANT_RETRY: Duration = Duration::from_secs(1);
+
+/// In [`discovery_seed`], every this-many-th generated number cannot take calls, so the
+/// discovery example's `voiceOnly` has something to leave out.
+pub const DISCOVERY_NON_VOICE_EVERY: usize = 10;
+
+/// The default seed plus `subaccounts` generated subaccounts holding `numbers` numbers between
+/// them, every [`DISCOVERY_NON_VOICE_EVERY`]-th without voice: what `--discovery` starts the
+/// simulator with.
+pub fn discovery_seed(subaccounts: usize, numbers: usize) -> Seed {
+    let mut seed = Seed::default_seed();
+    seed.add_generated(SeedScale {
+        subaccounts,
+        numbers,
+        non_voice_every: DISCOVERY_NON_VOICE_EVERY,
+    });
+    seed
+}
+
+/// How many numbers the discovery example selects from `seed`: the voice numbers of its active
+/// subaccounts (`allSubaccounts`, `voiceOnly`, not the parent's).
+pub fn discoverable_numbers(seed: &Seed) -> usize {
+    seed.subaccounts
+        .iter()
+        .filter(|a| a.status == AccountStatus::Active)
+        .flat_map(|a| &a.numbers)
+        .filter(|n| n.voice)
+        .count()
+}
 
 /// Why the playground could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +335,17 @@ impl Playground {
     pub async fn apply_examples(&self) -> Result<Vec<String>, PlaygroundError> {
         let mut applied = Vec::new();
         for (origin, yaml) in manifests::EXAMPLES {
+            applied.extend(self.apply_yaml(origin, yaml).await?);
+        }
+        Ok(applied)
+    }
+
+    /// Applies the built-in discovery examples ([`manifests::DISCOVERY_EXAMPLES`]: the
+    /// credentials Secret, a binding selecting every voice number of every subaccount, and its
+    /// trust product) instead of [`Playground::apply_examples`]; returns what was applied.
+    pub async fn apply_discovery_examples(&self) -> Result<Vec<String>, PlaygroundError> {
+        let mut applied = Vec::new();
+        for (origin, yaml) in manifests::DISCOVERY_EXAMPLES {
             applied.extend(self.apply_yaml(origin, yaml).await?);
         }
         Ok(applied)

@@ -1,7 +1,8 @@
 //! `trusthub-playground`: the whole SHAKEN/STIR onboarding in one process, with no cluster and
 //! no Twilio account. Starts the local Kubernetes API, the Trust Hub simulator (vetting after
-//! short delays) and the operator's controllers, applies the CRDs and `examples/`, and shows
-//! the objects until everything is Ready. Ctrl-C or SIGTERM stops it cleanly.
+//! short delays) and the operator's controllers, applies the CRDs and `examples/` (or, with
+//! `--discovery`, generated subaccounts and numbers and `examples/discovery/`), and shows the
+//! objects until everything is Ready. Ctrl-C or SIGTERM stops it cleanly.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -12,7 +13,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures::StreamExt;
 use trusthub_playground::view::{self, Row};
-use trusthub_playground::{Playground, PlaygroundError, PlaygroundOptions};
+use trusthub_playground::{
+    DISCOVERY_NON_VOICE_EVERY, Playground, PlaygroundError, PlaygroundOptions, discovery_seed,
+    manifests,
+};
+use trusthub_sim::Seed;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +33,18 @@ struct Cli {
     /// Do not apply examples/ (apply your own manifests with kubectl).
     #[arg(long)]
     no_examples: bool,
+    /// Select numbers instead of listing them: seed the simulator with generated subaccounts
+    /// and numbers, and apply examples/discovery/ (a binding with `allSubaccounts: true` and
+    /// its trust product) instead of the explicit binding and product.
+    #[arg(long)]
+    discovery: bool,
+    /// With --discovery: how many subaccounts to generate.
+    #[arg(long, default_value_t = 20, requires = "discovery")]
+    discovery_subaccounts: usize,
+    /// With --discovery: how many numbers to generate over those subaccounts (every 10th
+    /// cannot take calls and is not selected).
+    #[arg(long, default_value_t = 500, requires = "discovery")]
+    discovery_numbers: usize,
     /// Exit 0 once every object is Ready (non-zero after --timeout).
     #[arg(long)]
     exit_when_ready: bool,
@@ -140,6 +157,9 @@ fn banner(cli: &Cli, pg: &Playground, log_file: &Path) -> String {
         "Use it with kubectl (in another terminal):\n  export KUBECONFIG={}; kubectl get trusthub\n",
         pg.kubeconfig_path.display()
     ));
+    if cli.discovery {
+        out.push_str(&discovery_hint(cli, pg));
+    }
     if cli.no_controller {
         out.push_str(&format!(
             "The operator is NOT running (--no-controller). Run it against the playground:\n  {}\n  or from the repository: {}\n",
@@ -150,13 +170,41 @@ fn banner(cli: &Cli, pg: &Playground, log_file: &Path) -> String {
     out
 }
 
+/// With --discovery: what was generated, and how to watch a bought number being picked up.
+fn discovery_hint(cli: &Cli, pg: &Playground) -> String {
+    let interval = manifests::discovery_interval().unwrap_or_else(|| "10m".into());
+    let mut out = format!(
+        "Discovery: {} generated subaccounts hold {} numbers (every {}th without voice); the binding selects the voice numbers of every subaccount and lists them again every {interval}.\n",
+        cli.discovery_subaccounts, cli.discovery_numbers, DISCOVERY_NON_VOICE_EVERY
+    );
+    // The playground's simulator has no admin token, so the admin API takes no
+    // Authorization header.
+    if let Some(account) = pg.sim.seed().subaccounts.last() {
+        out.push_str(&format!(
+            "  Buy a number in a subaccount; it is assigned and attached within {interval}:\n    curl -X POST {}/_sim/accounts/{}/numbers -d '{{}}' -H 'content-type: application/json'\n",
+            pg.sim.base_url(),
+            account.sid
+        ));
+    }
+    out.push_str(&format!(
+        "  Release it with curl -X DELETE {}/_sim/numbers/<its PN… sid>: it leaves the binding's count (deletionPolicy: Orphan).\n",
+        pg.sim.base_url()
+    ));
+    out
+}
+
 fn status_line(
     rows: &[Row],
     started: Instant,
     ready_at: Option<Duration>,
     exiting: bool,
+    product: &str,
 ) -> String {
     let ready = rows.iter().filter(|r| r.is_ready()).count();
+    let try_this = format!(
+        "Try `kubectl get sstp -o wide` or `kubectl describe {}`; Ctrl-C stops the playground.",
+        product.replacen('/', " ", 1)
+    );
     match ready_at {
         Some(after) => format!(
             "All {} objects Ready after {:.1}s. {}",
@@ -165,7 +213,7 @@ fn status_line(
             if exiting {
                 "Exiting (--exit-when-ready)."
             } else {
-                "Try `kubectl get sstp -o wide` or `kubectl describe sstp acme-shaken-stir`; Ctrl-C stops the playground."
+                &try_this
             }
         ),
         None if rows.is_empty() => {
@@ -232,7 +280,24 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
     let log_file = std::path::absolute(&log_file).unwrap_or(log_file);
     init_logging(&log_file, &cli.log_level)?;
     let mut signals = Signals::new()?;
+    let seed = if cli.discovery {
+        discovery_seed(cli.discovery_subaccounts, cli.discovery_numbers)
+    } else {
+        Seed::default_seed()
+    };
+    let examples: &[(&str, &str)] = if cli.discovery {
+        &manifests::DISCOVERY_EXAMPLES
+    } else {
+        &manifests::EXAMPLES
+    };
+    let expected = manifests::example_keys(examples);
+    let product = expected
+        .iter()
+        .find(|k| k.starts_with("sstp/"))
+        .cloned()
+        .unwrap_or_default();
     let mut pg = Playground::start(PlaygroundOptions {
+        seed,
         api_listen: cli.api_listen,
         sim_listen: cli.sim_listen,
         review_delay: Some(cli.review_delay),
@@ -246,7 +311,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
     let setup = async {
         let mut applied = pg.apply_crds().await?;
         if !cli.no_examples {
-            applied.extend(pg.apply_examples().await?);
+            for (origin, yaml) in examples {
+                applied.extend(pg.apply_yaml(origin, yaml).await?);
+            }
         }
         Ok::<_, PlaygroundError>(applied)
     };
@@ -325,19 +392,24 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                 history.record(&now, started.elapsed().as_secs_f64());
                 rows = now;
                 let expected_present = cli.no_examples
-                    || ["bpb/acme-primary", "sstp/acme-shaken-stir"].iter().all(|k| rows.iter().any(|r| r.key() == *k));
+                    || expected.iter().all(|k| rows.iter().any(|r| r.key() == *k));
                 let all_ready = view::all_ready(&rows) && expected_present;
                 let newly_ready = all_ready && ready_at.is_none();
                 ready_at = if all_ready { ready_at.or(Some(started.elapsed())) } else { None };
                 if tty {
+                    let mut discovery = view::render_discovery(&rows);
+                    if !discovery.is_empty() {
+                        discovery.push('\n');
+                    }
                     print_flush(&format!(
-                        "\x1b[H\x1b[2J{banner}\n{}\n\n{}\n{}\n",
+                        "\x1b[H\x1b[2J{banner}\n{}\n\n{}{}\n{}\n",
                         view::render_table(&rows),
+                        discovery,
                         history.render(),
-                        status_line(&rows, started, ready_at, cli.exit_when_ready)
+                        status_line(&rows, started, ready_at, cli.exit_when_ready, &product)
                     ));
                 } else if newly_ready {
-                    print_flush(&format!("{}\n", status_line(&rows, started, ready_at, cli.exit_when_ready)));
+                    print_flush(&format!("{}\n", status_line(&rows, started, ready_at, cli.exit_when_ready, &product)));
                 }
                 if all_ready && cli.exit_when_ready {
                     break ExitCode::SUCCESS;

@@ -45,6 +45,51 @@ pub const EXAMPLES: [(&str, &str); 3] = [
     ),
 ];
 
+/// The discovery examples (`examples/discovery/`) with the credentials Secret they use, built
+/// into the binary: a binding that selects every voice number of every subaccount, and its
+/// trust product. Applied instead of [`EXAMPLES`], never with them: both bindings would want
+/// the same subaccount numbers.
+pub const DISCOVERY_EXAMPLES: [(&str, &str); 3] = [
+    EXAMPLES[0],
+    (
+        "examples/discovery/10-business-profile-binding.yaml",
+        include_str!("../../../examples/discovery/10-business-profile-binding.yaml"),
+    ),
+    (
+        "examples/discovery/20-shaken-stir-trust-product.yaml",
+        include_str!("../../../examples/discovery/20-shaken-stir-trust-product.yaml"),
+    ),
+];
+
+/// The `kind/name` keys ([`crate::Row::key`]) of the binding and trust product of a set of
+/// examples ([`EXAMPLES`] or [`DISCOVERY_EXAMPLES`]), in file order.
+pub fn example_keys(examples: &[(&str, &str)]) -> Vec<String> {
+    examples
+        .iter()
+        .flat_map(|(origin, yaml)| parse_documents(origin, yaml).unwrap_or_default())
+        .filter_map(|doc| {
+            let short = match doc["kind"].as_str()? {
+                "BusinessProfileBinding" => "bpb",
+                "ShakenStirTrustProduct" => "sstp",
+                _ => return None,
+            };
+            Some(format!("{short}/{}", doc["metadata"]["name"].as_str()?))
+        })
+        .collect()
+}
+
+/// `spec.discovery.interval` of the discovery example's binding, as written (e.g. `30s`).
+pub fn discovery_interval() -> Option<String> {
+    DISCOVERY_EXAMPLES
+        .iter()
+        .flat_map(|(origin, yaml)| parse_documents(origin, yaml).unwrap_or_default())
+        .find_map(|doc| {
+            doc["spec"]["discovery"]["interval"]
+                .as_str()
+                .map(String::from)
+        })
+}
+
 /// The documents of a (possibly multi-document) YAML text; empty documents are skipped.
 pub fn parse_documents(origin: &str, yaml: &str) -> Result<Vec<Value>, PlaygroundError> {
     let mut docs = Vec::new();
@@ -155,6 +200,31 @@ mod tests {
         assert_eq!(
             kinds,
             ["Secret", "BusinessProfileBinding", "ShakenStirTrustProduct"]
+        );
+    }
+
+    #[test]
+    fn the_discovery_examples_select_instead_of_listing() {
+        assert_eq!(
+            example_keys(&EXAMPLES),
+            ["bpb/acme-primary", "sstp/acme-shaken-stir"]
+        );
+        assert_eq!(
+            example_keys(&DISCOVERY_EXAMPLES),
+            ["bpb/acme-discovered", "sstp/acme-discovered-shaken-stir"]
+        );
+        let docs = parse_documents(DISCOVERY_EXAMPLES[1].0, DISCOVERY_EXAMPLES[1].1)
+            .expect("the discovery binding parses");
+        let spec = &docs[0]["spec"];
+        assert!(spec.get("phoneNumbers").is_none(), "{spec}");
+        assert_eq!(spec["discovery"]["allSubaccounts"], true);
+        assert_eq!(spec["deletionPolicy"], "Orphan");
+        assert_eq!(discovery_interval().as_deref(), Some("30s"));
+        let product = parse_documents(DISCOVERY_EXAMPLES[2].0, DISCOVERY_EXAMPLES[2].1)
+            .expect("the discovery product parses");
+        assert_eq!(
+            product[0]["spec"]["businessProfileBindingRef"]["name"],
+            "acme-discovered"
         );
     }
 

@@ -1,7 +1,8 @@
 //! What the playground shows: one row per `BusinessProfileBinding` and `ShakenStirTrustProduct`
-//! (name, SID, vetting status, numbers, Ready and its reason), as a table redrawn on a
-//! terminal or as one line per change otherwise, fed by watches on both kinds so every status
-//! write is seen (even a `draft` that lasts milliseconds).
+//! (name, SID, vetting status, numbers, Ready and its reason, and for a binding with
+//! `spec.discovery` what its last listing found), as a table redrawn on a terminal or as one
+//! line per change otherwise, fed by watches on both kinds so every status write is seen (even
+//! a `draft` that lasts milliseconds).
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -11,7 +12,8 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher::watcher as watch};
 use kube::{Api, Client, ResourceExt};
 use trusthub_operator::api::{
-    BusinessProfileBinding, ShakenStirTrustProduct, find_condition, shaken_stir_trust_product,
+    BusinessProfileBinding, DiscoveryStatus, ShakenStirTrustProduct, find_condition,
+    shaken_stir_trust_product,
 };
 
 /// One object as the playground shows it.
@@ -30,6 +32,85 @@ pub struct Row {
     pub ready: String,
     /// Reason of the `Ready` condition.
     pub reason: String,
+    /// A binding's last discovery listing (`status.discovery`), when it has one.
+    pub discovery: Option<Discovery>,
+}
+
+/// What a binding's last discovery listing found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// When the accounts were listed (RFC 3339), if recorded.
+    pub listed_at: Option<String>,
+    /// Accounts whose numbers were listed.
+    pub accounts_listed: u32,
+    /// Numbers those accounts own.
+    pub numbers_seen: u32,
+    /// Numbers selected.
+    pub selected: u32,
+    /// Accounts not listed, as (SID, why), the first ones the status records.
+    pub skipped: Vec<(String, String)>,
+    /// All accounts not listed, including those beyond `skipped`.
+    pub skipped_total: u32,
+}
+
+impl Discovery {
+    pub fn from_status(d: &DiscoveryStatus) -> Discovery {
+        Discovery {
+            listed_at: d.listed_at.as_ref().map(|t| t.0.to_string()),
+            accounts_listed: d.accounts_listed,
+            numbers_seen: d.numbers_seen,
+            selected: d.selected,
+            skipped: d
+                .skipped_accounts
+                .iter()
+                .map(|a| (a.sid.clone(), a.status.clone()))
+                .collect(),
+            skipped_total: d.skipped_accounts.len() as u32 + d.skipped_accounts_omitted,
+        }
+    }
+
+    /// `accounts:22,seen:503,selected:453,skipped:0`, one word for line output.
+    pub fn compact(&self) -> String {
+        format!(
+            "accounts:{},seen:{},selected:{},skipped:{}",
+            self.accounts_listed, self.numbers_seen, self.selected, self.skipped_total
+        )
+    }
+
+    /// `listed 22 accounts (12:00:01): 503 numbers seen, 453 selected, 1 account skipped
+    /// (AC…: suspended)`.
+    pub fn describe(&self) -> String {
+        let plural =
+            |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut out = format!(
+            "listed {}",
+            plural(self.accounts_listed, "account", "accounts")
+        );
+        if let Some(at) = &self.listed_at {
+            // `2026-01-02T12:00:01Z` → `12:00:01`: the date is today's.
+            let time = at.get(11..19).unwrap_or(at);
+            out.push_str(&format!(" at {time}"));
+        }
+        out.push_str(&format!(
+            ": {} seen, {} selected, {} skipped",
+            plural(self.numbers_seen, "number", "numbers"),
+            self.selected,
+            plural(self.skipped_total, "account", "accounts")
+        ));
+        if !self.skipped.is_empty() {
+            let mut why: Vec<String> = self
+                .skipped
+                .iter()
+                .take(3)
+                .map(|(sid, status)| format!("{sid}: {status}"))
+                .collect();
+            if self.skipped_total as usize > why.len() {
+                why.push(format!("{} more", self.skipped_total as usize - why.len()));
+            }
+            out.push_str(&format!(" ({})", why.join(", ")));
+        }
+        out
+    }
 }
 
 const NONE: &str = "-";
@@ -63,6 +144,9 @@ impl Row {
             numbers: or_dash(status.and_then(|s| s.numbers_summary.as_ref())),
             ready,
             reason,
+            discovery: status
+                .and_then(|s| s.discovery.as_ref())
+                .map(Discovery::from_status),
         }
     }
 
@@ -78,6 +162,7 @@ impl Row {
             numbers: or_dash(status.and_then(|s| s.numbers_summary.as_ref())),
             ready,
             reason,
+            discovery: None,
         }
     }
 
@@ -129,10 +214,29 @@ pub fn render_table(rows: &[Row]) -> String {
     out
 }
 
+/// What the discovering bindings among `rows` found, one line each under a `Discovery:`
+/// heading; empty when no binding uses discovery.
+pub fn render_discovery(rows: &[Row]) -> String {
+    let found: Vec<(String, &Discovery)> = rows
+        .iter()
+        .filter_map(|r| Some((r.key(), r.discovery.as_ref()?)))
+        .collect();
+    let width = found.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    if !found.is_empty() {
+        out.push_str("Discovery:\n");
+    }
+    for (key, d) in found {
+        out.push_str(&format!("  {key:<width$}  {}\n", d.describe()));
+    }
+    out
+}
+
 /// One row on one line, for logs and pipes: `sstp/acme-shaken-stir BU… in-review numbers=3/3
-/// Ready=False (InReview)`.
+/// Ready=False (InReview)`, plus `discovery=accounts:…,seen:…,selected:…,skipped:…` for a
+/// binding that selects its numbers.
 pub fn render_line(row: &Row) -> String {
-    format!(
+    let mut line = format!(
         "{} sid={} vetting={} numbers={} Ready={} reason={}",
         row.key(),
         row.sid,
@@ -140,7 +244,11 @@ pub fn render_line(row: &Row) -> String {
         row.numbers,
         row.ready,
         row.reason
-    )
+    );
+    if let Some(d) = &row.discovery {
+        line.push_str(&format!(" discovery={}", d.compact()));
+    }
+    line
 }
 
 /// Every object present, and all of them Ready.
@@ -260,6 +368,7 @@ mod tests {
             numbers: "3/3".into(),
             ready: ready.into(),
             reason: "InReview".into(),
+            discovery: None,
         }
     }
 
@@ -292,6 +401,33 @@ mod tests {
         let (changed, gone) = changes(&[a.clone(), b], &now);
         assert_eq!(changed, vec![&b_ok]);
         assert_eq!(gone, vec!["bpb/a".to_string()]);
+    }
+
+    #[test]
+    fn a_discovering_binding_shows_what_its_listing_found() {
+        let b: BusinessProfileBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "trusthub.stir.dev/v1alpha1", "kind": "BusinessProfileBinding",
+            "metadata": {"name": "d"},
+            "spec": {"credentials": {"secretName": "s"},
+                     "businessProfile": {"friendlyName": "P"},
+                     "discovery": {"allSubaccounts": true}},
+            "status": {"numbersSummary": "453/453", "discovery": {
+                "listedAt": "2026-01-02T12:00:01Z", "accountsListed": 21, "numbersSeen": 503,
+                "selected": 453,
+                "skippedAccounts": [{"sid": "AC22222222222222222222222222222222", "status": "suspended"}]}}
+        }))
+        .expect("valid binding");
+        let r = Row::from_binding(&b);
+        assert_eq!(
+            render_line(&r),
+            "bpb/d sid=- vetting=- numbers=453/453 Ready=- reason=- discovery=accounts:21,seen:503,selected:453,skipped:1"
+        );
+        assert_eq!(
+            render_discovery(std::slice::from_ref(&r)),
+            "Discovery:\n  bpb/d  listed 21 accounts at 12:00:01: 503 numbers seen, 453 selected, 1 account skipped (AC22222222222222222222222222222222: suspended)\n"
+        );
+        let plain = row("bpb", "a", "twilio-approved", "True");
+        assert_eq!(render_discovery(&[plain]), "");
     }
 
     #[test]
