@@ -17,7 +17,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use crate::api::BusinessProfileBinding;
 
 /// What makes a custom resource worth reconciling again: its spec (generation), the resubmit
-/// annotation, a status callback recorded by a standby replica, its finalizers and deletion.
+/// and discover annotations, a status callback recorded by a standby replica, its finalizers and deletion.
 /// Status writes, the operator's own, are left out, so recording `lastSyncTime` never
 /// re-triggers a reconcile (and another round of Twilio reads).
 pub(super) fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
@@ -32,6 +32,10 @@ pub(super) fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
     meta.annotations
         .as_ref()
         .and_then(|a| a.get(crate::api::CALLBACK_ANNOTATION))
+        .hash(&mut h);
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::DISCOVER_ANNOTATION))
         .hash(&mut h);
     meta.finalizers.hash(&mut h);
     meta.deletion_timestamp.is_some().hash(&mut h);
