@@ -236,24 +236,100 @@ async fn resolve_numbers(
         lookups.push((targets.len(), number, account));
         targets.push(None);
     }
-    // Numbers not resolved before are looked up concurrently (one filtered listing each).
-    let lookups: Vec<_> = lookups
-        .into_iter()
-        .map(|(at, number, account)| {
-            let pending = look_up_number(twilio, number, account);
-            async move { (at, pending.await) }
-        })
-        .collect();
-    let found: Vec<(usize, Result<NumberTarget, crate::twilio::TwilioError>)> =
-        futures::stream::iter(lookups)
-            .buffer_unordered(limit.max(1))
-            .collect()
-            .await;
-    for (at, result) in found {
-        let target = result.map_err(ReconcileError::twilio("look up a phone number"))?;
+    for (at, target) in look_up(twilio, lookups, limit).await? {
         targets[at] = Some(target);
     }
     Ok(targets.into_iter().flatten().collect())
+}
+
+/// From this many unresolved numbers of one account on, the account's numbers are listed once
+/// (1,000 a page) instead of looked up one by one.
+const LIST_ACCOUNT_FROM: usize = 20;
+
+/// Resolves `(index, E.164, account)` entries concurrently (at most `limit` requests at once):
+/// an account with many of them by one listing, the others by one filtered listing each.
+async fn look_up<'a>(
+    twilio: &dyn TrustHub,
+    lookups: Vec<(usize, &'a String, &'a String)>,
+    limit: usize,
+) -> Result<Vec<(usize, NumberTarget)>, ReconcileError> {
+    let mut by_account: BTreeMap<&str, Vec<(usize, &str)>> = BTreeMap::new();
+    for (at, number, account) in lookups {
+        by_account
+            .entry(account.as_str())
+            .or_default()
+            .push((at, number.as_str()));
+    }
+    let mut pending = Vec::new();
+    for (account, numbers) in by_account {
+        if numbers.len() >= LIST_ACCOUNT_FROM {
+            pending.push(futures::future::Either::Left(resolve_by_listing(
+                twilio, account, numbers,
+            )));
+            continue;
+        }
+        for (at, number) in numbers {
+            let one = look_up_number(twilio, number, account);
+            pending.push(futures::future::Either::Right(async move {
+                one.await.map(|t| vec![(at, t)])
+            }));
+        }
+    }
+    let found: Vec<Result<Vec<(usize, NumberTarget)>, crate::twilio::TwilioError>> =
+        futures::stream::iter(pending)
+            .buffer_unordered(limit.max(1))
+            .collect()
+            .await;
+    let mut resolved = Vec::new();
+    for result in found {
+        resolved.extend(result.map_err(ReconcileError::twilio("look up phone numbers"))?);
+    }
+    Ok(resolved)
+}
+
+/// Resolves many numbers of one account from one listing of its numbers.
+async fn resolve_by_listing(
+    twilio: &dyn TrustHub,
+    account: &str,
+    numbers: Vec<(usize, &str)>,
+) -> Result<Vec<(usize, NumberTarget)>, crate::twilio::TwilioError> {
+    let unresolvable = |number: &str, message: String| NumberTarget::Unresolvable {
+        shown: number.to_string(),
+        subaccount_sid: Some(account.to_string()),
+        message,
+    };
+    let listed = match twilio.list_incoming_phone_numbers(account, None).await {
+        Ok(listed) => listed,
+        Err(e) if e.is_transient() || e.is_ambiguous() => return Err(e),
+        Err(e) => {
+            let message = format!("account {account} cannot be searched: {e}");
+            return Ok(numbers
+                .into_iter()
+                .map(|(at, n)| (at, unresolvable(n, message.clone())))
+                .collect());
+        }
+    };
+    let sids: BTreeMap<&str, &str> = listed
+        .iter()
+        .filter_map(|n| Some((n.phone_number.as_deref()?, n.sid.as_deref()?)))
+        .collect();
+    Ok(numbers
+        .into_iter()
+        .map(|(at, number)| {
+            let target = match sids.get(number) {
+                Some(sid) => NumberTarget::Resolved {
+                    number_sid: sid.to_string(),
+                    phone_number: Some(number.to_string()),
+                    subaccount_sid: Some(account.to_string()),
+                },
+                None => unresolvable(
+                    number,
+                    format!("not found among the IncomingPhoneNumbers of account {account}"),
+                ),
+            };
+            (at, target)
+        })
+        .collect())
 }
 
 /// Finds `number` among `account`'s IncomingPhoneNumbers. A transient failure is an error; any

@@ -354,7 +354,7 @@ fn plans_every_binding_state() {
             },
         ),
         (
-            "a thousand long refusals: messages stay bounded",
+            "a thousand long refusals: messages stay bounded, and only the first carry one",
             World {
                 targets: (0..1000).map(unresolvable).collect(),
                 ..approved()
@@ -368,11 +368,19 @@ fn plans_every_binding_state() {
                     c.message.len()
                 );
                 assert!(c.message.ends_with("… and 990 more"), "{}", c.message);
-                assert!(p.numbers.iter().all(|n| {
+                let (with, without) = p.numbers.split_at(text::NUMBER_MESSAGES_MAX);
+                assert!(with.iter().all(|n| {
                     n.message
                         .as_ref()
                         .is_some_and(|m| m.len() <= text::NUMBER_MESSAGE_MAX)
                 }));
+                assert!(without.iter().all(|n| n.message.is_none()));
+                assert!(
+                    without
+                        .iter()
+                        .all(|n| n.state == crate::api::NumberState::Unresolvable),
+                    "the state still says what is wrong"
+                );
             },
         ),
     ];

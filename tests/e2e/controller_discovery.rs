@@ -214,3 +214,60 @@ async fn a_suspended_subaccount_is_skipped_and_its_numbers_left_assigned() {
     assert!(voice.is_subset(&assigned), "every number stays assigned");
     env.shutdown().await;
 }
+
+/// Issue J: listed numbers are not looked up one by one when many share a subaccount: one
+/// listing of that subaccount resolves them all, and a number it does not hold is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_listed_numbers_of_one_subaccount_are_resolved_by_one_listing() {
+    let seed = Seed::generate(SeedScale::numbers_per_subaccount(2, 30));
+    let mut env = Env::start_with(SimConfig {
+        seed,
+        ..SimConfig::default()
+    })
+    .await;
+    env.start_controller();
+    let account = trusthub_sim::seed::generated_subaccount_sid(0);
+    // Numbers are dealt round-robin: the even ones belong to subaccount 0.
+    let mut numbers: Vec<Value> = (0..25)
+        .map(|i| {
+            json!({"phoneNumber": trusthub_sim::seed::generated_phone_number(2 * i), "subaccountSid": account})
+        })
+        .collect();
+    numbers.push(json!({"phoneNumber": "+19995550100", "subaccountSid": account}));
+    env.apply(secret("twilio-credentials", PARENT_TOKEN)).await;
+    env.apply(binding(
+        "many",
+        "twilio-credentials",
+        json!({"sid": PROFILE}),
+        Value::Array(numbers),
+        "Orphan",
+    ))
+    .await;
+    let done = env
+        .wait_binding("many", "every number resolved", |b| {
+            b.status
+                .as_ref()
+                .and_then(|s| s.numbers.as_ref())
+                .is_some_and(|n| n.done == 25 && n.unresolvable == 1)
+        })
+        .await;
+    let status = done.status.expect("status");
+    let missing = status
+        .phone_numbers
+        .iter()
+        .find(|n| n.phone_number.as_deref() == Some("+19995550100"))
+        .expect("the unknown number is listed");
+    assert!(
+        missing
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("not found")),
+        "{missing:?}"
+    );
+    assert_eq!(
+        env.sim.counters().calls("ListIncomingPhoneNumber"),
+        1,
+        "one listing of the subaccount, not 26 look-ups"
+    );
+    env.shutdown().await;
+}
