@@ -45,6 +45,19 @@ fn judged(target: &str, measured: String, met: bool, applies: bool, why_not: &st
     }
 }
 
+/// `10,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn kib(bytes: u64) -> f64 {
     bytes as f64 / 1024.0
 }
@@ -81,11 +94,15 @@ fn run_targets(o: &OnboardingReport, out: &mut Vec<TargetCheck>) {
     let reads = o.reads_until_submitted();
     let minimum = o.minimum_reads_total();
     let listed = match (o.discovery_listings, &o.discovery_pages) {
-        (Some(l), Some(p)) => format!(
-            "; {l} listing(s) of {} pages in {:.1} s",
-            p.values().sum::<u64>(),
-            o.all_submitted_secs
-        ),
+        (Some(l), Some(p)) => {
+            let pages = p.values().sum::<u64>();
+            let single = minimum - (l - 1) * pages;
+            format!(
+                "; {l} listing(s) of {pages} pages in {:.1} s; {:.3}x a single listing's {single}",
+                o.all_submitted_secs,
+                reads as f64 / single.max(1) as f64
+            )
+        }
         _ => "; numbers listed explicitly".into(),
     };
     out.push(judged(
@@ -117,11 +134,14 @@ fn run_targets(o: &OnboardingReport, out: &mut Vec<TargetCheck>) {
     } else if o.sim_latency_ms == 0 {
         for (size, secs) in ZERO_LATENCY_DEADLINES {
             out.push(judged(
-                &tag(&format!("at 0 ms, {size} numbers Submitted <= {secs:.0} s")),
+                &tag(&format!(
+                    "at 0 ms, {} numbers Submitted <= {secs:.0} s",
+                    thousands(size)
+                )),
                 format!("{:.1} s with {n} numbers", o.all_submitted_secs),
                 o.all_submitted_secs <= secs,
                 n == size,
-                &format!("judged at {size} numbers"),
+                &format!("judged at {} numbers", thousands(size)),
             ));
         }
     }
@@ -267,6 +287,13 @@ pub fn across_sizes(rows: &[SizeRow]) -> Vec<TargetCheck> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(50_000), "50,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(999), "999");
+    }
 
     #[test]
     fn linearity_is_judged_only_with_both_sizes() {
