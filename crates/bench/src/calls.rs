@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
-use trusthub_sim::{Counters, SimServer};
+use trusthub_sim::{Counters, SimServer, WriteOrigin};
 
 /// The writes one onboarding needs, by operationId, for `products` products of `k` numbers.
 pub fn minimum_writes(products: usize, k: usize) -> BTreeMap<String, u64> {
@@ -59,6 +59,48 @@ pub fn minimum_reads(products: usize, k: usize) -> BTreeMap<String, u64> {
     .collect()
 }
 
+/// Twilio's largest page (`PageSize=1000`), which the operator asks for.
+pub const PAGE_SIZE: usize = 1000;
+
+/// Pages of one paged listing of `items` items (an empty listing is still one page).
+pub fn pages(items: usize) -> u64 {
+    items.max(1).div_ceil(PAGE_SIZE) as u64
+}
+
+/// The reads one discovery listing cannot do without, with `allSubaccounts` over subaccounts
+/// holding `numbers_per_subaccount[s]` numbers: the parent's Accounts listing (the parent and
+/// every subaccount, 1,000 a page) and one IncomingPhoneNumbers listing per subaccount (1,000
+/// numbers a page, one page when it holds none).
+pub fn discovery_pages(numbers_per_subaccount: &[usize]) -> BTreeMap<String, u64> {
+    [
+        ("ListAccount", pages(numbers_per_subaccount.len() + 1)),
+        (
+            "ListIncomingPhoneNumber",
+            numbers_per_subaccount.iter().map(|n| pages(*n)).sum(),
+        ),
+    ]
+    .into_iter()
+    .map(|(op, count)| (op.to_string(), count))
+    .collect()
+}
+
+/// The reads one onboarding of one binding with discovery (and its one product) cannot do
+/// without, when discovery lists the numbers `listings` times: [`discovery_pages`] per listing,
+/// and the fixed reads of [`minimum_reads`] without its per-number look-ups (discovery answers
+/// them): the profile by name, the profile's assignments (one page: the profile starts with
+/// none), the product by name and among the SHAKEN/STIR products.
+pub fn minimum_reads_discovery(
+    numbers_per_subaccount: &[usize],
+    listings: u64,
+) -> BTreeMap<String, u64> {
+    let mut reads = minimum_reads(1, 0);
+    reads.remove("ListIncomingPhoneNumber");
+    for (op, count) in discovery_pages(numbers_per_subaccount) {
+        *reads.entry(op).or_insert(0) += count * listings;
+    }
+    reads
+}
+
 /// Whether an operationId changes state in Twilio.
 pub fn is_write(operation: &str) -> bool {
     ["Create", "Update", "Delete"]
@@ -83,6 +125,9 @@ impl WriteTally {
         let task = tokio::spawn(async move {
             loop {
                 match rx.recv().await {
+                    // Numbers bought or released through the simulator's admin API are Twilio
+                    // acting on its own, not the operator's writes.
+                    Ok(event) if event.origin == WriteOrigin::Admin => {}
                     Ok(event) => {
                         *c.lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -234,6 +279,24 @@ mod tests {
         let total: u64 = minimum_writes(10, 3).values().sum();
         assert_eq!(total, 10 * (2 * 3 + 4));
         assert!(is_write("UpdateTrustProduct") && !is_write("FetchTrustProduct"));
+    }
+
+    #[test]
+    fn discovery_minimum_counts_a_page_per_subaccount_per_thousand_numbers() {
+        // 2,500 numbers over 2 subaccounts (1,250 each: 2 pages each), one empty subaccount.
+        let per = [1250, 1250, 0];
+        let pages = discovery_pages(&per);
+        assert_eq!(pages["ListAccount"], 1);
+        assert_eq!(pages["ListIncomingPhoneNumber"], 5);
+        let reads = minimum_reads_discovery(&per, 2);
+        assert_eq!(reads["ListIncomingPhoneNumber"], 10);
+        assert_eq!(reads["ListAccount"], 2);
+        assert_eq!(reads["ListCustomerProfile"], 1);
+        assert_eq!(reads["ListCustomerProfileChannelEndpointAssignment"], 1);
+        assert_eq!(reads["ListTrustProduct"], 2);
+        // 500 subaccounts and the parent: 501 accounts, one page.
+        assert_eq!(discovery_pages(&[100; 500])["ListAccount"], 1);
+        assert_eq!(discovery_pages(&[100; 1000])["ListAccount"], 2);
     }
 
     #[test]

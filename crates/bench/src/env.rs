@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube_local::{LocalApiServer, ServerOptions};
 use serde_json::{Value, json};
 use trusthub_operator::api::{BusinessProfileBinding, ShakenStirTrustProduct, find_condition};
@@ -33,6 +33,10 @@ pub struct EnvOptions {
     pub review_delay: Option<Duration>,
     /// in-review → approved; `None` = never (objects stay in review).
     pub approve_delay: Option<Duration>,
+    /// `Some(interval)`: bindings select every voice number of every subaccount with
+    /// `spec.discovery` (`allSubaccounts`, listed again every `interval`) instead of listing
+    /// their numbers in `spec.phoneNumbers`.
+    pub discovery: Option<Duration>,
 }
 
 /// Simulator + local API + CRDs + Secret.
@@ -45,6 +49,8 @@ pub struct BenchEnv {
     pub client: Client,
     /// Numbers per binding, from the seed.
     pub numbers: Vec<Vec<NumberRef>>,
+    /// See [`EnvOptions::discovery`].
+    pub discovery: Option<Duration>,
     dir: PathBuf,
 }
 
@@ -91,6 +97,7 @@ impl BenchEnv {
             api,
             client,
             numbers: seed.numbers,
+            discovery: options.discovery,
             dir,
         })
     }
@@ -114,21 +121,29 @@ impl BenchEnv {
             .get(index)
             .ok_or_else(|| BenchError::Setup(format!("the seed has no numbers for #{index}")))?;
         let name = pair_name(index);
-        let phone_numbers: Vec<Value> = numbers
-            .iter()
-            .map(|n| json!({"phoneNumber": n.phone_number, "subaccountSid": n.subaccount_sid}))
-            .collect();
+        let mut spec = json!({
+            "credentials": {"secretName": SECRET},
+            "businessProfile": {"friendlyName": PROFILE_NAME},
+            "deletionPolicy": "Orphan"
+        });
+        match self.discovery {
+            Some(interval) => {
+                spec["discovery"] =
+                    json!({"allSubaccounts": true, "interval": interval_text(interval)});
+            }
+            None => {
+                spec["phoneNumbers"] = numbers
+                    .iter()
+                    .map(|n| json!({"phoneNumber": n.phone_number, "subaccountSid": n.subaccount_sid}))
+                    .collect();
+            }
+        }
         apply(
             &self.client,
             json!({
                 "apiVersion": "trusthub.stir.dev/v1alpha1", "kind": "BusinessProfileBinding",
                 "metadata": {"name": name},
-                "spec": {
-                    "credentials": {"secretName": SECRET},
-                    "businessProfile": {"friendlyName": PROFILE_NAME},
-                    "phoneNumbers": phone_numbers,
-                    "deletionPolicy": "Orphan"
-                }
+                "spec": spec
             }),
         )
         .await?;
@@ -196,11 +211,63 @@ impl BenchEnv {
             .is_some_and(|s| s.submitted_at.is_some()))
     }
 
+    /// Bytes of the JSON of binding `index` and of its trust product as the API server stores
+    /// them (read whole, status included, without a typed round trip that could drop fields).
+    pub async fn object_sizes(&self, index: usize) -> Result<ObjectSizes, BenchError> {
+        let name = pair_name(index);
+        let size = |obj: Option<DynamicObject>| -> Result<u64, BenchError> {
+            Ok(obj.map_or(Ok(0), |o| serde_json::to_vec(&o).map(|v| v.len() as u64))?)
+        };
+        let binding = Api::<DynamicObject>::namespaced_with(
+            self.client.clone(),
+            NS,
+            &ApiResource::erase::<BusinessProfileBinding>(&()),
+        )
+        .get_opt(&name)
+        .await?;
+        let product = Api::<DynamicObject>::namespaced_with(
+            self.client.clone(),
+            NS,
+            &ApiResource::erase::<ShakenStirTrustProduct>(&()),
+        )
+        .get_opt(&name)
+        .await?;
+        Ok(ObjectSizes {
+            binding_bytes: size(binding)?,
+            product_bytes: size(product)?,
+        })
+    }
+
     /// Stops both servers and removes the scratch directory.
     pub async fn shutdown(self) {
         self.sim.shutdown().await;
         self.api.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sizes of one binding and its trust product as stored (JSON bytes, status included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectSizes {
+    /// The binding.
+    pub binding_bytes: u64,
+    /// The trust product.
+    pub product_bytes: u64,
+}
+
+impl ObjectSizes {
+    /// The larger of the two.
+    pub fn largest(&self) -> u64 {
+        self.binding_bytes.max(self.product_bytes)
+    }
+}
+
+/// `spec.discovery.interval` text for `d` (`10s`, or milliseconds when not whole seconds).
+pub fn interval_text(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 

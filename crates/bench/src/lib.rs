@@ -5,7 +5,7 @@
 //! seed ([`seed`]), the local Kubernetes API with the CRDs, and the real controller
 //! ([`controller`]), as its own `trusthub-operator` process (memory and CPU from `/proc`) or in
 //! this process (the regression test). [`scenario`] holds the measured runs, [`calls`] the call
-//! accounting, [`report`] the table.
+//! accounting, [`report`] the table, [`scale`] the targets of one product with many numbers.
 //!
 //! Limits: times are wall-clock on a shared machine and vary between runs; the local API and
 //! the simulator run in the benchmark's process and compete with the controller for CPU; CPU
@@ -16,6 +16,7 @@ pub mod calls;
 pub mod controller;
 pub mod env;
 pub mod report;
+pub mod scale;
 pub mod scenario;
 pub mod seed;
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use trusthub_bench::BenchError;
 use trusthub_bench::controller::{OperatorSettings, Runner, sibling_operator};
-use trusthub_bench::report::{BenchReport, render, targets};
+use trusthub_bench::report::{BenchReport, TargetCheck, render, render_targets, targets};
+use trusthub_bench::scale::{SizeRow, across_sizes};
 use trusthub_bench::scenario::{self, OnboardingParams};
 use trusthub_sim::Faults;
 
@@ -32,9 +33,11 @@ struct Args {
     /// Trust products onboarded at once (each with its own binding).
     #[arg(long, default_value_t = 200)]
     products: usize,
-    /// Numbers per binding.
-    #[arg(long, default_value_t = 3)]
-    numbers: usize,
+    /// Numbers per binding (with --products 1: the numbers in all). A comma-separated list
+    /// (`1000,10000,50000`) runs the phases once per size, each with its own report, and then
+    /// judges the targets that compare sizes.
+    #[arg(long, value_delimiter = ',', default_values_t = [3])]
+    numbers: Vec<usize>,
     /// Subaccounts the numbers are spread over.
     #[arg(long, default_value_t = 10)]
     subaccounts: usize,
@@ -68,6 +71,14 @@ struct Args {
     /// Give up on a run after this long.
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// The binding selects every voice number of the --subaccounts subaccounts with
+    /// `spec.discovery: {allSubaccounts: true}` instead of listing them (needs --products 1);
+    /// after the onboarding a number is bought in a subaccount and timed until attached.
+    #[arg(long)]
+    discover: bool,
+    /// `spec.discovery.interval` with --discover.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    discovery_interval: Duration,
 }
 
 fn machine() -> String {
@@ -76,7 +87,7 @@ fn machine() -> String {
     format!("{cores} cores, Linux {}", kernel.trim())
 }
 
-async fn run(args: Args) -> Result<BenchReport, BenchError> {
+async fn run(args: &Args, numbers: usize) -> Result<BenchReport, BenchError> {
     let binary = args
         .operator
         .clone()
@@ -89,8 +100,10 @@ async fn run(args: Args) -> Result<BenchReport, BenchError> {
     let mut report = BenchReport {
         machine: machine(),
         args: std::env::args().skip(1).collect(),
+        scale_shape: args.discover || args.products == 1,
         ..BenchReport::default()
     };
+    let discovery = args.discover.then_some(args.discovery_interval);
     let base = OperatorSettings {
         approved_resync: args.resync,
         ..OperatorSettings::default()
@@ -98,7 +111,7 @@ async fn run(args: Args) -> Result<BenchReport, BenchError> {
     let onboarding = OnboardingParams {
         label: "onboarding".into(),
         products: args.products,
-        numbers_per_product: args.numbers,
+        numbers_per_product: numbers,
         subaccounts: args.subaccounts,
         faults: Faults::none(),
         settings: base.clone(),
@@ -106,16 +119,32 @@ async fn run(args: Args) -> Result<BenchReport, BenchError> {
         approve_delay: Some(Duration::from_secs(2)),
         wait_ready: true,
         timeout: args.timeout,
+        discovery,
     };
     if args.phases.contains(&Phase::Latency) {
         eprintln!("latency: {} runs", args.latency_runs);
         report.latency =
-            Some(scenario::latency(&runner, args.latency_runs, args.numbers, &base).await?);
+            Some(scenario::latency(&runner, args.latency_runs, numbers.min(3), &base).await?);
     }
     if args.phases.contains(&Phase::Onboarding) {
-        eprintln!("onboarding: {} products", args.products);
+        eprintln!("onboarding: {} products x {numbers} numbers", args.products);
         let (o, mut session) = scenario::onboarding(&runner, &onboarding).await?;
         report.onboarding = Some(o);
+        if args.discover {
+            eprintln!(
+                "buy: one number, discovery every {:?}",
+                args.discovery_interval
+            );
+            match scenario::buy_and_attach(&mut session).await {
+                Ok(buy) => report.buy = Some(buy),
+                Err(e) => {
+                    session.shutdown().await;
+                    return Err(e);
+                }
+            }
+            // Let the follow-ups of the attachment (status writes) settle before the idle count.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
         eprintln!("idle: {:?}", args.idle);
         let idle = scenario::idle(&mut session, args.idle, "idle").await;
         session.shutdown().await;
@@ -123,7 +152,7 @@ async fn run(args: Args) -> Result<BenchReport, BenchError> {
     }
     if args.phases.contains(&Phase::Limited) {
         eprintln!(
-            "limited: {} products, M = {}, latency {:?}",
+            "limited: {} products x {numbers} numbers, M = {}, latency {:?}",
             args.products, args.limit, args.limit_latency
         );
         let limited = OnboardingParams {
@@ -158,6 +187,8 @@ async fn run(args: Args) -> Result<BenchReport, BenchError> {
             review_delay: Some(Duration::from_millis(100)),
             approve_delay: None,
             wait_ready: false,
+            // The review phase counts vetting polls; discovery would add its listings.
+            discovery: None,
             ..onboarding.clone()
         };
         let (o, r) = scenario::review(&runner, &params, args.idle).await?;
@@ -168,25 +199,83 @@ async fn run(args: Args) -> Result<BenchReport, BenchError> {
     Ok(report)
 }
 
+/// Everything one invocation measured: one report per size, and the targets comparing sizes.
+#[derive(serde::Serialize)]
+struct MultiSizeReport<'a> {
+    sizes: &'a [BenchReport],
+    across_sizes: Vec<SizeRow>,
+    targets: Vec<TargetCheck>,
+}
+
+fn fail(e: BenchError) -> ! {
+    eprintln!("trusthub-bench: {e}");
+    std::process::exit(1);
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let json = args.json.clone();
-    let report = match run(args).await {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("trusthub-bench: {e}");
-            std::process::exit(1);
+    if args.discover && args.products != 1 {
+        fail(BenchError::Setup(
+            "--discover selects every number of every subaccount for one binding: use --products 1"
+                .into(),
+        ));
+    }
+    let mut reports = Vec::with_capacity(args.numbers.len());
+    for &numbers in &args.numbers {
+        match run(&args, numbers).await {
+            Ok(report) => {
+                // Each size's report as soon as it is done: a later size may take long or fail.
+                print!("{}", render(&report));
+                reports.push(report);
+            }
+            Err(e) => fail(e),
         }
+    }
+    let rows: Vec<SizeRow> = reports.iter().filter_map(SizeRow::of).collect();
+    let across = if reports.len() > 1 && reports.iter().all(|r| r.scale_shape) {
+        across_sizes(&rows)
+    } else {
+        Vec::new()
     };
-    print!("{}", render(&report));
-    if let Some(path) = json {
-        let written = serde_json::to_string_pretty(&report)
+    if reports.len() > 1 {
+        println!("== across sizes");
+        println!(
+            "  {:>8} {:>14} {:>14} {:>12} {:>14} {:>14}",
+            "numbers", "Submitted s", "ms/number", "peak MiB", "limited s", "largest KiB"
+        );
+        let opt =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        for r in &rows {
+            println!(
+                "  {:>8} {:>14} {:>14} {:>12} {:>14} {:>14}",
+                r.numbers,
+                opt(r.submitted_secs, 2),
+                opt(
+                    r.submitted_secs.map(|s| s * 1e3 / r.numbers.max(1) as f64),
+                    3
+                ),
+                opt(r.peak_rss_mib, 1),
+                opt(r.limited_submitted_secs, 2),
+                opt(r.largest_object_bytes.map(|b| b as f64 / 1024.0), 1)
+            );
+        }
+        print!("{}", render_targets(&across));
+    }
+    if let Some(path) = &args.json {
+        let text = match reports.as_slice() {
+            [one] => serde_json::to_string_pretty(one),
+            all => serde_json::to_string_pretty(&MultiSizeReport {
+                sizes: all,
+                across_sizes: rows,
+                targets: across,
+            }),
+        };
+        let written = text
             .map_err(BenchError::from)
-            .and_then(|text| std::fs::write(&path, text).map_err(BenchError::from));
+            .and_then(|text| std::fs::write(path, text).map_err(BenchError::from));
         if let Err(e) = written {
-            eprintln!("trusthub-bench: {e}");
-            std::process::exit(1);
+            fail(e);
         }
     }
 }

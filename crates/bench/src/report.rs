@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::scenario::{IdleReport, LatencyReport, OnboardingReport, ReviewReport};
+use crate::scale::scale_targets;
+use crate::scenario::{BuyReport, IdleReport, LatencyReport, OnboardingReport, ReviewReport};
 
 /// Twilio reads a reconcile needs at most by the controller's design: a binding's first
 /// reconcile lists the profile by name, looks up its k numbers and lists the profile's
@@ -34,6 +35,11 @@ pub struct BenchReport {
     pub review_onboarding: Option<OnboardingReport>,
     /// Polls of products in review.
     pub review: Option<ReviewReport>,
+    /// The scale shape of issue J (one product and its binding with many numbers, `--products
+    /// 1` or `--discover`): judged by [`scale_targets`] instead of the many-products targets.
+    pub scale_shape: bool,
+    /// A number bought in a subaccount after the onboarding (discovery runs).
+    pub buy: Option<BuyReport>,
     /// The issue's targets.
     pub targets: Vec<TargetCheck>,
 }
@@ -64,6 +70,36 @@ pub const RSS_TARGET_PRODUCTS: usize = 1000;
 /// Checks the issue's targets against `report`.
 pub fn targets(report: &BenchReport) -> Vec<TargetCheck> {
     let mut out = Vec::new();
+    if report.scale_shape {
+        out.extend(scale_targets(report));
+    } else {
+        many_products_targets(report, &mut out);
+    }
+    if let Some(t) = &report.latency {
+        out.push(check(
+            "apply -> Submitted p99 <= 2 s",
+            format!("p99 {:.3} s over {} runs", t.p99_secs, t.runs),
+            t.p99_secs <= 2.0,
+        ));
+    }
+    if !report.scale_shape {
+        many_products_idle_targets(report, &mut out);
+    }
+    if let Some(r) = &report.review {
+        out.push(check(
+            "in-review objects follow the backoff schedule",
+            format!(
+                "{:.2} polls per product vs {} by the schedule",
+                r.polls_per_product, r.expected_polls_per_product
+            ),
+            r.polls_per_product <= 1.1 * r.expected_polls_per_product as f64 + 1.0,
+        ));
+    }
+    out
+}
+
+/// The targets of the many-products shapes (200 and 1,000 products × 3 numbers).
+fn many_products_targets(report: &BenchReport, out: &mut Vec<TargetCheck>) {
     if let Some(o) = &report.onboarding {
         out.push(check(
             "writes per onboarding = minimum (2k+4)",
@@ -125,13 +161,10 @@ pub fn targets(report: &BenchReport) -> Vec<TargetCheck> {
             share <= 0.01,
         ));
     }
-    if let Some(t) = &report.latency {
-        out.push(check(
-            "apply -> Submitted p99 <= 2 s",
-            format!("p99 {:.3} s over {} runs", t.p99_secs, t.runs),
-            t.p99_secs <= 2.0,
-        ));
-    }
+}
+
+/// The idle targets of the many-products shapes.
+fn many_products_idle_targets(report: &BenchReport, out: &mut Vec<TargetCheck>) {
     if let Some(i) = &report.idle {
         if let Some(cpu) = i.cpu_seconds {
             let mut idle = check(
@@ -170,17 +203,6 @@ pub fn targets(report: &BenchReport) -> Vec<TargetCheck> {
             met,
         ));
     }
-    if let Some(r) = &report.review {
-        out.push(check(
-            "in-review objects follow the backoff schedule",
-            format!(
-                "{:.2} polls per product vs {} by the schedule",
-                r.polls_per_product, r.expected_polls_per_product
-            ),
-            r.polls_per_product <= 1.1 * r.expected_polls_per_product as f64 + 1.0,
-        ));
-    }
-    out
 }
 
 fn onboarding_rows(o: &OnboardingReport, out: &mut String) {
@@ -254,6 +276,31 @@ fn onboarding_rows(o: &OnboardingReport, out: &mut String) {
         o.calls.concurrency_429,
         o.duplicates
     );
+    if let (Some(interval), Some(listings), Some(pages)) = (
+        o.discovery_interval_secs,
+        o.discovery_listings,
+        &o.discovery_pages,
+    ) {
+        let _ = writeln!(
+            out,
+            "  discovery every {interval:.0} s: {listings} listing(s) until Submitted counted in the minimum, {} pages each ({}); reads until Submitted {} (minimum {})",
+            pages.values().sum::<u64>(),
+            pages
+                .iter()
+                .map(|(op, n)| format!("{op} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            o.reads_until_submitted(),
+            o.minimum_reads_total()
+        );
+    }
+    if let Some(s) = &o.object_sizes {
+        let _ = writeln!(
+            out,
+            "  stored size: binding {} bytes, trust product {} bytes",
+            s.binding_bytes, s.product_bytes
+        );
+    }
     let _ = writeln!(
         out,
         "  reconciles reaching Twilio: {} binding, {} product; {:.2} reads per reconcile",
@@ -324,6 +371,21 @@ pub fn render(report: &BenchReport) -> String {
             );
         }
     }
+    if let Some(b) = &report.buy {
+        let _ = writeln!(
+            out,
+            "== buy: {} ({}) bought in {} after Ready, discovery every {:.0} s",
+            b.phone_number, b.sid, b.subaccount_sid, b.interval_secs
+        );
+        let _ = writeln!(
+            out,
+            "  attached to the trust product after {}",
+            b.attached_after_secs.map_or(
+                format!("- (not within {:.0} s)", b.waited_secs),
+                |s| format!("{s:.2} s")
+            )
+        );
+    }
     if let Some(r) = &report.review {
         let _ = writeln!(
             out,
@@ -336,8 +398,15 @@ pub fn render(report: &BenchReport) -> String {
             r.polls_per_product, r.expected_polls_per_product, r.requests_per_poll
         );
     }
+    out.push_str(&render_targets(&report.targets));
+    out
+}
+
+/// The targets as `[met]` / `[MISSED]` / `[n/a]` lines under `== targets`.
+pub fn render_targets(targets: &[TargetCheck]) -> String {
+    let mut out = String::new();
     let _ = writeln!(out, "== targets");
-    for t in &report.targets {
+    for t in targets {
         let _ = writeln!(
             out,
             "  [{}] {:<62} {}",

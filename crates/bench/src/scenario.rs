@@ -8,9 +8,16 @@ use serde::Serialize;
 use trusthub_sim::Faults;
 
 use crate::BenchError;
-use crate::calls::{CallSummary, WriteTally, duplicates, minimum_reads, minimum_writes};
+use tokio::sync::broadcast::error::RecvError;
+use trusthub_sim::seed::{generated_phone_number, generated_subaccount_sid};
+use trusthub_sim::{BundleKind, NewNumber};
+
+use crate::calls::{
+    CallSummary, WriteTally, discovery_pages, duplicates, minimum_reads, minimum_reads_discovery,
+    minimum_writes,
+};
 use crate::controller::{OperatorSettings, ProcStats, Runner, RunningController};
-use crate::env::{BenchEnv, EnvOptions, Progress};
+use crate::env::{BenchEnv, EnvOptions, ObjectSizes, Progress};
 use crate::seed::bench_seed;
 
 /// What an onboarding run does.
@@ -36,6 +43,9 @@ pub struct OnboardingParams {
     pub wait_ready: bool,
     /// Give up after this long.
     pub timeout: Duration,
+    /// `Some(interval)`: the bindings select their numbers with `spec.discovery` over every
+    /// subaccount, listed again every `interval` (see [`EnvOptions::discovery`]).
+    pub discovery: Option<Duration>,
 }
 
 /// The result of an onboarding run.
@@ -88,9 +98,30 @@ pub struct OnboardingReport {
     pub lower_bound_actual_calls_secs: Option<f64>,
     /// Controller process memory and CPU at the end (process runs only).
     pub controller: Option<ProcStats>,
+    /// The discovery interval, seconds, when the bindings select their numbers by discovery.
+    pub discovery_interval_secs: Option<f64>,
+    /// Discovery listings the minimum reads count: the first, and one more per interval until
+    /// every product was submitted (the re-listings the interval asks for).
+    pub discovery_listings: Option<u64>,
+    /// The pages of one discovery listing (Accounts and IncomingPhoneNumbers), by operationId.
+    pub discovery_pages: Option<BTreeMap<String, u64>>,
+    /// Calls from the first apply until every product was submitted.
+    pub calls_until_submitted: Option<CallSummary>,
+    /// Sizes of the first binding and product as stored at the end.
+    pub object_sizes: Option<ObjectSizes>,
 }
 
 impl OnboardingReport {
+    /// Numbers in all (bindings × numbers per binding).
+    pub fn numbers_total(&self) -> usize {
+        self.products * self.numbers_per_product
+    }
+    /// Reads until every product was submitted (all reads when not recorded).
+    pub fn reads_until_submitted(&self) -> u64 {
+        self.calls_until_submitted
+            .as_ref()
+            .map_or(self.calls.reads, |c| c.reads)
+    }
     /// Sum of successful writes.
     pub fn writes_total(&self) -> u64 {
         self.writes.values().sum()
@@ -114,6 +145,10 @@ pub struct Session {
     /// Objects (bindings + trust products).
     pub objects: usize,
     settings: OperatorSettings,
+    /// Numbers held by each generated subaccount (grows when a number is bought).
+    numbers_per_subaccount: Vec<usize>,
+    /// Numbers in the seed (the next generated index is free).
+    numbers_total: usize,
 }
 
 impl Session {
@@ -135,12 +170,14 @@ pub async fn onboarding(
         params.numbers_per_product,
         params.subaccounts,
     );
+    let numbers_per_subaccount = seed.numbers_per_subaccount();
     let env = BenchEnv::start(
         seed,
         EnvOptions {
             faults: params.faults.clone(),
             review_delay: params.review_delay,
             approve_delay: params.approve_delay,
+            discovery: params.discovery,
         },
     )
     .await?;
@@ -153,7 +190,10 @@ pub async fn onboarding(
     // Each progress check lists every object from the API server, in this process: polled
     // too often, the listing would take the CPU the controller is measured with (at 10,000
     // products, every 500 ms is ~100 MB of JSON a second). 0.5 ms per product, 200 ms at least.
-    let poll = Duration::from_micros(params.products as u64 * 500).max(Duration::from_millis(200));
+    // A binding's status grows with its numbers: 10 µs per number, too.
+    let numbers_total = params.products * params.numbers_per_product;
+    let poll = Duration::from_micros(params.products as u64 * 500 + numbers_total as u64 * 10)
+        .max(Duration::from_millis(200));
     let n = params.products;
     let mut submitted = None;
     let mut ready = None;
@@ -185,7 +225,16 @@ pub async fn onboarding(
     let calls_at_submission = at_submission.map(|c| CallSummary::between(&before, &c));
     let (writes, writes_missed) = tally.snapshot();
     let minimum = minimum_writes(params.products, params.numbers_per_product);
-    let minimum_reads = minimum_reads(params.products, params.numbers_per_product);
+    let submitted_secs = submitted.unwrap_or_default();
+    // With discovery, the numbers come from listings (per subaccount, per 1,000), listed
+    // once and again every interval while the onboarding lasts.
+    let listings = params
+        .discovery
+        .map(|i| 1 + (submitted_secs / i.as_secs_f64().max(1e-3)).floor() as u64);
+    let minimum_reads = match listings {
+        Some(l) => minimum_reads_discovery(&numbers_per_subaccount, l),
+        None => minimum_reads(params.products, params.numbers_per_product),
+    };
     let limit = params.faults.max_in_flight;
     // The bound takes the mean call latency: measured at the simulator (the injected
     // delay plus the simulator's own handling), not the injected delay alone.
@@ -193,7 +242,11 @@ pub async fn onboarding(
         .mean_latency_secs()
         .unwrap_or(params.faults.latency_ms as f64 / 1000.0);
     let bound = |calls: u64| limit.map(|m| calls as f64 * latency / m as f64);
-    let submitted_secs = submitted.unwrap_or_default();
+    let object_sizes = if params.products > 0 {
+        Some(env.object_sizes(0).await?)
+    } else {
+        None
+    };
     let report = OnboardingReport {
         label: params.label.clone(),
         products: params.products,
@@ -221,6 +274,13 @@ pub async fn onboarding(
         duplicates: duplicates(&env.sim),
         calls,
         controller: controller.stats().transpose()?,
+        discovery_interval_secs: params.discovery.map(|i| i.as_secs_f64()),
+        discovery_listings: listings,
+        discovery_pages: params
+            .discovery
+            .map(|_| discovery_pages(&numbers_per_subaccount)),
+        calls_until_submitted: calls_at_submission,
+        object_sizes,
     };
     Ok((
         report,
@@ -229,6 +289,8 @@ pub async fn onboarding(
             controller,
             objects: 2 * params.products,
             settings: params.settings.clone(),
+            numbers_per_subaccount,
+            numbers_total,
         },
     ))
 }
@@ -256,6 +318,10 @@ pub struct IdleReport {
     pub cpu_seconds: Option<f64>,
     /// Controller RSS at the end and peak, MiB.
     pub controller: Option<ProcStats>,
+    /// With discovery: its interval, seconds.
+    pub discovery_interval_secs: Option<f64>,
+    /// With discovery: the pages of one listing (Accounts + IncomingPhoneNumbers) at the time.
+    pub discovery_pages_per_listing: Option<u64>,
 }
 
 /// Leaves `session` alone for `idle` and counts what the controller does meanwhile.
@@ -292,6 +358,85 @@ pub async fn idle(
             .map(|(after, before)| after.cpu_seconds - before),
         controller: stats,
         calls,
+        discovery_interval_secs: session.env.discovery.map(|i| i.as_secs_f64()),
+        discovery_pages_per_listing: session.env.discovery.map(|_| {
+            discovery_pages(&session.numbers_per_subaccount)
+                .values()
+                .sum()
+        }),
+    })
+}
+
+/// A number bought in a subaccount after the onboarding, and how long until it was attached.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuyReport {
+    /// The number bought (E.164) and its `PN…` SID.
+    pub phone_number: String,
+    pub sid: String,
+    /// The subaccount it was bought in.
+    pub subaccount_sid: String,
+    /// The discovery interval, seconds.
+    pub interval_secs: f64,
+    /// Seconds from the buy to the simulator's write of the trust product's channel endpoint
+    /// assignment of that number; `None` when it did not come within `waited_secs`.
+    pub attached_after_secs: Option<f64>,
+    /// How long the benchmark waited at most, seconds.
+    pub waited_secs: f64,
+}
+
+/// Buys a new voice number in the first generated subaccount and waits until the operator
+/// attached it to a trust product (the simulator's write event of that channel endpoint
+/// assignment), at most two discovery intervals + 30 s.
+pub async fn buy_and_attach(session: &mut Session) -> Result<BuyReport, BenchError> {
+    let interval = session
+        .env
+        .discovery
+        .ok_or_else(|| BenchError::Setup("buying a number needs discovery".into()))?;
+    let subaccount_sid = generated_subaccount_sid(0);
+    let phone_number = generated_phone_number(session.numbers_total);
+    let mut writes = session.env.sim.subscribe_writes();
+    let start = Instant::now();
+    let bought = session
+        .env
+        .sim
+        .buy_number(&subaccount_sid, NewNumber::e164(phone_number.clone()))
+        .map_err(|e| BenchError::Setup(format!("buying {phone_number}: {e}")))?;
+    session.numbers_total += 1;
+    if let Some(n) = session.numbers_per_subaccount.first_mut() {
+        *n += 1;
+    }
+    let wait = 2 * interval + Duration::from_secs(30);
+    let attached = |sim: &trusthub_sim::SimServer| {
+        sim.channel_assignments().iter().any(|a| {
+            a.parent_kind == BundleKind::TrustProduct && a.channel_endpoint_sid == bought.sid
+        })
+    };
+    let mut attached_after = None;
+    while attached_after.is_none() && start.elapsed() < wait {
+        session.controller.check_alive()?;
+        let left = wait.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left.min(Duration::from_secs(1)), writes.recv()).await {
+            Ok(Ok(event))
+                if event.operation_id == "CreateTrustProductChannelEndpointAssignment"
+                    && attached(&session.env.sim) =>
+            {
+                attached_after = Some(start.elapsed().as_secs_f64());
+            }
+            Ok(Err(RecvError::Closed)) => break,
+            // Lagged: look at the state instead of the missed events.
+            Ok(Err(RecvError::Lagged(_))) if attached(&session.env.sim) => {
+                attached_after = Some(start.elapsed().as_secs_f64());
+            }
+            _ => {}
+        }
+    }
+    Ok(BuyReport {
+        phone_number,
+        sid: bought.sid,
+        subaccount_sid,
+        interval_secs: interval.as_secs_f64(),
+        attached_after_secs: attached_after,
+        waited_secs: wait.as_secs_f64(),
     })
 }
 
@@ -360,6 +505,7 @@ pub async fn latency(
             faults: Faults::none(),
             review_delay: None,
             approve_delay: None,
+            discovery: None,
         },
     )
     .await?;

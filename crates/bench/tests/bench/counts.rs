@@ -31,6 +31,7 @@ async fn small_onboarding_makes_the_minimum_writes_and_is_silent_when_idle() {
         approve_delay: Some(Duration::from_millis(300)),
         wait_ready: true,
         timeout: Duration::from_secs(90),
+        discovery: None,
     };
     let (report, mut session) = scenario::onboarding(&Runner::InProcess, &params)
         .await

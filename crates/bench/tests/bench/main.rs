@@ -2,3 +2,4 @@
 //! onboarding against the simulator and the local API, the controller in this process.
 
 mod counts;
+mod discovery;
