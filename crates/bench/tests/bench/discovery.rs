@@ -16,7 +16,6 @@ const NUMBERS: usize = 300;
 const SUBACCOUNTS: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the binding reconcile's discovery wiring (issue J, being merged from main)"]
 async fn discovery_onboarding_reads_a_page_per_subaccount_and_writes_the_minimum() {
     let params = OnboardingParams {
         label: "discovery".into(),
