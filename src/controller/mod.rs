@@ -12,6 +12,7 @@
 mod backoff;
 mod batch;
 mod binding;
+mod binding_cleanup;
 mod binding_numbers;
 mod binding_ownership;
 mod coverage;

@@ -128,8 +128,19 @@ fn target_key(target: &NumberTarget) -> (&str, Option<&str>) {
     }
 }
 
-/// Plans a binding.
-pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
+/// What the planner decides number by number: the writes, the per-number status, and the tally.
+struct NumberPlan {
+    actions: Vec<BindingAction>,
+    numbers: Vec<PhoneNumberAssignmentStatus>,
+    assigned: usize,
+    total: usize,
+    problems: Vec<String>,
+    counts: NumberCounts,
+}
+
+/// Each wanted number (assigned, to assign, refused, unresolvable), then each dropped number
+/// this object assigned (to unassign under `Delete`).
+fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
     let by_number: BTreeMap<&str, &str> = inputs
         .assignments
         .iter()
@@ -233,8 +244,26 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
             counts.releasing += 1;
         }
     }
+    NumberPlan {
+        actions,
+        numbers,
+        assigned,
+        total: seen.len(),
+        problems,
+        counts,
+    }
+}
 
-    let total = seen.len();
+/// Plans a binding.
+pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
+    let NumberPlan {
+        actions,
+        numbers,
+        assigned,
+        total,
+        problems,
+        mut counts,
+    } = plan_numbers(inputs);
     let summary = format!("{assigned}/{total}");
     counts.selected = u32::try_from(total).unwrap_or(u32::MAX);
     counts.done = u32::try_from(assigned).unwrap_or(u32::MAX);

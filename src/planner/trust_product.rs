@@ -410,6 +410,62 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         None => ConditionSpec::unknown("Compliant", "NotEvaluated", "not evaluated yet"),
     });
 
+    let Vetting {
+        submitted,
+        approved,
+        ready,
+        mut requeue,
+        record_rejection,
+    } = vetting(inputs, profile_attached && missing.is_empty(), memo);
+    let expiry = Expiry::of(
+        status == ts::TWILIO_APPROVED,
+        inputs.product.valid_until,
+        inputs.now,
+        inputs.poll.expiry_warning,
+    );
+    let what = format!("Trust Product {}", inputs.product.sid);
+    let ready = expiry.ready_override(&what).unwrap_or(ready);
+    conditions.extend([
+        submitted,
+        approved,
+        ready,
+        expiry.condition(&what, inputs.now),
+    ]);
+
+    let actions = inputs.next_writes();
+    if actions.is_empty()
+        && let Some(m) = memo.filter(|m| !m.compliant && m.key == key)
+        && editable(status)
+    {
+        let wait = inputs.noncompliant_retry(m);
+        let waited = Duration::try_from(inputs.now.duration_since(m.at)).unwrap_or(Duration::ZERO);
+        requeue = Requeue::After(wait.saturating_sub(waited).max(Duration::from_secs(1)));
+    }
+    TrustProductPlan {
+        actions,
+        conditions,
+        requeue,
+        record_rejection,
+    }
+}
+
+/// The vetting conditions (`Submitted`, `Approved`, `Ready`) of the product's Twilio status,
+/// when to look again, and whether a rejection is seen for the first time.
+struct Vetting {
+    submitted: ConditionSpec,
+    approved: ConditionSpec,
+    ready: ConditionSpec,
+    requeue: Requeue,
+    record_rejection: bool,
+}
+
+fn vetting(
+    inputs: &TrustProductInputs<'_>,
+    // The profile and every number are attached.
+    in_place: bool,
+    memo: Option<&EvaluationMemo>,
+) -> Vetting {
+    let status = inputs.product.status.as_str();
     let mut record_rejection = false;
     let mut requeue = Requeue::OnChange;
     let (submitted, approved, ready) = match status {
@@ -437,7 +493,7 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
                 "HeldInDraft",
                 "not submitted (spec.submit is false)",
             ),
-            if profile_attached && missing.is_empty() && memo.is_some_and(|m| m.compliant) {
+            if in_place && memo.is_some_and(|m| m.compliant) {
                 ConditionSpec::ok(
                     "Ready",
                     "HeldInDraft",
@@ -471,7 +527,7 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         }
         ts::TWILIO_APPROVED => {
             requeue = Requeue::After(inputs.poll.approved(inputs.product.valid_until, inputs.now));
-            let ready = if missing.is_empty() && profile_attached {
+            let ready = if in_place {
                 ConditionSpec::ok("Ready", "Approved", "approved by Twilio; numbers attached")
             } else {
                 ConditionSpec::not(
@@ -528,33 +584,10 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
             )
         }
     };
-    let expiry = Expiry::of(
-        status == ts::TWILIO_APPROVED,
-        inputs.product.valid_until,
-        inputs.now,
-        inputs.poll.expiry_warning,
-    );
-    let what = format!("Trust Product {}", inputs.product.sid);
-    let ready = expiry.ready_override(&what).unwrap_or(ready);
-    conditions.extend([
+    Vetting {
         submitted,
         approved,
         ready,
-        expiry.condition(&what, inputs.now),
-    ]);
-
-    let actions = inputs.next_writes();
-    if actions.is_empty()
-        && let Some(m) = memo.filter(|m| !m.compliant && m.key == key)
-        && editable(status)
-    {
-        let wait = inputs.noncompliant_retry(m);
-        let waited = Duration::try_from(inputs.now.duration_since(m.at)).unwrap_or(Duration::ZERO);
-        requeue = Requeue::After(wait.saturating_sub(waited).max(Duration::from_secs(1)));
-    }
-    TrustProductPlan {
-        actions,
-        conditions,
         requeue,
         record_rejection,
     }
