@@ -367,11 +367,11 @@ async fn killed_mid_batch_of_2000_under_delete_then_deleted_leaves_only_what_was
     env.shutdown().await;
 }
 
-/// 30 % 429 and 10 % 503 on every request during a 1,500-number batch: Ready with every
+/// 30 % 429 and 10 % 503 on every request during a 1,200-number batch: Ready with every
 /// number assigned and attached exactly once, as many successful creates as numbers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_batch_converges_through_429s_and_503s_exactly_once() {
-    const NUMBERS: usize = 1_500;
+    const NUMBERS: usize = 1_200;
     let started = Instant::now();
     let mut env = start(
         scale_seed(15, NUMBERS),
