@@ -26,6 +26,7 @@ mod controller_lifecycle;
 mod controller_ownership;
 mod controller_resilience;
 mod controller_resubmit;
+mod controller_scale;
 mod object_size;
 mod operator_failover;
 mod operator_leader;
