@@ -215,6 +215,7 @@ impl Progress {
             match (action, outcome) {
                 (BindingAction::Assign { number_sid }, Outcome::Done(ra)) => {
                     self.in_flight.retain(|p| *p != number_sid);
+                    self.failures.remove(&number_sid);
                     self.owned.insert(ra.clone());
                     self.assignments.push((ra, number_sid.clone()));
                     report.assigned.push(number_sid);
@@ -477,7 +478,14 @@ fn ownership(
         assignments,
         owned,
         released,
-        failures: BTreeMap::new(),
+        // The refusals the last reconcile recorded, kept while they are retried so the
+        // conditions do not flap to `Assigning` in between.
+        failures: recorded
+            .phone_numbers
+            .iter()
+            .filter(|n| n.state == NumberState::Failed)
+            .filter_map(|n| Some((n.sid.clone()?, n.message.clone()?)))
+            .collect(),
         // Settled by the observation; each create in flight from here on is marked again.
         in_flight: Vec::new(),
         attempted: BTreeSet::new(),

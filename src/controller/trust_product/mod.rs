@@ -24,6 +24,7 @@ use crate::api::{
 use crate::planner::trust_product::{
     Attachment, ProductView, TrustProductAction, TrustProductInputs, plan,
 };
+use crate::planner::{PollSchedule, Requeue};
 use crate::twilio::TrustProduct;
 
 type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProductStatus>;
@@ -123,7 +124,9 @@ async fn sync(
             let before = observed.previous_twilio_status.as_deref();
             announce_transition(obj, ctx, before, &progress.product).await;
             announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
-            return Ok(ctx.requeue(planned.requeue));
+            let poll = &ctx.config.poll;
+            let requeue = refusal_retry(&recorded, &progress, poll, planned.requeue);
+            return Ok(ctx.requeue(requeue));
         }
         progress.attempted.extend(batch.iter().cloned());
         failed = if writes::is_number_batch(&batch) {
@@ -145,6 +148,34 @@ async fn sync(
                 None => None,
             }
         };
+    }
+}
+
+/// While Twilio refuses some numbers, they are retried with growing, capped waits (as the
+/// binding retries refused assignments), from when the refusals began: the `NumbersAttached`
+/// condition's transition time while its reason is `AttachmentRefused`. Without this an
+/// approved product would retry them only at its next resync, hours later.
+fn refusal_retry(
+    recorded: &ShakenStirTrustProductStatus,
+    progress: &writes::Progress,
+    poll: &PollSchedule,
+    planned: Requeue,
+) -> Requeue {
+    if progress.refused.is_empty() {
+        return planned;
+    }
+    let since = crate::api::find_condition(&recorded.conditions, "NumbersAttached")
+        .filter(|c| c.status == "False" && c.reason == "AttachmentRefused")
+        .map(|c| c.last_transition_time.0);
+    let retry = PollSchedule::growing(
+        poll.review_initial,
+        poll.review_max,
+        since,
+        Timestamp::now(),
+    );
+    match planned {
+        Requeue::After(d) => Requeue::After(d.min(retry)),
+        Requeue::OnChange => Requeue::After(retry),
     }
 }
 

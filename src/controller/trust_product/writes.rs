@@ -93,7 +93,7 @@ impl Progress {
             submitted_at: recorded.submitted_at.clone(),
             submitted_now: false,
             last_resubmit: recorded.last_resubmit.clone(),
-            refused: BTreeMap::new(),
+            refused: recorded_refusals(recorded),
             wanted: desired.clone(),
             attempted: BTreeSet::new(),
         }
@@ -126,6 +126,7 @@ impl Progress {
             match (action, outcome) {
                 (TrustProductAction::AttachNumber { number_sid }, Outcome::Done(ra)) => {
                     self.in_flight.retain(|p| *p != number_sid);
+                    self.refused.remove(&number_sid);
                     self.owned.insert(ra.clone());
                     self.attachments.push(Attachment {
                         assignment_sid: ra,
@@ -170,6 +171,17 @@ impl Progress {
         }
         report
     }
+}
+
+/// The refusals the last reconcile recorded (those with Twilio's reason), kept while they are
+/// retried so the conditions do not flap to `Attaching` in between.
+fn recorded_refusals(recorded: &ShakenStirTrustProductStatus) -> BTreeMap<String, String> {
+    recorded
+        .phone_numbers
+        .iter()
+        .filter(|n| n.assignment_sid.is_none())
+        .filter_map(|n| Some((n.sid.clone(), n.message.clone()?)))
+        .collect()
 }
 
 /// What a batch of number writes did, for the Events and the error that ends the reconcile.
