@@ -168,6 +168,23 @@ fn failing_since(recorded: &BusinessProfileBindingStatus) -> Option<k8s_openapi:
         .map(|c| c.last_transition_time.0)
 }
 
+/// The profile as recorded, when it was approved and nothing calls for a fresh look: same
+/// generation, and the resync period (when the assignments are listed again) not over. A
+/// binding that discovers its numbers wakes once per discovery interval; the profile's vetting
+/// is still checked once per resync, not at every listing.
+fn approved_profile(
+    obj: &BusinessProfileBinding,
+    ctx: &Context,
+    recorded: &BusinessProfileBindingStatus,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Option<ResolvedBusinessProfile> {
+    let profile = recorded.business_profile.as_ref()?;
+    let fresh = recorded.observed_generation == obj.metadata.generation
+        && !super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), now);
+    let approved = profile.status.as_deref() == Some(crate::api::twilio_status::TWILIO_APPROVED);
+    (fresh && approved && obj.spec.discovery.is_some()).then(|| profile.clone())
+}
+
 fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
     ResolvedBusinessProfile {
         sid: profile.sid.clone().unwrap_or_default(),
@@ -310,7 +327,7 @@ impl BatchReport {
 
 /// Everything the reconcile observed before planning.
 struct Observed {
-    profile: CustomerProfile,
+    profile: ResolvedBusinessProfile,
     view: ProfileView,
     targets: Vec<NumberTarget>,
     listed_at: Option<Time>,
@@ -328,17 +345,19 @@ async fn observe(
     twilio: &dyn TrustHub,
     recorded: &BusinessProfileBindingStatus,
 ) -> Result<(Observed, Progress), ReconcileError> {
-    let profile = resolve_profile(twilio, &obj.spec.business_profile).await?;
-    let view = ProfileView {
-        sid: profile.sid.clone().unwrap_or_default(),
-        status: profile
-            .status
-            .as_ref()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        valid_until: super::to_jiff(profile.valid_until),
-    };
     let now = k8s_openapi::jiff::Timestamp::now();
+    let profile = match approved_profile(obj, ctx, recorded, now) {
+        Some(known) => known,
+        None => profile_status(&resolve_profile(twilio, &obj.spec.business_profile).await?),
+    };
+    let view = ProfileView {
+        sid: profile.sid.clone(),
+        status: profile.status.clone().unwrap_or_default(),
+        valid_until: profile
+            .valid_until
+            .as_deref()
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok()),
+    };
     let wanted = super::binding_numbers::wanted(obj, ctx, twilio, recorded, now).await?;
     let targets = wanted.targets;
     super::binding_ownership::check_numbers_unclaimed(obj, ctx, &view.sid, &targets)?;
@@ -601,7 +620,7 @@ fn recorded_status(
 ) -> BusinessProfileBindingStatus {
     let generation = obj.metadata.generation;
     let mut status = written.clone();
-    status.business_profile = Some(profile_status(&observed.profile));
+    status.business_profile = Some(observed.profile.clone());
     status.phone_numbers = planned.numbers.clone();
     status.numbers_summary = Some(planned.summary.clone());
     let assigned: BTreeSet<&str> = planned

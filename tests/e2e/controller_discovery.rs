@@ -122,6 +122,7 @@ async fn discovery_assigns_every_voice_number_and_follows_buys_and_releases() {
 
     // Between two listings: one number bought in a subaccount, one released.
     let account = trusthub_sim::seed::generated_subaccount_sid(0);
+    let bought_at = std::time::Instant::now();
     let bought = env
         .sim
         .buy_number(&account, NewNumber::default())
@@ -141,6 +142,11 @@ async fn discovery_assigns_every_voice_number_and_follows_buys_and_releases() {
         })
     })
     .await;
+    let took = bought_at.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10 + 5),
+        "attached {took:?} after the buy: within one 10 s interval + 5 s"
+    );
     assert_eq!(attached_to(&env, &sid), expected);
     let binding = env
         .wait_binding("acme-discovered", "the new selection recorded", |b| {
