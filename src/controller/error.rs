@@ -53,6 +53,16 @@ pub enum ReconcileError {
     /// The finalizer helper failed to add or remove the finalizer.
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// A terminal error already recorded in status (a condition and, for a failure, a Warning
+    /// Event): the controller looks again after `--terminal-recheck`, without backoff. Returned
+    /// as a value so the metrics see the failure without a side channel.
+    #[error("recorded in status: {reason}")]
+    Recorded {
+        /// The condition reason recorded.
+        reason: &'static str,
+        /// A failure; `false` when waiting for something in the cluster (not a failure).
+        failure: bool,
+    },
 }
 
 impl ReconcileError {
@@ -81,7 +91,8 @@ impl ReconcileError {
             ReconcileError::Twilio { .. }
             | ReconcileError::Credentials(_)
             | ReconcileError::Terminal { .. }
-            | ReconcileError::Waiting { .. } => ErrorClass::Terminal,
+            | ReconcileError::Waiting { .. }
+            | ReconcileError::Recorded { .. } => ErrorClass::Terminal,
         }
     }
 
@@ -91,9 +102,9 @@ impl ReconcileError {
             ReconcileError::Kube(_) => "KubernetesApiError",
             ReconcileError::Finalizer(_) => "FinalizerError",
             ReconcileError::Credentials(e) => e.reason(),
-            ReconcileError::Terminal { reason, .. } | ReconcileError::Waiting { reason, .. } => {
-                reason
-            }
+            ReconcileError::Terminal { reason, .. }
+            | ReconcileError::Waiting { reason, .. }
+            | ReconcileError::Recorded { reason, .. } => reason,
             ReconcileError::Twilio { source, .. } => {
                 if source.is_auth() {
                     "TwilioAuthenticationFailed"

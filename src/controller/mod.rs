@@ -132,17 +132,6 @@ pub trait ReconcileObserver: Send + Sync {
     fn reconciled(&self, kind: &'static str, duration: Duration, failure: Option<&'static str>);
 }
 
-tokio::task_local! {
-    /// The reason of a terminal error recorded in status during this reconcile: such a
-    /// reconcile returns `Ok` to the controller (no quick retry) but still counts as failed.
-    static RECORDED_FAILURE: std::cell::Cell<Option<&'static str>>;
-}
-
-/// Notes that this reconcile recorded a terminal error with `reason` (see [`ReconcileObserver`]).
-fn note_recorded_failure(reason: &'static str) {
-    let _ = RECORDED_FAILURE.try_with(|f| f.set(Some(reason)));
-}
-
 /// Extra inputs of [`run_with`] beyond the watches.
 #[derive(Default)]
 pub struct RunOptions {
@@ -217,8 +206,8 @@ impl Context {
     ) {
         if let Some(observer) = &self.reconcile_observer {
             let failure = match result {
+                Err(ReconcileError::Recorded { failure: false, .. }) | Ok(_) => None,
                 Err(e) => Some(e.reason()),
-                Ok(_) => RECORDED_FAILURE.try_with(|f| f.get()).ok().flatten(),
             };
             observer.reconciled(kind, started.elapsed(), failure);
         }
@@ -285,51 +274,48 @@ where
 {
     use kube::runtime::finalizer::{Error as FinalizerError, Event as FinalizerEvent, finalizer};
     let started = Instant::now();
-    RECORDED_FAILURE
-        .scope(std::cell::Cell::new(None), async move {
-            let ns = obj.namespace().unwrap_or_default();
-            let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-            let key = object_key(obj.as_ref());
-            let result: Result<Action, ReconcileError> = async {
-                let obj = if ctx.written_versions.is_stale(obj.as_ref()) {
-                    match api.get_opt(&obj.name_any()).await? {
-                        Some(fresh) => {
-                            ctx.written_versions.note(&fresh);
-                            Arc::new(fresh)
-                        }
-                        None => return Ok(Action::await_change()),
+    async move {
+        let ns = obj.namespace().unwrap_or_default();
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+        let key = object_key(obj.as_ref());
+        let result: Result<Action, ReconcileError> = async {
+            let obj = if ctx.written_versions.is_stale(obj.as_ref()) {
+                match api.get_opt(&obj.name_any()).await? {
+                    Some(fresh) => {
+                        ctx.written_versions.note(&fresh);
+                        Arc::new(fresh)
                     }
-                } else {
-                    obj
-                };
-                let uid = obj.meta().uid.clone();
-                let deleting = obj.meta().deletion_timestamp.is_some();
-                let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
-                    match event {
-                        FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-                        FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
-                    }
-                })
-                .await;
-                match result {
-                    Ok(action) => {
-                        ctx.reset_backoff(&key);
-                        if deleting {
-                            ctx.written_versions.forget(uid.as_deref());
-                        }
-                        Ok(action)
-                    }
-                    Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => {
-                        Err(e)
-                    }
-                    Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
+                    None => return Ok(Action::await_change()),
                 }
-            }
+            } else {
+                obj
+            };
+            let uid = obj.meta().uid.clone();
+            let deleting = obj.meta().deletion_timestamp.is_some();
+            let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
+                match event {
+                    FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
+                    FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
+                }
+            })
             .await;
-            ctx.observe_reconcile(kind, started, &result);
-            result
-        })
-        .await
+            match result {
+                Ok(action) => {
+                    ctx.reset_backoff(&key);
+                    if deleting {
+                        ctx.written_versions.forget(uid.as_deref());
+                    }
+                    Ok(action)
+                }
+                Err(FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e)) => Err(e),
+                Err(other) => Err(ReconcileError::Finalizer(other.to_string())),
+            }
+        }
+        .await;
+        ctx.observe_reconcile(kind, started, &result);
+        result
+    }
+    .await
 }
 
 /// A Twilio delete's result, with "not found" counted as done: the object is gone either way,
@@ -406,6 +392,12 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     err: &ReconcileError,
     ctx: Arc<Context>,
 ) -> Action {
+    if let ReconcileError::Recorded { .. } = err {
+        // Already a condition (and an Event): look again on the slow recheck, not with the
+        // backoff of transient errors, which it resets.
+        ctx.reset_backoff(&object_key(obj.as_ref()));
+        return Action::requeue(ctx.config.terminal_recheck);
+    }
     let wait = ctx.backoff_for(&object_key(obj.as_ref()), err.retry_after());
     tracing::warn!(object = %object_key(obj.as_ref()), error = %err, retry_in = ?wait, "reconcile failed");
     Action::requeue(wait)

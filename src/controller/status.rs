@@ -247,8 +247,8 @@ where
     }
     if terminal {
         // Waiting for the cluster is not a failure; everything else terminal is.
-        if !matches!(err, ReconcileError::Waiting { .. }) {
-            super::note_recorded_failure(reason);
+        let failure = !matches!(err, ReconcileError::Waiting { .. });
+        if failure {
             event(
                 ctx,
                 writer.obj,
@@ -259,9 +259,7 @@ where
             )
             .await;
         }
-        Ok(kube::runtime::controller::Action::requeue(
-            ctx.config.terminal_recheck,
-        ))
+        Err(ReconcileError::Recorded { reason, failure })
     } else {
         Err(err)
     }

@@ -44,12 +44,14 @@ async fn kubectl_sees_the_approved_objects_and_sigterm_stops_the_playground() {
         .find(|l| l.starts_with("acme-shaken-stir "))
         .unwrap_or_else(|| panic!("no row:\n{table}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
+    // NUMBERS attached/requested, COVERED on an approved product/selected, then READY.
     assert_eq!(
-        cells[..5],
+        cells[..6],
         [
             "acme-shaken-stir",
             product_sid.as_str(),
             "twilio-approved",
+            "3/3",
             "3/3",
             "True"
         ],
