@@ -411,6 +411,79 @@ pub async fn run(
     run_with(ctx, shutdown, RunOptions::default()).await
 }
 
+/// The Secrets' metadata, shared like the bindings: one source (a watch, or a periodic check of
+/// the Secrets named, per `--secret-access`), one cache, and a subscriber per controller to wake
+/// the objects using a changed Secret. `None` if the cache cannot be subscribed to.
+#[allow(clippy::type_complexity)]
+fn secret_source(
+    ctx: &Arc<Context>,
+    bindings: &Store<BusinessProfileBinding>,
+    products: &Store<ShakenStirTrustProduct>,
+) -> Option<(
+    [reflector::ReflectHandle<secrets::SecretMeta>; 2],
+    impl std::future::Future<Output = ()> + Send + use<>,
+)> {
+    let named = {
+        let (bindings, products) = (bindings.clone(), products.clone());
+        move || secrets::named_secrets(&bindings, &products)
+    };
+    let known = {
+        let ctx = ctx.clone();
+        move |ns: &str, name: &str, version: &str| ctx.credentials.built_from(ns, name, version)
+    };
+    let config = &ctx.config;
+    let events = secrets::secret_events(
+        &ctx.client,
+        &config.namespace,
+        &config.secrets,
+        named,
+        known,
+    );
+    let (reader, handles, watch) = shared_watch(events, trim_secret_meta)?;
+    // Only a watch keeps the versions current enough to skip reading a Secret: a periodic check
+    // would let a reconcile use a Secret deleted or rotated since, for up to a recheck. In `get`
+    // mode each reconcile reads its Secret by name (one GET; the client is reused while the
+    // resourceVersion is unchanged), and the check only wakes the resources of a changed one.
+    if matches!(config.secrets, SecretAccess::Watch { .. }) {
+        ctx.credentials.watch_versions(reader);
+    }
+    Some((handles, watch))
+}
+
+/// Resolves once both informer caches hold their initial list, then calls `on_synced`
+/// (readiness).
+async fn caches_synced(
+    bindings: Store<BusinessProfileBinding>,
+    products: Store<ShakenStirTrustProduct>,
+    on_synced: Option<Box<dyn FnOnce() + Send>>,
+) {
+    let _ = bindings.wait_until_ready().await;
+    let _ = products.wait_until_ready().await;
+    if let Some(hook) = on_synced {
+        hook();
+    }
+}
+
+/// The Trust Products of the cache that take their profile and numbers from `binding`.
+fn products_using(
+    products: &Store<ShakenStirTrustProduct>,
+    binding: &BusinessProfileBinding,
+) -> Vec<ObjectRef<ShakenStirTrustProduct>> {
+    let (ns, name) = (binding.namespace(), binding.name_any());
+    products
+        .state()
+        .into_iter()
+        .filter(|p| {
+            p.namespace() == ns
+                && p.spec
+                    .business_profile_binding_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == name)
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
 /// Runs both controllers until `shutdown` resolves, with extra triggers and a readiness hook.
 pub async fn run_with(
     ctx: Arc<Context>,
@@ -442,45 +515,17 @@ pub async fn run_with(
     let _ = ctx.products.set(product_reader.clone());
     let binding_stream = changed_only(binding_changes, trigger_hash);
     let _ = ctx.bindings.set(binding_reader.clone());
-    let synced = {
-        let (bindings, products) = (binding_reader.clone(), product_reader.clone());
-        let on_synced = options.on_synced;
-        async move {
-            let _ = bindings.wait_until_ready().await;
-            let _ = products.wait_until_ready().await;
-            if let Some(hook) = on_synced {
-                hook();
-            }
-        }
-    };
-    // The Secrets' metadata likewise: one source (a watch, or a periodic check of the Secrets
-    // named, per `--secret-access`), one cache, and a subscriber per controller to wake the
-    // objects using a changed Secret.
-    let named = {
-        let (bindings, products) = (binding_reader.clone(), product_reader.clone());
-        move || secrets::named_secrets(&bindings, &products)
-    };
-    let known = {
-        let ctx = ctx.clone();
-        move |ns: &str, name: &str, version: &str| ctx.credentials.built_from(ns, name, version)
-    };
-    let secrets = secrets::secret_events(&client, &ns, &ctx.config.secrets, named, known);
-    let Some((
-        secret_reader,
-        [secret_changes_for_bindings, secret_changes_for_products],
-        secret_watch,
-    )) = shared_watch(secrets, trim_secret_meta)
+    let synced = caches_synced(
+        binding_reader.clone(),
+        product_reader.clone(),
+        options.on_synced,
+    );
+    let Some(([secret_changes_for_bindings, secret_changes_for_products], secret_watch)) =
+        secret_source(&ctx, &binding_reader, &product_reader)
     else {
         tracing::error!("the Secret cache cannot be shared; controllers not started");
         return;
     };
-    // Only a watch keeps the versions current enough to skip reading a Secret: a periodic check
-    // would let a reconcile use a Secret deleted or rotated since, for up to a recheck. In `get`
-    // mode each reconcile reads its Secret by name (one GET; the client is reused while the
-    // resourceVersion is unchanged), and the check only wakes the resources of a changed one.
-    if matches!(ctx.config.secrets, SecretAccess::Watch { .. }) {
-        ctx.credentials.watch_versions(secret_reader);
-    }
     let binding_store = binding_reader.clone();
     let bindings_run = Controller::for_shared_stream(binding_stream, binding_reader)
         .with_config(config.clone())
@@ -513,24 +558,9 @@ pub async fn run_with(
                 p.spec.credentials.secret_name.as_str()
             })
         })
-        .watches_shared_stream(
-            binding_outcomes,
-            move |binding: Arc<BusinessProfileBinding>| {
-                let (ns, name) = (binding.namespace(), binding.name_any());
-                store_for_bindings
-                    .state()
-                    .into_iter()
-                    .filter(|p| {
-                        p.namespace() == ns
-                            && p.spec
-                                .business_profile_binding_ref
-                                .as_ref()
-                                .is_some_and(|r| r.name == name)
-                    })
-                    .map(|p| ObjectRef::from_obj(p.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_shared_stream(binding_outcomes, move |binding| {
+            products_using(&store_for_bindings, &binding)
+        })
         .graceful_shutdown_on(shutdown)
         .run(trust_product::reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()));

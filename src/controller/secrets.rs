@@ -68,7 +68,7 @@ pub(super) fn named_secrets(
     binding_secrets.chain(product_secrets).collect()
 }
 
-type SecretMeta = PartialObjectMeta<Secret>;
+pub(super) type SecretMeta = PartialObjectMeta<Secret>;
 type SecretEvents = BoxStream<'static, Result<watcher::Event<SecretMeta>, watcher::Error>>;
 
 /// The Secret metadata events of `access`. `named` lists the `(namespace, name)` of every
