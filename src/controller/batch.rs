@@ -17,6 +17,17 @@ use crate::twilio::TwilioError;
 /// shows often (500 writes at 10 in flight and 100 ms each take about 5 s).
 pub const BATCH_SIZE: usize = 500;
 
+/// The next batch: the first [`BATCH_SIZE`] of the planned writes not tried yet in this
+/// reconcile (each is tried once; the next reconcile retries).
+pub fn next<A: Ord + Clone>(planned: &[A], attempted: &std::collections::BTreeSet<A>) -> Vec<A> {
+    planned
+        .iter()
+        .filter(|a| !attempted.contains(*a))
+        .take(BATCH_SIZE)
+        .cloned()
+        .collect()
+}
+
 /// What became of one write of a batch.
 #[derive(Debug)]
 pub enum Outcome<T> {
@@ -119,6 +130,17 @@ mod tests {
                 other => panic!("unexpected outcome {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_next_batch_skips_what_was_tried_and_stops_at_the_batch_size() {
+        let planned: Vec<usize> = (0..BATCH_SIZE + 10).collect();
+        let tried: std::collections::BTreeSet<usize> = [0, 2].into();
+        let batch = next(&planned, &tried);
+        assert_eq!(batch.len(), BATCH_SIZE);
+        assert_eq!(batch[..3], [1, 3, 4]);
+        let all: std::collections::BTreeSet<usize> = planned.iter().copied().collect();
+        assert!(next(&planned, &all).is_empty());
     }
 
     #[test]

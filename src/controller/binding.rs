@@ -150,10 +150,7 @@ fn relevant_numbers(
 ) -> Vec<String> {
     let mut sids: BTreeSet<String> = targets
         .iter()
-        .filter_map(|t| match t {
-            NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
-            NumberTarget::Unresolvable { .. } => None,
-        })
+        .filter_map(|t| t.number_sid().map(str::to_owned))
         .collect();
     sids.extend(recorded.phone_numbers.iter().filter_map(|n| n.sid.clone()));
     sids.extend(recorded.assignments_pending.iter().cloned());
@@ -464,10 +461,7 @@ fn ownership(
     ));
     let wanted: BTreeSet<&str> = targets
         .iter()
-        .filter_map(|t| match t {
-            NumberTarget::Resolved { number_sid, .. } => Some(number_sid.as_str()),
-            NumberTarget::Unresolvable { .. } => None,
-        })
+        .filter_map(NumberTarget::number_sid)
         .collect();
     let ours_by_number: BTreeMap<&str, &str> = assignments
         .iter()
@@ -545,15 +539,9 @@ async fn sync(
             failing_since,
             poll: &ctx.config.poll,
         });
-        let batch: Vec<BindingAction> = match failed {
+        let batch = match failed {
             Some(_) => Vec::new(),
-            None => planned
-                .actions
-                .iter()
-                .filter(|a| !progress.attempted.contains(*a))
-                .take(batch::BATCH_SIZE)
-                .cloned()
-                .collect(),
+            None => batch::next(&planned.actions, &progress.attempted),
         };
         progress
             .in_flight

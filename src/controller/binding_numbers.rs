@@ -129,10 +129,7 @@ pub(super) async fn wanted(
 }
 
 fn resolved_sid(target: &NumberTarget) -> Option<String> {
-    match target {
-        NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
-        NumberTarget::Unresolvable { .. } => None,
-    }
+    target.number_sid().map(str::to_owned)
 }
 
 /// The numbers discovery selected last time, as the status recorded them: every wanted number

@@ -45,6 +45,16 @@ pub enum NumberTarget {
     },
 }
 
+impl NumberTarget {
+    /// The `PN…` SID, once resolved.
+    pub fn number_sid(&self) -> Option<&str> {
+        match self {
+            NumberTarget::Resolved { number_sid, .. } => Some(number_sid),
+            NumberTarget::Unresolvable { .. } => None,
+        }
+    }
+}
+
 /// A number recorded in status that the spec no longer lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Released {

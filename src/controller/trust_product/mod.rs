@@ -21,9 +21,7 @@ use super::{Context, ReconcileError};
 use crate::api::{
     RESUBMIT_ANNOTATION, ShakenStirTrustProduct, ShakenStirTrustProductStatus, twilio_status as ts,
 };
-use crate::planner::trust_product::{
-    Attachment, ProductView, TrustProductAction, TrustProductInputs, plan,
-};
+use crate::planner::trust_product::{Attachment, ProductView, TrustProductInputs, plan};
 use crate::planner::{PollSchedule, Requeue};
 use crate::twilio::TrustProduct;
 
@@ -102,15 +100,9 @@ async fn sync(
     let mut failed: Option<ReconcileError> = None;
     loop {
         let planned = plan(&inputs(obj, ctx, &observed, &progress, writer));
-        let batch: Vec<TrustProductAction> = match failed {
+        let batch = match failed {
             Some(_) => Vec::new(),
-            None => planned
-                .actions
-                .iter()
-                .filter(|a| !progress.attempted.contains(*a))
-                .take(batch::BATCH_SIZE)
-                .cloned()
-                .collect(),
+            None => batch::next(&planned.actions, &progress.attempted),
         };
         progress.mark(&batch);
         let synced = batch.is_empty() && failed.is_none();
