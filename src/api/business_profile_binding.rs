@@ -12,15 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{
     AC_SID_PATTERN, BU_SID_PATTERN, CredentialsRef, DeletionPolicy, E164_PATTERN, NumberCounts,
-    PN_SID_PATTERN,
+    Ownership, PN_SID_PATTERN,
 };
 use super::shaken_stir_trust_product::NumberOrSid;
 
-/// The most numbers one binding handles (listed and selected together) in this version: its
-/// status still records one entry per number (about 230 bytes; Twilio's reason only for the
-/// first [`crate::planner::text::NUMBER_MESSAGES_MAX`] problem numbers), and the status must stay
-/// well under etcd's 1.5 MiB object limit.
-pub const MAX_BINDING_NUMBERS: usize = 5_000;
+/// The most numbers one binding handles (listed and selected together). Its status does not grow
+/// with them (above [`crate::api::FULL_NUMBER_LIST_MAX`] numbers it lists only those needing
+/// attention); what bounds it is the operator's memory, about 1 KiB per number.
+pub const MAX_BINDING_NUMBERS: usize = 100_000;
 
 /// Desired state: which Primary Business Profile, and which phone numbers must be assigned to it.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -258,9 +257,25 @@ pub struct BusinessProfileBindingStatus {
     /// The resolved Primary Business Profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_profile: Option<ResolvedBusinessProfile>,
-    /// One entry per requested phone number, plus entries being released.
+    /// One entry per requested phone number, plus entries being released; above 500 numbers
+    /// (`numbersAbridged`), only the numbers that need attention (being released, refused,
+    /// unresolvable), at most 500, and the others are counted in `numbers`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phone_numbers: Vec<PhoneNumberAssignmentStatus>,
+    /// Whether `phoneNumbers` lists only the numbers that need attention.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub numbers_abridged: bool,
+    /// Numbers needing attention beyond those listed in an abridged `phoneNumbers`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub numbers_omitted: u32,
+    /// A digest of the assigned numbers and their assignments: it changes whenever they do,
+    /// which tells the Trust Products using this binding to look again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numbers_digest: Option<String>,
+    /// Which of the profile's assignments of these numbers this object created (removed under
+    /// `deletionPolicy: Delete`), however many numbers it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
     /// "assigned/requested", e.g. `3/3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numbers_summary: Option<String>,

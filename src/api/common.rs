@@ -1,7 +1,7 @@
 //! Types shared by both custom resources: the credentials reference, deletion policy,
 //! SID and phone-number patterns, and condition helpers.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -214,7 +214,7 @@ pub struct NumberCounts {
     pub covered: u32,
 }
 
-fn is_zero(n: &u32) -> bool {
+pub(super) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
@@ -224,3 +224,46 @@ impl NumberCounts {
         format!("{}/{}", self.covered, self.selected)
     }
 }
+
+/// Which of the assignments (or attachments) of an object's numbers the object created, kept
+/// in a few fields however many numbers it has: the exact per-number record lives in the
+/// operator's memory and, up to [`FULL_NUMBER_LIST_MAX`] numbers, in `phoneNumbers`.
+///
+/// An assignment of one of the object's numbers is the object's when Twilio's `date_created` is
+/// not before `since` and its SID is not in `adopted`. `since` is set, a margin before the
+/// object's first create, in the status write that marks that create pending, so every
+/// assignment the object makes is dated after it; `adopted` lists the assignments dated after
+/// `since` that the operator found and did not make (a number assigned in the Console meanwhile,
+/// for instance). The rule is exact for everything the operator saw while it ran; an assignment
+/// of one of the object's numbers made by someone else while no operator was running, after
+/// `since`, counts as the object's.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ownership {
+    /// Twilio's creation time from which the object's own assignments date (a margin,
+    /// [`OWNERSHIP_MARGIN_SECONDS`], before its first create, against clock skew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
+    /// `RA…` assignments dated from `since` on that the object did not create (the first
+    /// [`ADOPTED_MAX`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
+    pub adopted: Vec<String>,
+    /// Such assignments beyond `adopted`: while non-zero, an assignment dated from `since` on
+    /// that is not recorded otherwise is taken as not the object's (left in place, never
+    /// removed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub adopted_omitted: u32,
+}
+
+/// Up to this many numbers, `status.phoneNumbers` lists each one with its assignment; above,
+/// only the numbers that need attention (released, refused, unresolvable), at most
+/// [`PROBLEM_NUMBERS_MAX`], and the rest are counted in `status.numbers`.
+pub const FULL_NUMBER_LIST_MAX: usize = 500;
+/// At most this many numbers are listed in an abridged `status.phoneNumbers`.
+pub const PROBLEM_NUMBERS_MAX: usize = 500;
+/// At most this many adopted assignments are listed in `status.ownership.adopted`.
+pub const ADOPTED_MAX: usize = 1000;
+/// How long before its first create an object's `ownership.since` is set: Twilio's clock may
+/// be this far behind the operator's without an assignment the object made looking older.
+pub const OWNERSHIP_MARGIN_SECONDS: i64 = 300;

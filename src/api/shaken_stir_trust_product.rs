@@ -12,8 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    BU_SID_PATTERN, CredentialsRef, DeletionPolicy, NumberCounts, RN_SID_PATTERN,
-    SHAKEN_STIR_POLICY_SID,
+    BU_SID_PATTERN, CredentialsRef, DeletionPolicy, NumberCounts, Ownership, RN_SID_PATTERN,
+    SHAKEN_STIR_POLICY_SID, is_zero,
 };
 
 /// A phone number in `spec.phoneNumbers`: a `PN…` SID, or an E.164 number of the binding.
@@ -195,9 +195,20 @@ pub struct ShakenStirTrustProductStatus {
     /// Whether this object created the entity assignment.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub entity_assignment_created: bool,
-    /// Numbers attached to the product.
+    /// Numbers attached to the product; above 500 numbers (`numbersAbridged`), only those not
+    /// attached (refused, or waiting), at most 500, and the others are counted in `numbers`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phone_numbers: Vec<TrustProductNumberStatus>,
+    /// Whether `phoneNumbers` lists only the numbers that need attention.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub numbers_abridged: bool,
+    /// Numbers needing attention beyond those listed in an abridged `phoneNumbers`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub numbers_omitted: u32,
+    /// Which of the product's number attachments this object created (removed under
+    /// `deletionPolicy: Delete`), however many numbers it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
     /// What an attachment create was sent for (a number's `PN…` SID, or the profile's `BU…`
     /// SID) whose outcome is not recorded yet. Set just before the (non-idempotent) create and
     /// cleared with its result: after a crash, timeout or 5xx, an attachment the next look-up

@@ -1,7 +1,7 @@
 //! Reconciles `BusinessProfileBinding`: resolve the Primary Business Profile and the numbers,
 //! assign the missing numbers to the profile (seed step 2), report, poll the profile's vetting.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
@@ -11,6 +11,7 @@ use kube::{Api, ResourceExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::batch::{self, Outcome};
+use super::book::Abridge;
 use super::status::{
     Conditioned, StatusWriter, announce_expiry, apply_conditions, event, report_error,
 };
@@ -22,8 +23,9 @@ use crate::api::{
 use crate::planner::binding::{
     BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan,
 };
+use crate::planner::provenance::{self, Dated};
 use crate::planner::{ConditionSpec, Requeue, text};
-use crate::twilio::{BundleFilter, CustomerProfile, TrustHub};
+use crate::twilio::{BundleFilter, ChannelEndpointAssignment, CustomerProfile, TrustHub};
 
 type Writer<'a> = StatusWriter<'a, BusinessProfileBinding, BusinessProfileBindingStatus>;
 
@@ -46,12 +48,7 @@ async fn apply(
     obj: &BusinessProfileBinding,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let mut writer = StatusWriter::new(
-        api,
-        obj,
-        obj.status.clone().unwrap_or_default(),
-        &ctx.written_versions,
-    );
+    let mut writer = StatusWriter::new(api, obj, obj.status.as_ref(), ctx);
     match sync(obj, ctx, &mut writer).await {
         Ok(action) => Ok(action),
         Err(err) => report_error(ctx, &mut writer, err).await,
@@ -200,6 +197,9 @@ struct Progress {
     assignments: Vec<(String, String)>,
     /// `RA…` SIDs this object created.
     owned: BTreeSet<String>,
+    /// Assignments listed by this reconcile that this object did not make, dated from its
+    /// `ownership.since` on (`None` when it did not list).
+    adopted: Option<Vec<String>>,
     /// Numbers recorded in status that the spec dropped.
     released: Vec<Released>,
     /// Refused assignments of this reconcile, by `PN…`.
@@ -366,18 +366,27 @@ async fn observe(
         && !wanted.selection_changed)
         .then(|| recorded_assignments(obj, recorded, &view, &targets))
         .flatten();
-    let listed = frugal.is_none();
-    let assignments = match frugal {
-        Some(known) => known,
-        None => list_assignments(twilio, &view.sid, &relevant_numbers(&targets, recorded)).await?,
+    let listed = match frugal {
+        Some(_) => None,
+        None => {
+            Some(list_assignments(twilio, &view.sid, &relevant_numbers(&targets, recorded)).await?)
+        }
     };
-    let listed_at = if listed {
+    let assignments = match (frugal, &listed) {
+        (Some(known), _) => known,
+        (None, listed) => listed
+            .iter()
+            .flatten()
+            .map(|a| (a.assignment_sid.clone(), a.number_sid.clone()))
+            .collect(),
+    };
+    let listed_at = if listed.is_some() {
         super::drift::announce_unassigned(ctx, obj, recorded, &assignments).await;
         Some(Time(now))
     } else {
         recorded.assignments_listed_at.clone()
     };
-    let progress = ownership(recorded, &targets, assignments);
+    let progress = ownership(recorded, &targets, assignments, listed.as_deref(), now);
     if wanted.changes != (0, 0) {
         let (new, gone) = wanted.changes;
         let selected = wanted.discovery.as_ref().map_or(0, |d| d.selected as usize);
@@ -413,13 +422,13 @@ async fn observe(
 /// for its own numbers only.
 const LIST_WHOLE_FROM: usize = 100;
 
-/// The profile's `(RA…, PN…)` assignments of `numbers`: filtered by Twilio for a few numbers,
-/// else the whole list filtered here, so the cost grows with the numbers, never per number.
-async fn list_assignments(
+/// The profile's assignments of `numbers`: filtered by Twilio for a few numbers, else the
+/// whole list filtered here, so the cost grows with the numbers, never per number.
+pub(super) async fn list_assignments(
     twilio: &dyn TrustHub,
     profile_sid: &str,
     numbers: &[String],
-) -> Result<Vec<(String, String)>, ReconcileError> {
+) -> Result<Vec<Dated>, ReconcileError> {
     let listed = if numbers.len() < LIST_WHOLE_FROM {
         twilio
             .list_customer_profile_channel_endpoint_assignments_among(profile_sid, numbers)
@@ -432,20 +441,23 @@ async fn list_assignments(
     .map_err(ReconcileError::twilio(
         "list the profile's phone number assignments",
     ))?;
-    let wanted: BTreeSet<&str> = numbers.iter().map(String::as_str).collect();
+    let wanted: HashSet<&str> = numbers.iter().map(String::as_str).collect();
     Ok(listed
         .into_iter()
-        .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
-        .filter(|(_, pn)| wanted.contains(pn.as_str()))
+        .filter_map(ChannelEndpointAssignment::dated)
+        .filter(|a| wanted.contains(a.number_sid.as_str()))
         .collect())
 }
 
-/// Which listed assignments are this object's (recorded as made by it, or found for a create
-/// left in flight), and which recorded numbers the spec dropped.
+/// Which listed assignments are this object's (recorded as made by it, found for a create left
+/// in flight, or, when the status came back abridged, told by its `ownership`), and which
+/// recorded numbers the spec dropped.
 fn ownership(
     recorded: &BusinessProfileBindingStatus,
     targets: &[NumberTarget],
     assignments: Vec<(String, String)>,
+    listed: Option<&[Dated]>,
+    now: k8s_openapi::jiff::Timestamp,
 ) -> Progress {
     let mut owned: BTreeSet<String> = recorded
         .phone_numbers
@@ -453,6 +465,12 @@ fn ownership(
         .filter(|n| n.created_by_operator)
         .filter_map(|n| n.assignment_sid.clone())
         .collect();
+    if recorded.is_abridged() {
+        owned.extend(provenance::derived_owned(
+            recorded.ownership.as_ref(),
+            listed.unwrap_or_default(),
+        ));
+    }
     owned.extend(crate::planner::claimed(
         &recorded.assignments_pending,
         assignments
@@ -487,9 +505,12 @@ fn ownership(
             })
         })
         .collect();
+    let cutoff = provenance::adoption_cutoff(recorded.ownership.as_ref(), now);
+    let adopted = listed.map(|listed| provenance::adopted_since(listed, &owned, cutoff));
     Progress {
         assignments,
         owned,
+        adopted,
         released,
         // The refusals the last reconcile recorded, kept while they are retried so the
         // conditions do not flap to `Assigning` in between.
@@ -610,6 +631,14 @@ fn recorded_status(
     let mut status = written.clone();
     status.business_profile = Some(observed.profile.clone());
     status.phone_numbers = planned.numbers.clone();
+    status.mark_full();
+    status.numbers_digest = Some(numbers_digest(&status.phone_numbers));
+    status.ownership = provenance::recorded_ownership(
+        written.ownership.as_ref(),
+        !progress.in_flight.is_empty(),
+        k8s_openapi::jiff::Timestamp::now(),
+        progress.adopted.as_deref(),
+    );
     status.numbers_summary = Some(planned.summary.clone());
     let assigned: BTreeSet<&str> = planned
         .numbers
@@ -637,6 +666,22 @@ fn recorded_status(
         status.mark_synced(generation);
     }
     status
+}
+
+/// A digest of the assigned numbers and their assignments (order aside), for the Trust
+/// Products that take their numbers from this binding: it changes whenever those do.
+fn numbers_digest(numbers: &[crate::api::PhoneNumberAssignmentStatus]) -> String {
+    use std::hash::{Hash, Hasher};
+    let sum = numbers
+        .iter()
+        .filter(|n| n.state == NumberState::Assigned)
+        .map(|n| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (&n.sid, &n.assignment_sid, &n.phone_number).hash(&mut h);
+            h.finish()
+        })
+        .fold(0u64, u64::wrapping_add);
+    format!("{sum:016x}")
 }
 
 /// One write of a batch: the new assignment's `RA…` SID, or the removed one's.

@@ -64,7 +64,9 @@ pub(super) async fn wanted(
         .annotations()
         .get(DISCOVER_ANNOTATION)
         .map(String::as_str);
+    // An abridged status does not hold the selection: list it again.
     let due = recorded.observed_generation != obj.metadata.generation
+        || recorded.numbers_abridged
         || select::listing_due(
             interval,
             previous.and_then(|d| d.listed_at.as_ref()).map(|t| t.0),
@@ -114,7 +116,7 @@ pub(super) async fn wanted(
         return Err(ReconcileError::terminal(
             "TooManyNumbers",
             format!(
-                "the binding wants {} numbers; this version handles at most {MAX_NUMBERS} per binding (its status records one entry per number): narrow spec.discovery or split the numbers over several bindings",
+                "the binding wants {} numbers; this version handles at most {MAX_NUMBERS} per binding (the operator keeps about 1 KiB per number in memory): narrow spec.discovery or split the numbers over several bindings",
                 targets.len()
             ),
         ));

@@ -3,6 +3,8 @@
 //! gets a terminal condition naming the first instead of sharing, and later fighting over, the
 //! assignment (one would unassign what the other relies on).
 
+use std::collections::HashSet;
+
 use kube::{Resource, ResourceExt};
 
 use super::{Context, ReconcileError};
@@ -19,22 +21,30 @@ fn claimant(obj: &BusinessProfileBinding, recorded: bool) -> Claimant<'_> {
     }
 }
 
-/// Whether `binding`'s status records `number` as assigned to `profile`.
-fn records(binding: &BusinessProfileBinding, profile: &str, number: &str) -> bool {
-    binding.status.as_ref().is_some_and(|s| {
-        s.business_profile
-            .as_ref()
-            .is_some_and(|p| p.sid == profile)
-            && s.phone_numbers.iter().any(|n| {
-                n.sid.as_deref() == Some(number)
-                    && n.state == NumberState::Assigned
-                    && n.assignment_sid.is_some()
-            })
-    })
+/// The numbers `binding` records as assigned to `profile` (from its full record when this
+/// process wrote one, else its status, which above a few hundred numbers lists none).
+fn recorded_on(ctx: &Context, binding: &BusinessProfileBinding, profile: &str) -> HashSet<String> {
+    let status = ctx
+        .books
+        .bindings
+        .view(binding.meta().uid.as_deref(), binding.status.as_ref());
+    if status
+        .business_profile
+        .as_ref()
+        .is_none_or(|p| p.sid != profile)
+    {
+        return HashSet::new();
+    }
+    status
+        .phone_numbers
+        .iter()
+        .filter(|n| n.state == NumberState::Assigned && n.assignment_sid.is_some())
+        .filter_map(|n| n.sid.clone())
+        .collect()
 }
 
 /// Refuses the numbers of `targets` that another binding of the cluster (informer cache, not
-/// being deleted) owns on `profile`. No Twilio call.
+/// being deleted) owns on `profile`. No Twilio call; one pass over each binding's numbers.
 pub(super) fn check_numbers_unclaimed(
     obj: &BusinessProfileBinding,
     ctx: &Context,
@@ -49,7 +59,16 @@ pub(super) fn check_numbers_unclaimed(
         .state()
         .into_iter()
         .filter(|o| o.uid() != me && o.meta().deletion_timestamp.is_none())
+        .map(|o| {
+            let numbers = recorded_on(ctx, &o, profile);
+            (o, numbers)
+        })
+        .filter(|(_, numbers)| !numbers.is_empty())
         .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let mine = recorded_on(ctx, obj, profile);
     for target in targets {
         let NumberTarget::Resolved {
             number_sid,
@@ -61,11 +80,14 @@ pub(super) fn check_numbers_unclaimed(
         };
         let claims: Vec<Claimant<'_>> = others
             .iter()
-            .filter(|o| records(o, profile, number_sid))
-            .map(|o| claimant(o, true))
+            .filter(|(_, numbers)| numbers.contains(number_sid))
+            .map(|(o, _)| claimant(o, true))
             .collect();
-        let mine = claimant(obj, records(obj, profile, number_sid));
-        if let Some(owner) = owner_other_than_me(&mine, &claims) {
+        if claims.is_empty() {
+            continue;
+        }
+        let me = claimant(obj, mine.contains(number_sid));
+        if let Some(owner) = owner_other_than_me(&me, &claims) {
             return Err(ReconcileError::terminal(
                 "NumberInAnotherBinding",
                 format!(

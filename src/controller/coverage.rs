@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use kube::ResourceExt;
 
 use super::Context;
+use super::book::Abridge;
 use crate::api::{BusinessProfileBinding, twilio_status as ts};
 
 /// How many of `assigned` (the binding's numbers on its profile) are attached to a
@@ -22,6 +23,7 @@ pub(super) fn binding_covered(
     };
     let (namespace, name) = (binding.namespace(), binding.name_any());
     let mut covered: BTreeSet<String> = BTreeSet::new();
+    let mut fallback = 0;
     for product in store.state() {
         let uses_binding = product.namespace() == namespace
             && product
@@ -29,10 +31,21 @@ pub(super) fn binding_covered(
                 .business_profile_binding_ref
                 .as_ref()
                 .is_some_and(|r| r.name == name);
-        let Some(status) = product.status.as_ref().filter(|_| uses_binding) else {
+        let Some(stored) = product.status.as_ref().filter(|_| uses_binding) else {
             continue;
         };
+        let status = ctx
+            .books
+            .products
+            .view(product.metadata.uid.as_deref(), Some(stored));
         if status.twilio_status.as_deref() != Some(ts::TWILIO_APPROVED) {
+            continue;
+        }
+        if status.is_abridged() {
+            // Read before this process rebuilt the product's record (after a restart): its
+            // count stands in until then.
+            let counted = status.numbers.as_ref().map_or(0, |n| n.covered as usize);
+            fallback = fallback.max(counted.min(assigned.len()));
             continue;
         }
         covered.extend(
@@ -43,7 +56,7 @@ pub(super) fn binding_covered(
                 .map(|n| n.sid.clone()),
         );
     }
-    u32::try_from(covered.len()).unwrap_or(u32::MAX)
+    u32::try_from(covered.len().max(fallback)).unwrap_or(u32::MAX)
 }
 
 /// A Trust Product covers the numbers attached to it while it is approved.

@@ -50,6 +50,15 @@ pub enum ReconcileError {
         /// What is awaited.
         message: String,
     },
+    /// Waiting for this process to read another object again (its full record of a binding's
+    /// numbers, after a restart): retried with backoff, as no watch event may come.
+    #[error("{message}")]
+    Recalling {
+        /// CamelCase condition reason.
+        reason: &'static str,
+        /// What is awaited.
+        message: String,
+    },
     /// The finalizer helper failed to add or remove the finalizer.
     #[error("finalizer: {0}")]
     Finalizer(String),
@@ -82,7 +91,9 @@ impl ReconcileError {
     /// Transient or terminal.
     pub fn class(&self) -> ErrorClass {
         match self {
-            ReconcileError::Kube(_) | ReconcileError::Finalizer(_) => ErrorClass::Transient,
+            ReconcileError::Kube(_)
+            | ReconcileError::Finalizer(_)
+            | ReconcileError::Recalling { .. } => ErrorClass::Transient,
             ReconcileError::Twilio { source, .. }
                 if source.is_transient() || source.is_ambiguous() =>
             {
@@ -104,6 +115,7 @@ impl ReconcileError {
             ReconcileError::Credentials(e) => e.reason(),
             ReconcileError::Terminal { reason, .. }
             | ReconcileError::Waiting { reason, .. }
+            | ReconcileError::Recalling { reason, .. }
             | ReconcileError::Recorded { reason, .. } => reason,
             ReconcileError::Twilio { source, .. } => {
                 if source.is_auth() {

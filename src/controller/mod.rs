@@ -15,6 +15,7 @@ mod binding;
 mod binding_cleanup;
 mod binding_numbers;
 mod binding_ownership;
+pub mod book;
 mod coverage;
 mod credentials;
 mod discovery;
@@ -120,7 +121,13 @@ pub struct Context {
     policies_seen: Mutex<HashMap<String, Instant>>,
     /// Our own last status write per object, to tell a lagging informer cache.
     written_versions: written::WrittenVersions,
+    /// The full status of each object as this process last wrote it (the API holds it
+    /// abridged above a few hundred numbers).
+    pub books: book::Books,
 }
+
+/// How often an object waiting for this process to rebuild another object's record looks again.
+const RECALL_RECHECK: Duration = Duration::from_secs(2);
 
 /// How long a policy found in Trust Hub is taken to still exist without asking again.
 pub const POLICY_RECHECK: Duration = Duration::from_secs(15 * 60);
@@ -174,6 +181,7 @@ impl Context {
             reconcile_observer: reconciles,
             policies_seen: Mutex::new(HashMap::new()),
             written_versions: written::WrittenVersions::default(),
+            books: book::Books::default(),
         })
     }
 
@@ -304,6 +312,7 @@ where
                     ctx.reset_backoff(&key);
                     if deleting {
                         ctx.written_versions.forget(uid.as_deref());
+                        ctx.books.forget(uid.as_deref());
                     }
                     Ok(action)
                 }
@@ -397,6 +406,13 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         // backoff of transient errors, which it resets.
         ctx.reset_backoff(&object_key(obj.as_ref()));
         return Action::requeue(ctx.config.terminal_recheck);
+    }
+    if let ReconcileError::Recalling { .. } = err {
+        // Waiting for another reconcile of this process (a binding rebuilding its record after
+        // a restart), which may take a minute at 50,000 numbers and raises no watch event this
+        // object reacts to: look again soon, at the cost of one cache read, without a backoff
+        // that would grow past the moment it is done.
+        return Action::requeue(RECALL_RECHECK);
     }
     let wait = ctx.backoff_for(&object_key(obj.as_ref()), err.retry_after());
     tracing::warn!(object = %object_key(obj.as_ref()), error = %err, retry_in = ?wait, "reconcile failed");

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::book::{Book, Booked, stored_hash};
 use super::events::EventNote;
 use super::written::WrittenVersions;
 use super::{Context, ErrorClass, ReconcileError};
@@ -185,35 +186,48 @@ impl Conditioned for crate::api::ShakenStirTrustProductStatus {
 }
 
 /// Writes an object's status as it evolves during one reconcile, each time as a merge patch
-/// against what it last wrote.
+/// against what it last wrote. The API gets the abridged copy ([`Abridge`]); the full status is
+/// kept in the operator's [`Book`].
 pub struct StatusWriter<'a, K, S> {
     api: &'a Api<K>,
     obj: &'a K,
     versions: &'a WrittenVersions,
-    /// The status as last written (or as read at the start of the reconcile).
+    book: &'a Book<S>,
+    /// The status as the API holds it.
+    stored: S,
+    /// The full status as last written (or as recalled at the start of the reconcile: from the
+    /// book, else the API's copy, then possibly abridged).
     pub written: S,
 }
 
 impl<'a, K, S> StatusWriter<'a, K, S>
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
-    S: Conditioned,
+    S: Booked,
 {
-    /// A writer for `obj`, whose stored status is `current`; each write is noted in `versions`.
-    pub fn new(api: &'a Api<K>, obj: &'a K, current: S, versions: &'a WrittenVersions) -> Self {
+    /// A writer for `obj`, whose stored status is `stored`; each write is noted in the
+    /// context's written versions and books.
+    pub fn new(api: &'a Api<K>, obj: &'a K, stored: Option<&S>, ctx: &'a Context) -> Self {
+        let book = S::book(&ctx.books);
         Self {
             api,
             obj,
-            versions,
-            written: current,
+            versions: &ctx.written_versions,
+            book,
+            stored: stored.cloned().unwrap_or_default(),
+            written: book.recall(obj.meta().uid.as_deref(), stored),
         }
     }
 
-    /// Writes `new` (a no-op when nothing changed).
-    pub async fn write(&mut self, new: S) -> Result<(), kube::Error> {
-        if let Some(stored) = patch_status(self.api, self.obj, &self.written, &new).await? {
-            self.versions.note(&stored);
+    /// Writes `new` (a no-op for the API when its abridged copy did not change).
+    pub async fn write(&mut self, mut new: S) -> Result<(), kube::Error> {
+        let stored = new.abridged();
+        if let Some(written) = patch_status(self.api, self.obj, &self.stored, &stored).await? {
+            self.versions.note(&written);
         }
+        let uid = self.obj.meta().uid.as_deref();
+        self.book.keep(uid, stored_hash(&stored), new.clone());
+        self.stored = stored;
         self.written = new;
         Ok(())
     }
@@ -229,7 +243,7 @@ pub async fn report_error<K, S>(
 ) -> Result<kube::runtime::controller::Action, ReconcileError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
-    S: Conditioned,
+    S: Booked,
 {
     let generation = writer.obj.meta().generation;
     let mut status = writer.written.clone();

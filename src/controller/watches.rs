@@ -123,6 +123,8 @@ pub(super) fn binding_outcome_hash(binding: &BusinessProfileBinding) -> Option<u
             .as_ref()
             .map(|p| &p.sid)
             .hash(&mut h);
+        // The digest covers every assigned number, also those an abridged status leaves out.
+        status.numbers_digest.hash(&mut h);
         for n in &status.phone_numbers {
             (
                 &n.sid,

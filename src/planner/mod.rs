@@ -7,6 +7,7 @@ pub mod binding;
 pub mod discovery;
 pub mod expiry;
 pub mod ownership;
+pub mod provenance;
 pub mod text;
 pub mod trust_product;
 
@@ -161,9 +162,10 @@ pub fn claimed<'a>(
     pending: &[String],
     found: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> std::collections::BTreeSet<String> {
+    let pending: std::collections::HashSet<&str> = pending.iter().map(String::as_str).collect();
     found
         .into_iter()
-        .filter(|(_, target)| pending.iter().any(|p| p == target))
+        .filter(|(_, target)| pending.contains(target))
         .map(|(sid, _)| sid.to_string())
         .collect()
 }

@@ -254,8 +254,25 @@ pub struct ChannelEndpointAssignment {
     pub channel_endpoint_type: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub channel_endpoint_sid: Option<String>,
+    /// When Twilio made the assignment: how an object tells its own assignments after a
+    /// restart (see [`crate::api::Ownership`]).
+    #[serde(default, deserialize_with = "lenient::opt_datetime")]
+    pub date_created: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub url: Option<String>,
+}
+
+impl ChannelEndpointAssignment {
+    /// The assignment as a listing of the planner's, when it has both SIDs.
+    pub fn dated(self) -> Option<crate::planner::provenance::Dated> {
+        Some(crate::planner::provenance::Dated {
+            assignment_sid: self.sid?,
+            number_sid: self.channel_endpoint_sid?,
+            created: self
+                .date_created
+                .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t.timestamp()).ok()),
+        })
+    }
 }
 
 /// An object (for SHAKEN/STIR: the Business Profile `BU…`) assigned to a TrustProduct (`BV…`).

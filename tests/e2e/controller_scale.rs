@@ -142,6 +142,19 @@ fn all_attached(p: &ShakenStirTrustProduct, total: usize) -> bool {
             == Some(format!("{total}/{total}").as_str())
 }
 
+/// A status of more than 500 numbers lists only those needing attention, and stays within
+/// 256 KiB.
+fn assert_abridged_and_small<S: serde::Serialize>(status: Option<&S>, what: &str) {
+    let json = serde_json::to_value(status.expect("status")).expect("status JSON");
+    let bytes = json.to_string().len();
+    assert_eq!(json["numbersAbridged"], true, "{what}: abridged");
+    assert!(bytes <= 256 * 1024, "{what}: status of {bytes} bytes");
+    eprintln!(
+        "{what}: status of {bytes} bytes, {} numbers listed",
+        json["phoneNumbers"].as_array().map_or(0, Vec::len)
+    );
+}
+
 /// The namespace's Events with `reason`.
 async fn events(env: &Env, reason: &str) -> Vec<Event> {
     Api::<Event>::namespaced(env.client.clone(), &env.ns)
@@ -328,7 +341,14 @@ async fn killed_mid_batch_of_2000_under_delete_then_deleted_leaves_only_what_was
     );
     assert_summary_events(&env, "NumbersAssigned", voice.len()).await;
     assert_summary_events(&env, "NumbersAttached", voice.len()).await;
+    let binding = env.bindings().get(NAME).await.expect("binding");
+    assert_abridged_and_small(binding.status.as_ref(), "binding");
+    assert_abridged_and_small(product.status.as_ref(), "product");
 
+    // Deleted while no operator runs: the next one starts without its record of the numbers,
+    // from the abridged statuses, and must tell what it made from Twilio's listings alone.
+    restarted.start_kill().expect("SIGKILL");
+    let _ = restarted.wait().await;
     env.products()
         .delete(NAME, &Default::default())
         .await
@@ -337,6 +357,10 @@ async fn killed_mid_batch_of_2000_under_delete_then_deleted_leaves_only_what_was
         .delete(NAME, &Default::default())
         .await
         .expect("delete binding");
+    let mut restarted = env
+        .operator_command()
+        .spawn()
+        .expect("restart trusthub-operator");
     wait_gone(&env.products(), NAME).await;
     wait_gone(&env.bindings(), NAME).await;
     eprintln!("both deleted at {:?}", started.elapsed());

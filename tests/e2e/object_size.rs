@@ -6,6 +6,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+use trusthub_operator::api::{ADOPTED_MAX, Ownership};
 use trusthub_operator::api::{
     AuthType, BindingRef, BusinessProfileBinding, BusinessProfileBindingSpec,
     BusinessProfileBindingStatus, BusinessProfileRef, CredentialsRef, DeletionPolicy,
@@ -13,14 +14,18 @@ use trusthub_operator::api::{
     PhoneNumberAssignmentStatus, PhoneNumberRef, ResolvedBusinessProfile, ShakenStirTrustProduct,
     ShakenStirTrustProductSpec, ShakenStirTrustProductStatus, TrustProductNumberStatus,
 };
+use trusthub_operator::controller::book::Abridge;
 use trusthub_operator::planner::text::{self, CONDITION_MESSAGE_MAX, NUMBER_MESSAGE_MAX};
 use trusthub_operator::twilio::{TwilioError, TwilioErrorBody};
 
 /// The CRDs' `maxItems` for `spec.phoneNumbers`.
 pub const NUMBERS: usize = 2000;
-/// Numbers in the largest statuses: the most a binding handles (listed and selected), each with
-/// an entry, Twilio's reason on the first `NUMBER_MESSAGES_MAX` only.
+/// Numbers behind the largest statuses: the most a binding handles (listed and selected), every
+/// one needing attention, Twilio's reason on the first `NUMBER_MESSAGES_MAX` only. The status
+/// written is the abridged one the operator writes (`controller::book`).
 pub const STATUS_NUMBERS: usize = trusthub_operator::api::MAX_BINDING_NUMBERS;
+/// The most a status may take, from issue J: a quarter of etcd's limit, whatever the numbers.
+pub const STATUS_LIMIT: usize = 256 * 1024;
 /// A Trust Product's own `phoneNumbers` (with `businessProfileSid`) is capped lower in its CRD.
 const PRODUCT_SPEC_NUMBERS: usize = 1000;
 /// Every write of one batch is marked in flight at once.
@@ -139,7 +144,11 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
             subaccount_sid: Some(sid("AC", i)),
             assignment_sid: Some(sid("RA", i)),
             created_by_operator: true,
-            state: NumberState::Unresolvable,
+            state: if i % 2 == 0 {
+                NumberState::Releasing
+            } else {
+                NumberState::Failed
+            },
             message: (i < REASONS).then(|| refusal.clone()),
         })
         .collect();
@@ -147,7 +156,7 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
         .map(|i| format!("{}: {refusal}", e164(i)))
         .collect();
     let profile = sid("BU", 1);
-    let status = BusinessProfileBindingStatus {
+    let mut status = BusinessProfileBindingStatus {
         observed_generation: Some(i64::MAX),
         conditions: vec![
             condition(
@@ -186,8 +195,21 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
         assignments_listed_at: Some(time()),
         last_sync_time: Some(time()),
         discovery: None,
+        numbers_abridged: false,
+        numbers_omitted: 0,
+        numbers_digest: Some(format!("{:016x}", u64::MAX)),
+        ownership: Some(largest_ownership()),
     };
-    (binding, status)
+    (binding, status.abridged())
+}
+
+/// Ownership with every adopted assignment it lists.
+fn largest_ownership() -> Ownership {
+    Ownership {
+        since: Some(time()),
+        adopted: (0..ADOPTED_MAX).map(|i| sid("RA", i)).collect(),
+        adopted_omitted: u32::MAX,
+    }
 }
 
 /// Counts with every field at its widest.
@@ -275,7 +297,7 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
         "Twilio attach a phone number: {}",
         twilio_error("CreateTrustProductChannelEndpointAssignment")
     );
-    let status = ShakenStirTrustProductStatus {
+    let mut status = ShakenStirTrustProductStatus {
         observed_generation: Some(i64::MAX),
         conditions: vec![
             condition(
@@ -330,7 +352,8 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
             .map(|i| TrustProductNumberStatus {
                 phone_number: Some(e164(i)),
                 sid: sid("PN", i),
-                assignment_sid: Some(sid("RA", i)),
+                // Not attached: every number needs attention.
+                assignment_sid: None,
                 created_by_operator: true,
                 message: (i < REASONS).then(|| refusal.clone()),
             })
@@ -346,10 +369,13 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
         )),
         last_evaluation: Some(EvaluationStatus {
             sid: sid("EL", 1),
+            // More than 256 bytes of numbers are recorded by count and digest
+            // (`planner::trust_product::numbers_tag`).
             key: format!(
-                "{}|{}|resubmit-g{}-a:#0123456789abcdef",
+                "{}|{} numbers {:016x}|resubmit-g{}-a:#0123456789abcdef",
                 sid("BU", 1),
-                numbers.join(","),
+                numbers.len(),
+                u64::MAX,
                 i64::MAX
             ),
             noncompliant_since: Some(time()),
@@ -363,6 +389,9 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
         last_resubmit: Some("r".repeat(253)),
         rejected_generation: Some(i64::MAX),
         last_sync_time: Some(time()),
+        numbers_abridged: false,
+        numbers_omitted: 0,
+        ownership: Some(largest_ownership()),
     };
-    (product, status)
+    (product, status.abridged())
 }

@@ -80,6 +80,15 @@ async fn the_largest_binding_and_its_status_are_stored() {
     // real apiserver stopped the old O(n²) uniqueness rule near 600 numbers).
     let api: Api<BusinessProfileBinding> = Api::namespaced(client.clone(), &ns);
     assert_eq!(binding.spec.phone_numbers.len(), NUMBERS);
+    let status_bytes = serde_json::to_vec(&status).expect("status").len();
+    eprintln!(
+        "BusinessProfileBinding status of {} numbers: {status_bytes} bytes",
+        object_size::STATUS_NUMBERS
+    );
+    assert!(
+        status_bytes <= object_size::STATUS_LIMIT,
+        "BusinessProfileBinding: status of {status_bytes} bytes over 256 KiB"
+    );
     check(
         "BusinessProfileBinding",
         operator_bytes,
@@ -97,6 +106,15 @@ async fn the_largest_trust_product_and_its_status_are_stored() {
     full.status = serde_json::from_value(status.clone()).ok();
     let operator_bytes = json_len(&full);
     let api: Api<ShakenStirTrustProduct> = Api::namespaced(client.clone(), &ns);
+    let status_bytes = serde_json::to_vec(&status).expect("status").len();
+    eprintln!(
+        "ShakenStirTrustProduct status of {} numbers: {status_bytes} bytes",
+        object_size::STATUS_NUMBERS
+    );
+    assert!(
+        status_bytes <= object_size::STATUS_LIMIT,
+        "ShakenStirTrustProduct: status of {status_bytes} bytes over 256 KiB"
+    );
     check(
         "ShakenStirTrustProduct",
         operator_bytes,

@@ -7,6 +7,11 @@ use kube::runtime::controller::Action;
 
 use super::super::{Context, ReconcileError};
 use crate::api::{DeletionPolicy, ShakenStirTrustProduct, ShakenStirTrustProductStatus};
+use std::collections::HashSet;
+
+use super::super::batch::{self, Outcome};
+use super::super::book::Abridge;
+use crate::planner::provenance::{self, Dated};
 use crate::planner::{claimed, text};
 use crate::twilio::{BundleFilter, TwilioError};
 
@@ -31,10 +36,15 @@ pub(super) async fn cleanup(
     obj: &ShakenStirTrustProduct,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let mut status = obj.status.clone().unwrap_or_default();
     if obj.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(Action::await_change());
     }
+    // The full record when this process wrote it; after a restart, the stored status, which
+    // above a few hundred numbers lists only the numbers not attached.
+    let mut status = ctx
+        .books
+        .products
+        .recall(obj.metadata.uid.as_deref(), obj.status.as_ref());
     if status.trust_product_sid.is_none() && status.create_pending_since.is_some() {
         // Deleted while the product's create was in flight: a product it made is this object's.
         let what = format!(
@@ -70,10 +80,12 @@ pub(super) async fn cleanup(
         return Ok(Action::await_change());
     };
     let mut targets: Vec<Target> = Vec::new();
-    if !status.attachments_pending.is_empty() && !status.trust_product_created {
+    let derive = status.is_abridged() && status.ownership.is_some();
+    if (!status.attachments_pending.is_empty() && !status.trust_product_created) || derive {
         // Deleted while an attachment create was in flight (an adopted product keeps its
-        // attachments, so those this object made must go one by one).
-        targets.extend(pending_attachments(ctx, obj, &product, &status).await?);
+        // attachments, so those this object made must go one by one), or after a restart
+        // with an abridged status: the attachments are listed and this object's told apart.
+        targets.extend(listed_attachments(ctx, obj, &product, &status, derive).await?);
     }
     targets.extend(
         status
@@ -108,21 +120,28 @@ pub(super) async fn cleanup(
     };
     let mut removed = Vec::new();
     let mut refused = Vec::new();
-    for target in &targets {
-        let result: Result<(), TwilioError> = match target {
-            Target::Number { assignment_sid } => {
-                twilio
-                    .delete_trust_product_channel_endpoint_assignment(&product, assignment_sid)
-                    .await
+    let (numbers, steps): (Vec<&Target>, Vec<&Target>) = targets
+        .iter()
+        .partition(|t| matches!(t, Target::Number { .. }));
+    // The numbers concurrently (at most `--max-in-flight` at once), then the profile and the
+    // product one at a time.
+    let limit = ctx.config.twilio.max_in_flight;
+    let outcomes = batch::run(numbers, limit, |target| {
+        delete_one(twilio.as_ref(), &product, target)
+    })
+    .await;
+    for (target, outcome) in outcomes {
+        match outcome {
+            Outcome::Done(()) => removed.push(target.describe(&product)),
+            Outcome::Retry(e) => {
+                return Err(ReconcileError::twilio("clean up the Trust Product")(e));
             }
-            Target::Profile { assignment_sid } => {
-                twilio
-                    .delete_trust_product_entity_assignment(&product, assignment_sid)
-                    .await
-            }
-            Target::Product => twilio.delete_trust_product(&product).await,
-        };
-        match super::super::deleted(result) {
+            Outcome::Refused(e) => refused.push((target, e)),
+        }
+    }
+    for target in steps {
+        let result = delete_one(twilio.as_ref(), &product, target).await;
+        match result {
             Ok(()) => removed.push(target.describe(&product)),
             Err(e) if e.is_transient() || e.is_ambiguous() => {
                 return Err(ReconcileError::twilio("clean up the Trust Product")(e));
@@ -145,19 +164,65 @@ pub(super) async fn cleanup(
         ctx,
         obj,
         &left,
-        format!("removed {}", text::listed(&removed, ", ")),
+        format!("removed {}", removed_summary(&removed)),
         "Twilio refused to delete; left in Trust Hub",
     )
     .await;
     Ok(Action::await_change())
 }
 
-/// The attachments of `product` made by a create still marked in flight (`attachmentsPending`).
-async fn pending_attachments(
+/// What was removed: each SID up to a few, then a count of the number attachments.
+fn removed_summary(removed: &[String]) -> String {
+    let numbers = removed
+        .iter()
+        .filter(|r| r.starts_with("number attachment"))
+        .count();
+    if numbers <= 20 {
+        return text::listed(removed, ", ");
+    }
+    let others: Vec<&String> = removed
+        .iter()
+        .filter(|r| !r.starts_with("number attachment"))
+        .collect();
+    let mut parts = vec![batch::counted(
+        numbers,
+        "number attachment",
+        "number attachments",
+    )];
+    parts.extend(others.into_iter().cloned());
+    parts.join(", ")
+}
+
+/// Deletes one thing in Trust Hub; "not found" counts as deleted.
+async fn delete_one(
+    twilio: &dyn crate::twilio::TrustHub,
+    product: &str,
+    target: &Target,
+) -> Result<(), TwilioError> {
+    let result = match target {
+        Target::Number { assignment_sid } => {
+            twilio
+                .delete_trust_product_channel_endpoint_assignment(product, assignment_sid)
+                .await
+        }
+        Target::Profile { assignment_sid } => {
+            twilio
+                .delete_trust_product_entity_assignment(product, assignment_sid)
+                .await
+        }
+        Target::Product => twilio.delete_trust_product(product).await,
+    };
+    super::super::deleted(result)
+}
+
+/// The attachments of `product` made by a create still marked in flight (`attachmentsPending`)
+/// and, with `derive` (an abridged status), those its `ownership` tells are this object's.
+async fn listed_attachments(
     ctx: &Context,
     obj: &ShakenStirTrustProduct,
     product: &str,
     status: &ShakenStirTrustProductStatus,
+    derive: bool,
 ) -> Result<Vec<Target>, ReconcileError> {
     let pending = &status.attachments_pending;
     let what: Vec<String> = pending
@@ -180,27 +245,35 @@ async fn pending_attachments(
         .map_err(ReconcileError::twilio(
             "list the Trust Product's entity assignments",
         ))?;
-    let recorded = |sid: &String| {
-        status
-            .phone_numbers
-            .iter()
-            .any(|n| n.assignment_sid.as_ref() == Some(sid))
-            || status.entity_assignment_sid.as_ref() == Some(sid)
-    };
-    let numbers: Vec<(String, String)> = numbers
+    // Those recorded are already targets.
+    let mut recorded: HashSet<&str> = status
+        .phone_numbers
+        .iter()
+        .filter_map(|n| n.assignment_sid.as_deref())
+        .collect();
+    recorded.extend(status.entity_assignment_sid.as_deref());
+    let numbers: Vec<Dated> = numbers
         .into_iter()
-        .filter_map(|a| Some((a.sid?, a.channel_endpoint_sid?)))
-        .filter(|(ra, _)| !recorded(ra))
+        .filter_map(crate::twilio::ChannelEndpointAssignment::dated)
+        .filter(|a| !recorded.contains(a.assignment_sid.as_str()))
         .collect();
     let entities: Vec<(String, String)> = entities
         .into_iter()
         .filter_map(|a| Some((a.sid?, a.object_sid?)))
-        .filter(|(bv, _)| !recorded(bv))
+        .filter(|(bv, _)| !recorded.contains(bv.as_str()))
         .collect();
-    let claimed_numbers = claimed(
+    let mut claimed_numbers = claimed(
         pending,
-        numbers.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        numbers
+            .iter()
+            .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str())),
     );
+    if derive {
+        claimed_numbers.extend(provenance::derived_owned(
+            status.ownership.as_ref(),
+            &numbers,
+        ));
+    }
     let claimed_entities = claimed(
         pending,
         entities.iter().map(|(a, b)| (a.as_str(), b.as_str())),

@@ -21,6 +21,7 @@ use super::{Context, ReconcileError};
 use crate::api::{
     RESUBMIT_ANNOTATION, ShakenStirTrustProduct, ShakenStirTrustProductStatus, twilio_status as ts,
 };
+use crate::planner::provenance::Dated;
 use crate::planner::trust_product::{Attachment, ProductView, TrustProductInputs, plan};
 use crate::planner::{PollSchedule, Requeue};
 use crate::twilio::TrustProduct;
@@ -39,12 +40,7 @@ async fn apply(
     obj: &ShakenStirTrustProduct,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
-    let mut writer = StatusWriter::new(
-        api,
-        obj,
-        obj.status.clone().unwrap_or_default(),
-        &ctx.written_versions,
-    );
+    let mut writer = StatusWriter::new(api, obj, obj.status.as_ref(), ctx);
     match sync(obj, ctx, &mut writer).await {
         Ok(action) => Ok(action),
         Err(err) => report_error(ctx, &mut writer, err).await,
@@ -221,22 +217,29 @@ async fn observe_all(
     let listing_due =
         super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), listing_now);
     let mut listed_at = Some(Time(listing_now));
-    let (entity, attachments) = if created_now {
+    let (entity, attachments, listed) = if created_now {
         // Created a moment ago by this reconcile: nothing is attached yet.
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Some(Vec::new()))
     } else {
         match quiet.filter(|_| locked(&product.status) && unchanged && !listing_due) {
-            Some(known) => {
+            Some((entity, attachments)) => {
                 listed_at = recorded.assignments_listed_at.clone();
-                known
+                (entity, attachments, None)
             }
             None => {
                 if !checked_profile {
                     observe::check_numbers_on_profile(twilio, &source).await?;
                 }
-                let listed = observe_assignments(twilio, &sid).await?;
-                super::drift::announce_detached(ctx, obj, &recorded, &sid, &listed.1).await;
-                listed
+                let (entity, listed) = observe_assignments(twilio, &sid).await?;
+                let attachments: Vec<Attachment> = listed
+                    .iter()
+                    .map(|a| Attachment {
+                        assignment_sid: a.assignment_sid.clone(),
+                        number_sid: a.number_sid.clone(),
+                    })
+                    .collect();
+                super::drift::announce_detached(ctx, obj, &recorded, &sid, &attachments).await;
+                (entity, attachments, Some(listed))
             }
         }
     };
@@ -245,8 +248,8 @@ async fn observe_all(
         &desired,
         &source.profile_sid,
         product,
-        entity,
-        attachments,
+        (entity, attachments),
+        listed.as_deref(),
     );
     let observed = Observed {
         source,
@@ -320,10 +323,10 @@ fn recorded_attachments(
 }
 
 /// Lists the product's entity and number assignments.
-async fn observe_assignments(
+pub(super) async fn observe_assignments(
     twilio: &dyn crate::twilio::TrustHub,
     sid: &str,
-) -> Result<Assignments, ReconcileError> {
+) -> Result<(Vec<(String, String)>, Vec<Dated>), ReconcileError> {
     let entity = twilio
         .list_trust_product_entity_assignments(sid)
         .await
@@ -340,12 +343,7 @@ async fn observe_assignments(
             "list the Trust Product's phone numbers",
         ))?
         .into_iter()
-        .filter_map(|a| {
-            Some(Attachment {
-                assignment_sid: a.sid?,
-                number_sid: a.channel_endpoint_sid?,
-            })
-        })
+        .filter_map(crate::twilio::ChannelEndpointAssignment::dated)
         .collect();
     Ok((entity, attachments))
 }

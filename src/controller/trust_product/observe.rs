@@ -2,16 +2,18 @@
 //! binding or the spec), whether each number is really on the profile, and which Trust Product
 //! is this object's (creating it only after a look-up found none).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
+use super::super::book::Abridge;
 use super::super::status::StatusWriter;
 use super::super::{Context, ReconcileError};
 use crate::api::{
-    BusinessProfileBinding, NumberState, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
+    BusinessProfileBinding, NumberState, PhoneNumberAssignmentStatus, ShakenStirTrustProduct,
+    ShakenStirTrustProductStatus,
 };
 use crate::planner::text;
 use crate::planner::trust_product::{Identity, IdentityInputs, decide_identity};
@@ -72,8 +74,22 @@ pub(super) async fn source(
             ),
         ));
     };
-    let status = binding.status.clone().unwrap_or_default();
-    let Some(profile) = status.business_profile else {
+    // The binding's full record of its numbers, which its status holds only up to a few
+    // hundred numbers.
+    let status = ctx
+        .books
+        .bindings
+        .view(binding.metadata.uid.as_deref(), binding.status.as_ref());
+    if status.is_abridged() {
+        return Err(ReconcileError::Recalling {
+            reason: "WaitingForBinding",
+            message: format!(
+                "BusinessProfileBinding {} has more numbers than its status lists; waiting for this operator to read them again from Trust Hub",
+                binding_ref.name
+            ),
+        });
+    }
+    let Some(profile) = status.business_profile.clone() else {
         return Err(ReconcileError::waiting(
             "WaitingForBinding",
             format!(
@@ -100,11 +116,18 @@ pub(super) async fn source(
             }
         }
         Some(subset) => {
+            // By SID and by E.164, so each wanted number is one look-up, not one scan.
+            let mut by_key: HashMap<&str, &PhoneNumberAssignmentStatus> = HashMap::new();
+            for n in &status.phone_numbers {
+                for key in [n.sid.as_deref(), n.phone_number.as_deref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    by_key.entry(key).or_insert(n);
+                }
+            }
             for wanted in subset {
-                let entry = status.phone_numbers.iter().find(|n| {
-                    n.sid.as_deref() == Some(&wanted.0)
-                        || n.phone_number.as_deref() == Some(&wanted.0)
-                });
+                let entry = by_key.get(wanted.0.as_str()).copied();
                 match entry {
                     Some(n) if n.state == NumberState::Assigned && n.sid.is_some() => {
                         numbers.insert(n.sid.clone().unwrap_or_default(), n.phone_number.clone());
@@ -212,9 +235,13 @@ pub(super) fn check_numbers_unclaimed(
         if other.uid() == me || other.meta().deletion_timestamp.is_some() {
             continue;
         }
-        let Some(status) = &other.status else {
+        let Some(stored) = &other.status else {
             continue;
         };
+        let status = ctx
+            .books
+            .products
+            .view(other.metadata.uid.as_deref(), Some(stored));
         if let Some(n) = status
             .phone_numbers
             .iter()

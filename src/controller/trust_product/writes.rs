@@ -9,6 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::EventType;
 
 use super::super::batch::{self, Outcome};
+use super::super::book::Abridge;
 use super::super::status::{Conditioned, apply_conditions, event, now};
 use super::super::{Context, ReconcileError};
 use super::evaluation::{evaluation_status, memo_of};
@@ -17,6 +18,7 @@ use crate::api::{
     EvaluationStatus, NumberCounts, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
     TrustProductNumberStatus, twilio_status as ts,
 };
+use crate::planner::provenance::{self, Dated};
 use crate::planner::trust_product::{
     Attachment, EvaluationMemo, ProductView, TrustProductAction, TrustProductPlan,
 };
@@ -31,6 +33,9 @@ pub(super) struct Progress {
     pub attachments: Vec<Attachment>,
     /// `RA…` SIDs of attachments this object created.
     pub owned: BTreeSet<String>,
+    /// Attachments listed by this reconcile that this object did not make, dated from its
+    /// `ownership.since` on (`None` when it did not list).
+    pub adopted: Option<Vec<String>>,
     pub entity_created: bool,
     /// What a create was sent for whose outcome is not recorded yet (create-pending markers).
     pub in_flight: Vec<String>,
@@ -49,14 +54,15 @@ pub(super) struct Progress {
 
 impl Progress {
     /// What the observation found, with the attachments this object owns: those recorded as
-    /// made by it, and those found for a create left in flight.
+    /// made by it, those found for a create left in flight, and, when the status came back
+    /// abridged, those its `ownership` tells from `listed`.
     pub fn new(
         recorded: &ShakenStirTrustProductStatus,
         desired: &BTreeSet<String>,
         profile_sid: &str,
         product: ProductView,
-        entity: Vec<(String, String)>,
-        attachments: Vec<Attachment>,
+        (entity, attachments): (Vec<(String, String)>, Vec<Attachment>),
+        listed: Option<&[Dated]>,
     ) -> Self {
         let mut owned: BTreeSet<String> = recorded
             .phone_numbers
@@ -64,6 +70,12 @@ impl Progress {
             .filter(|n| n.created_by_operator)
             .filter_map(|n| n.assignment_sid.clone())
             .collect();
+        if recorded.is_abridged() {
+            owned.extend(provenance::derived_owned(
+                recorded.ownership.as_ref(),
+                listed.unwrap_or_default(),
+            ));
+        }
         let pending = &recorded.attachments_pending;
         owned.extend(claimed(
             pending,
@@ -80,11 +92,14 @@ impl Progress {
                     .map(|(bv, o)| (bv.as_str(), o.as_str())),
             )
             .is_empty();
+        let cutoff = provenance::adoption_cutoff(recorded.ownership.as_ref(), Timestamp::now());
+        let adopted = listed.map(|listed| provenance::adopted_since(listed, &owned, cutoff));
         Self {
             product,
             entity,
             attachments,
             owned,
+            adopted,
             entity_created,
             // Settled by the observation; each create in flight from here on is marked again.
             in_flight: Vec::new(),
@@ -425,8 +440,21 @@ pub(super) fn recorded_status(
         .find(|(_, o)| o == profile_sid)
         .map(|(bv, _)| bv.clone());
     status.entity_assignment_created = progress.entity_created;
+    // `since` is set by the first number create; the profile's attachment is recorded on its
+    // own (`entityAssignmentCreated`).
+    let creating_number = progress
+        .in_flight
+        .iter()
+        .any(|sid| *sid != observed.source.profile_sid);
+    status.ownership = provenance::recorded_ownership(
+        written.ownership.as_ref(),
+        creating_number,
+        Timestamp::now(),
+        progress.adopted.as_deref(),
+    );
     status.attachments_pending = progress.in_flight.clone();
     status.phone_numbers = number_statuses(observed, progress);
+    status.mark_full();
     let attached_count = status
         .phone_numbers
         .iter()

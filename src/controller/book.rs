@@ -1,0 +1,226 @@
+//! The operator's own full record of each object's numbers, of which the API keeps an abridged
+//! copy.
+//!
+//! A status with one entry per number cannot hold 50,000 numbers: a `PN…` and an `RA…` SID
+//! are 32 random bytes together, so no encoding fits them in the 256 KiB a status may take.
+//! Above [`FULL_NUMBER_LIST_MAX`] numbers the status written to the API lists only the numbers
+//! that need attention and counts the rest; the full list stays here, in memory, by object UID.
+//! A reconcile starts from it when the stored status is still the abridged form of it (nobody
+//! else wrote since); otherwise, after a restart or a failover, from the stored status, and the
+//! reconcile then lists the assignments in Trust Hub again and tells its own by
+//! [`crate::api::Ownership`].
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use super::status::Conditioned;
+use crate::api::{
+    BusinessProfileBindingStatus, FULL_NUMBER_LIST_MAX, NumberState, PROBLEM_NUMBERS_MAX,
+    ShakenStirTrustProductStatus,
+};
+
+/// A status with a per-number list that the API stores abridged.
+pub trait Abridge: Conditioned {
+    /// The status as written to the API: the whole list up to [`FULL_NUMBER_LIST_MAX`]
+    /// numbers, else only the numbers needing attention, marked `numbersAbridged`. Takes the
+    /// list out of `self` for the copy (cheap at any size) and puts it back.
+    fn abridged(&mut self) -> Self;
+    /// Whether this status came from the API abridged (so its list is not the full one).
+    fn is_abridged(&self) -> bool;
+    /// Clears the marks [`Abridge::abridged`] sets, on a full status built from an abridged one.
+    fn mark_full(&mut self);
+}
+
+/// Keeps the first [`PROBLEM_NUMBERS_MAX`] of `entries` that need attention, in the order of
+/// `rank` (lower first, `None` for those that need none), and counts the others.
+fn problems<T: Clone>(entries: &[T], rank: impl Fn(&T) -> Option<u8>) -> (Vec<T>, u32) {
+    let mut ranked: Vec<(u8, usize)> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some((rank(e)?, i)))
+        .collect();
+    ranked.sort_unstable();
+    let omitted = ranked.len().saturating_sub(PROBLEM_NUMBERS_MAX);
+    let kept = ranked
+        .iter()
+        .take(PROBLEM_NUMBERS_MAX)
+        .map(|(_, i)| entries[*i].clone())
+        .collect();
+    (kept, u32::try_from(omitted).unwrap_or(u32::MAX))
+}
+
+impl Abridge for BusinessProfileBindingStatus {
+    fn abridged(&mut self) -> Self {
+        let entries = std::mem::take(&mut self.phone_numbers);
+        let mut stored = self.clone();
+        if entries.len() <= FULL_NUMBER_LIST_MAX {
+            stored.phone_numbers = entries.clone();
+        } else {
+            // Numbers being released first: after a restart they are how the operator knows
+            // which assignments to remove.
+            let (kept, omitted) = problems(&entries, |n| match n.state {
+                NumberState::Releasing => Some(0),
+                NumberState::Failed => Some(1),
+                NumberState::Unresolvable => Some(2),
+                _ => None,
+            });
+            stored.phone_numbers = kept;
+            stored.numbers_omitted = omitted;
+            stored.numbers_abridged = true;
+        }
+        self.phone_numbers = entries;
+        stored
+    }
+
+    fn is_abridged(&self) -> bool {
+        self.numbers_abridged
+    }
+
+    fn mark_full(&mut self) {
+        self.numbers_abridged = false;
+        self.numbers_omitted = 0;
+    }
+}
+
+impl Abridge for ShakenStirTrustProductStatus {
+    fn abridged(&mut self) -> Self {
+        let entries = std::mem::take(&mut self.phone_numbers);
+        let mut stored = self.clone();
+        if entries.len() <= FULL_NUMBER_LIST_MAX {
+            stored.phone_numbers = entries.clone();
+        } else {
+            let (kept, omitted) = problems(&entries, |n| {
+                n.assignment_sid
+                    .is_none()
+                    .then_some(if n.message.is_some() { 0 } else { 1 })
+            });
+            stored.phone_numbers = kept;
+            stored.numbers_omitted = omitted;
+            stored.numbers_abridged = true;
+        }
+        self.phone_numbers = entries;
+        stored
+    }
+
+    fn is_abridged(&self) -> bool {
+        self.numbers_abridged
+    }
+
+    fn mark_full(&mut self) {
+        self.numbers_abridged = false;
+        self.numbers_omitted = 0;
+    }
+}
+
+/// A hash of a status as JSON: the same for our abridged copy and the API's copy of it.
+pub fn stored_hash<S: Serialize>(status: &S) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(status)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
+}
+
+struct Entry<S> {
+    /// [`stored_hash`] of the abridged copy written with it.
+    stored: u64,
+    full: Arc<S>,
+}
+
+/// The full statuses of one kind, by object UID.
+pub struct Book<S>(Mutex<HashMap<String, Entry<S>>>);
+
+impl<S> Default for Book<S> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<S: Abridge> Book<S> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry<S>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The status a reconcile of object `uid` starts from: the full one kept here when `stored`
+    /// (the API's copy) is still its abridged form, else `stored`.
+    pub fn recall(&self, uid: Option<&str>, stored: Option<&S>) -> S {
+        let stored = stored.cloned().unwrap_or_default();
+        let Some(uid) = uid else {
+            return stored;
+        };
+        let book = self.lock();
+        match book.get(uid) {
+            Some(e) if e.stored == stored_hash(&stored) => S::clone(&e.full),
+            _ => stored,
+        }
+    }
+
+    /// Keeps `full`, written to the API as the status hashing to `stored`.
+    pub fn keep(&self, uid: Option<&str>, stored: u64, full: S) {
+        if let Some(uid) = uid {
+            let entry = Entry {
+                stored,
+                full: Arc::new(full),
+            };
+            self.lock().insert(uid.to_string(), entry);
+        }
+    }
+
+    /// The full status of object `uid` as this process last wrote it, if it did.
+    pub fn get(&self, uid: Option<&str>) -> Option<Arc<S>> {
+        Some(self.lock().get(uid?)?.full.clone())
+    }
+
+    /// The fullest status known of an object whose cached copy has `cached`: ours when we wrote
+    /// one, else the cached copy (which may be abridged).
+    pub fn view(&self, uid: Option<&str>, cached: Option<&S>) -> Arc<S> {
+        self.get(uid)
+            .unwrap_or_else(|| Arc::new(cached.cloned().unwrap_or_default()))
+    }
+
+    fn forget(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
+}
+
+/// The books of both kinds.
+#[derive(Default)]
+pub struct Books {
+    pub bindings: Book<BusinessProfileBindingStatus>,
+    pub products: Book<ShakenStirTrustProductStatus>,
+}
+
+impl Books {
+    /// Forgets object `uid` (it is gone).
+    pub fn forget(&self, uid: Option<&str>) {
+        if let Some(uid) = uid {
+            self.bindings.forget(uid);
+            self.products.forget(uid);
+        }
+    }
+}
+
+/// Which books a status type is kept in.
+pub trait Booked: Abridge + Sized {
+    fn book(books: &Books) -> &Book<Self>;
+}
+
+impl Booked for BusinessProfileBindingStatus {
+    fn book(books: &Books) -> &Book<Self> {
+        &books.bindings
+    }
+}
+
+impl Booked for ShakenStirTrustProductStatus {
+    fn book(books: &Books) -> &Book<Self> {
+        &books.products
+    }
+}
+
+#[cfg(test)]
+#[path = "book_tests.rs"]
+mod tests;
