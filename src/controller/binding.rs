@@ -547,7 +547,7 @@ async fn sync(
     let failing_since = failing_since(&recorded);
     let mut failed: Option<crate::twilio::TwilioError> = None;
     loop {
-        let planned = plan(&BindingInputs {
+        let mut planned = plan(&BindingInputs {
             now: k8s_openapi::jiff::Timestamp::now(),
             profile: &observed.view,
             targets: &observed.targets,
@@ -578,7 +578,7 @@ async fn sync(
             &writer.written,
             &observed,
             &progress,
-            &planned,
+            &mut planned,
             synced,
         );
         writer.write(status).await?;
@@ -624,13 +624,14 @@ fn recorded_status(
     written: &BusinessProfileBindingStatus,
     observed: &Observed,
     progress: &Progress,
-    planned: &crate::planner::binding::BindingPlan,
+    planned: &mut crate::planner::binding::BindingPlan,
     synced: bool,
 ) -> BusinessProfileBindingStatus {
     let generation = obj.metadata.generation;
-    let mut status = written.clone();
+    let mut status = written.shell();
     status.business_profile = Some(observed.profile.clone());
-    status.phone_numbers = planned.numbers.clone();
+    // Moved, not copied: the plan's list is the status's from here on.
+    status.phone_numbers = std::mem::take(&mut planned.numbers);
     status.mark_full();
     status.numbers_digest = Some(numbers_digest(&status.phone_numbers));
     status.ownership = provenance::recorded_ownership(
@@ -640,14 +641,20 @@ fn recorded_status(
         progress.adopted.as_deref(),
     );
     status.numbers_summary = Some(planned.summary.clone());
-    let assigned: BTreeSet<&str> = planned
-        .numbers
-        .iter()
-        .filter(|n| n.state == NumberState::Assigned)
-        .filter_map(|n| n.sid.as_deref())
-        .collect();
     let mut counts = planned.counts.clone();
-    counts.covered = super::coverage::binding_covered(ctx, obj, &assigned);
+    // Counted once the writes are done, not at every batch: no number is covered before its
+    // product has it, and the product is approved only after every batch.
+    counts.covered = if synced {
+        let assigned: HashSet<&str> = status
+            .phone_numbers
+            .iter()
+            .filter(|n| n.state == NumberState::Assigned)
+            .filter_map(|n| n.sid.as_deref())
+            .collect();
+        super::coverage::binding_covered(ctx, obj, &assigned)
+    } else {
+        written.numbers.as_ref().map_or(0, |n| n.covered)
+    };
     status.coverage = Some(counts.coverage());
     status.numbers = Some(counts);
     status.assignments_pending = progress.in_flight.clone();

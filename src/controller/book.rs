@@ -33,6 +33,9 @@ pub trait Abridge: Conditioned {
     fn is_abridged(&self) -> bool;
     /// Clears the marks [`Abridge::abridged`] sets, on a full status built from an abridged one.
     fn mark_full(&mut self);
+    /// A copy without the per-number list, to build the next status from (which brings its
+    /// own list): copying 50,000 entries only to drop them costs as much as the rest together.
+    fn shell(&self) -> Self;
 }
 
 /// Keeps the first [`PROBLEM_NUMBERS_MAX`] of `entries` that need attention, in the order of
@@ -84,6 +87,44 @@ impl Abridge for BusinessProfileBindingStatus {
         self.numbers_abridged = false;
         self.numbers_omitted = 0;
     }
+
+    fn shell(&self) -> Self {
+        // Every field named, so a new one cannot be forgotten here.
+        let Self {
+            observed_generation,
+            conditions,
+            business_profile,
+            phone_numbers: _,
+            numbers_abridged,
+            numbers_omitted,
+            numbers_digest,
+            ownership,
+            numbers_summary,
+            numbers,
+            coverage,
+            assignments_pending,
+            assignments_listed_at,
+            last_sync_time,
+            discovery,
+        } = self;
+        Self {
+            observed_generation: *observed_generation,
+            conditions: conditions.clone(),
+            business_profile: business_profile.clone(),
+            phone_numbers: Vec::new(),
+            numbers_abridged: *numbers_abridged,
+            numbers_omitted: *numbers_omitted,
+            numbers_digest: numbers_digest.clone(),
+            ownership: ownership.clone(),
+            numbers_summary: numbers_summary.clone(),
+            numbers: numbers.clone(),
+            coverage: coverage.clone(),
+            assignments_pending: assignments_pending.clone(),
+            assignments_listed_at: assignments_listed_at.clone(),
+            last_sync_time: last_sync_time.clone(),
+            discovery: discovery.clone(),
+        }
+    }
 }
 
 impl Abridge for ShakenStirTrustProductStatus {
@@ -113,6 +154,68 @@ impl Abridge for ShakenStirTrustProductStatus {
     fn mark_full(&mut self) {
         self.numbers_abridged = false;
         self.numbers_omitted = 0;
+    }
+
+    fn shell(&self) -> Self {
+        // Every field named, so a new one cannot be forgotten here.
+        let Self {
+            observed_generation,
+            conditions,
+            trust_product_sid,
+            trust_product_created,
+            adoption,
+            create_pending_since,
+            twilio_status,
+            valid_until,
+            business_profile_sid,
+            entity_assignment_sid,
+            entity_assignment_created,
+            phone_numbers: _,
+            numbers_abridged,
+            numbers_omitted,
+            ownership,
+            attachments_pending,
+            numbers_summary,
+            numbers,
+            coverage,
+            assignments_listed_at,
+            last_evaluation,
+            errors,
+            submitted_at,
+            approved_at,
+            last_resubmit,
+            rejected_generation,
+            last_sync_time,
+        } = self;
+        Self {
+            observed_generation: *observed_generation,
+            conditions: conditions.clone(),
+            trust_product_sid: trust_product_sid.clone(),
+            trust_product_created: *trust_product_created,
+            adoption: adoption.clone(),
+            create_pending_since: create_pending_since.clone(),
+            twilio_status: twilio_status.clone(),
+            valid_until: valid_until.clone(),
+            business_profile_sid: business_profile_sid.clone(),
+            entity_assignment_sid: entity_assignment_sid.clone(),
+            entity_assignment_created: *entity_assignment_created,
+            phone_numbers: Vec::new(),
+            numbers_abridged: *numbers_abridged,
+            numbers_omitted: *numbers_omitted,
+            ownership: ownership.clone(),
+            attachments_pending: attachments_pending.clone(),
+            numbers_summary: numbers_summary.clone(),
+            numbers: numbers.clone(),
+            coverage: coverage.clone(),
+            assignments_listed_at: assignments_listed_at.clone(),
+            last_evaluation: last_evaluation.clone(),
+            errors: errors.clone(),
+            submitted_at: submitted_at.clone(),
+            approved_at: approved_at.clone(),
+            last_resubmit: last_resubmit.clone(),
+            rejected_generation: *rejected_generation,
+            last_sync_time: last_sync_time.clone(),
+        }
     }
 }
 
@@ -147,25 +250,22 @@ impl<S: Abridge> Book<S> {
 
     /// The status a reconcile of object `uid` starts from: the full one kept here when `stored`
     /// (the API's copy) is still its abridged form, else `stored`.
-    pub fn recall(&self, uid: Option<&str>, stored: Option<&S>) -> S {
+    pub fn recall(&self, uid: Option<&str>, stored: Option<&S>) -> Arc<S> {
         let stored = stored.cloned().unwrap_or_default();
         let Some(uid) = uid else {
-            return stored;
+            return Arc::new(stored);
         };
         let book = self.lock();
         match book.get(uid) {
-            Some(e) if e.stored == stored_hash(&stored) => S::clone(&e.full),
-            _ => stored,
+            Some(e) if e.stored == stored_hash(&stored) => e.full.clone(),
+            _ => Arc::new(stored),
         }
     }
 
     /// Keeps `full`, written to the API as the status hashing to `stored`.
-    pub fn keep(&self, uid: Option<&str>, stored: u64, full: S) {
+    pub fn keep(&self, uid: Option<&str>, stored: u64, full: Arc<S>) {
         if let Some(uid) = uid {
-            let entry = Entry {
-                stored,
-                full: Arc::new(full),
-            };
+            let entry = Entry { stored, full };
             self.lock().insert(uid.to_string(), entry);
         }
     }

@@ -97,18 +97,20 @@ fn the_full_status_is_recalled_only_while_the_api_holds_its_abridged_copy() {
     let book: Book<BusinessProfileBindingStatus> = Book::default();
     let mut full = binding_with(&[(Assigned, 2000)]);
     let stored = full.abridged();
-    book.keep(Some("uid-1"), stored_hash(&stored), full.clone());
+    book.keep(Some("uid-1"), stored_hash(&stored), Arc::new(full.clone()));
 
-    assert_eq!(book.recall(Some("uid-1"), Some(&stored)), full);
+    assert_eq!(*book.recall(Some("uid-1"), Some(&stored)), full);
     // Someone else wrote the status since, or another object: the API's copy.
     let mut edited = stored.clone();
     edited.numbers_summary = Some("edited".into());
-    assert_eq!(book.recall(Some("uid-1"), Some(&edited)), edited);
-    assert_eq!(book.recall(Some("uid-2"), Some(&stored)), stored);
+    assert_eq!(*book.recall(Some("uid-1"), Some(&edited)), edited);
+    assert_eq!(*book.recall(Some("uid-2"), Some(&stored)), stored);
     assert!(book.recall(Some("uid-2"), Some(&stored)).is_abridged());
 
     let books = Books::default();
-    books.bindings.keep(Some("uid-1"), 0, full.clone());
+    books
+        .bindings
+        .keep(Some("uid-1"), 0, Arc::new(full.clone()));
     assert!(books.bindings.get(Some("uid-1")).is_some());
     books.forget(Some("uid-1"));
     assert!(books.bindings.get(Some("uid-1")).is_none());

@@ -2,7 +2,7 @@
 //! Product, i.e. can have their calls signed with A-level attestation. No existing tool reports
 //! it; it is what a voice platform team actually wants to know.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use kube::ResourceExt;
 
@@ -16,7 +16,7 @@ use crate::api::{BusinessProfileBinding, twilio_status as ts};
 pub(super) fn binding_covered(
     ctx: &Context,
     binding: &BusinessProfileBinding,
-    assigned: &BTreeSet<&str>,
+    assigned: &HashSet<&str>,
 ) -> u32 {
     let Some(store) = ctx.products.get() else {
         return 0;

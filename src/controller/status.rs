@@ -1,6 +1,7 @@
 //! Writing `.status` and Events.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -196,8 +197,9 @@ pub struct StatusWriter<'a, K, S> {
     /// The status as the API holds it.
     stored: S,
     /// The full status as last written (or as recalled at the start of the reconcile: from the
-    /// book, else the API's copy, then possibly abridged).
-    pub written: S,
+    /// book, else the API's copy, then possibly abridged), shared with the book: at 50,000
+    /// numbers a copy is tens of MiB.
+    pub written: Arc<S>,
 }
 
 impl<'a, K, S> StatusWriter<'a, K, S>
@@ -226,9 +228,10 @@ where
             self.versions.note(&written);
         }
         let uid = self.obj.meta().uid.as_deref();
-        self.book.keep(uid, stored_hash(&stored), new.clone());
+        let full = Arc::new(new);
+        self.book.keep(uid, stored_hash(&stored), full.clone());
         self.stored = stored;
-        self.written = new;
+        self.written = full;
         Ok(())
     }
 }
@@ -246,7 +249,7 @@ where
     S: Booked,
 {
     let generation = writer.obj.meta().generation;
-    let mut status = writer.written.clone();
+    let mut status = S::clone(&writer.written);
     let reason = err.reason();
     let message = err.to_string();
     let terminal = err.class() == ErrorClass::Terminal;

@@ -157,7 +157,8 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
         .map(|(ra, pn)| (pn.as_str(), ra.as_str()))
         .collect();
     let mut actions = Vec::new();
-    let mut numbers = Vec::new();
+    // Sized up front: grown by doubling, the list of 50,000 entries held up to twice its size.
+    let mut numbers = Vec::with_capacity(inputs.targets.len() + inputs.released.len());
     let mut assigned = 0usize;
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();

@@ -361,25 +361,17 @@ impl Transport {
                     form: None,
                 })
                 .await?;
-            let page: serde_json::Value = decode(operation, status, &body)?;
-            let array = page.get(key).cloned().unwrap_or(serde_json::Value::Null);
-            let mut batch: Vec<T> =
-                serde_json::from_value(array).map_err(|e| TwilioError::Decode {
+            let mut page: super::page::Page<T> =
+                super::page::decode(&body, key).map_err(|e| TwilioError::Decode {
                     operation,
                     status: status.as_u16(),
                     detail: format!("list key {key:?}: {e}"),
                 })?;
-            items.append(&mut batch);
-            let next = match api {
-                Api::TrustHub => page.pointer("/meta/next_page_url"),
-                Api::V2010 => page.get("next_page_uri"),
-            }
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty());
-            let Some(next) = next else {
+            items.append(&mut page.items);
+            let Some(next) = page.next else {
                 return Ok(items);
             };
-            let next_url = self.next_page(api, next)?;
+            let next_url = self.next_page(api, &next)?;
             if !seen.insert(next_url.to_string()) {
                 // A server repeating a link would loop forever; what we have is complete
                 // as far as Twilio told us, so stop instead of failing the caller.

@@ -16,6 +16,7 @@
 mod credentials;
 mod error;
 mod http;
+mod page;
 mod trust_hub;
 mod types;
 

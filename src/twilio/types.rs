@@ -158,18 +158,116 @@ pub(crate) mod lenient {
 
     /// A list whose items are decoded one by one; items that are not objects are dropped,
     /// a non-list gives an empty list.
+    ///
+    /// Streamed, never through a `serde_json::Value`: an Evaluation of a 50,000-number product
+    /// lists every passing number, and a `Value` of it took tens of MiB only to be dropped
+    /// (fields the item type does not name are skipped without being kept).
     pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
     where
         D: Deserializer<'de>,
         T: DeserializeOwned,
     {
-        Ok(match Value::deserialize(d)? {
-            Value::Array(items) => items
-                .into_iter()
-                .filter_map(|item| serde_json::from_value(item).ok())
-                .collect(),
-            _ => Vec::new(),
-        })
+        d.deserialize_any(ListVisitor(std::marker::PhantomData))
+    }
+
+    struct ListVisitor<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: DeserializeOwned> serde::de::Visitor<'de> for ListVisitor<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<Item<T>>()? {
+                items.extend(item.0);
+            }
+            Ok(items)
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<T>, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(Vec::new())
+        }
+
+        fn visit_unit<E>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// One item of a lenient list: an object decoded as `T`, anything else dropped.
+    struct Item<T>(Option<T>);
+
+    impl<'de, T: DeserializeOwned> Deserialize<'de> for Item<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(ItemVisitor(std::marker::PhantomData))
+        }
+    }
+
+    struct ItemVisitor<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: DeserializeOwned> serde::de::Visitor<'de> for ItemVisitor<T> {
+        type Value = Item<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list item")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Item<T>, A::Error> {
+            // Every item type decodes its fields leniently, so an object always decodes.
+            let item = T::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            Ok(Item(Some(item)))
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item<T>, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(Item(None))
+        }
+
+        fn visit_unit<E>(self) -> Result<Item<T>, E> {
+            Ok(Item(None))
+        }
+        fn visit_none<E>(self) -> Result<Item<T>, E> {
+            Ok(Item(None))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Item<T>, E> {
+            Ok(Item(None))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Item<T>, E> {
+            Ok(Item(None))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Item<T>, E> {
+            Ok(Item(None))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Item<T>, E> {
+            Ok(Item(None))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Item<T>, E> {
+            Ok(Item(None))
+        }
     }
 
     /// An object decoded leniently; any other JSON value (or an object that does not decode)

@@ -41,10 +41,11 @@ pub(super) async fn cleanup(
     }
     // The full record when this process wrote it; after a restart, the stored status, which
     // above a few hundred numbers lists only the numbers not attached.
-    let mut status = ctx
-        .books
-        .products
-        .recall(obj.metadata.uid.as_deref(), obj.status.as_ref());
+    let mut status = std::sync::Arc::unwrap_or_clone(
+        ctx.books
+            .products
+            .recall(obj.metadata.uid.as_deref(), obj.status.as_ref()),
+    );
     if status.trust_product_sid.is_none() && status.create_pending_since.is_some() {
         // Deleted while the product's create was in flight: a product it made is this object's.
         let what = format!(

@@ -388,7 +388,7 @@ pub(super) async fn ensure_product(
             {
                 return Ok((product, false));
             }
-            let mut pending = writer.written.clone();
+            let mut pending = ShakenStirTrustProductStatus::clone(&writer.written);
             pending.create_pending_since = Some(super::super::status::now());
             writer.write(pending).await?;
             let request = CreateTrustProduct {
@@ -405,7 +405,7 @@ pub(super) async fn ensure_product(
                     if !e.is_ambiguous() {
                         // Twilio answered: no product was made, so a product of this name
                         // found later is someone else's, to adopt, never to delete.
-                        let mut cleared = writer.written.clone();
+                        let mut cleared = ShakenStirTrustProductStatus::clone(&writer.written);
                         cleared.create_pending_since = None;
                         writer.write(cleared).await?;
                     }
@@ -462,7 +462,7 @@ async fn record_identity(
     created: bool,
 ) -> Result<(), ReconcileError> {
     let sid = product.sid.clone().unwrap_or_default();
-    let mut status = writer.written.clone();
+    let mut status = ShakenStirTrustProductStatus::clone(&writer.written);
     status.trust_product_sid = Some(sid.clone());
     status.trust_product_created = created;
     status.create_pending_since = None;

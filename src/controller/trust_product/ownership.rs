@@ -142,7 +142,7 @@ pub(super) async fn record_profile_adoption(
         "Trust Product {sid} ({:?}) is the SHAKEN/STIR product already attached to Business Profile {profile_sid} (Twilio adds one to approved profiles); adopted instead of creating a second one",
         product.friendly_name.as_deref().unwrap_or_default()
     );
-    let mut status = writer.written.clone();
+    let mut status = ShakenStirTrustProductStatus::clone(&writer.written);
     status.trust_product_sid = Some(sid);
     status.trust_product_created = false;
     status.create_pending_since = None;

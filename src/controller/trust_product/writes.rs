@@ -429,7 +429,7 @@ pub(super) fn recorded_status(
     let generation = obj.metadata.generation;
     let profile_sid = &observed.source.profile_sid;
     let product = &progress.product;
-    let mut status = written.clone();
+    let mut status = written.shell();
     status.twilio_status = Some(product.status.clone());
     status.valid_until = product.valid_until.map(|t| t.to_string());
     status.errors = product.errors.clone();
