@@ -30,9 +30,11 @@ pub(super) fn removed<'a>(
     recorded: impl IntoIterator<Item = (&'a str, &'a str)>,
     listed: &[(&str, &str)],
 ) -> Vec<String> {
+    // A set, not a scan per recorded pair: 50,000 numbers made that 2.5 billion comparisons.
+    let listed: std::collections::HashSet<&str> = listed.iter().map(|(ra, _)| *ra).collect();
     recorded
         .into_iter()
-        .filter(|(_, ra)| !listed.iter().any(|(listed_ra, _)| listed_ra == ra))
+        .filter(|(_, ra)| !listed.contains(ra))
         .map(|(pn, ra)| format!("{pn} ({ra})"))
         .collect()
 }
