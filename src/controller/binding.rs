@@ -197,9 +197,8 @@ struct Progress {
     assignments: Vec<(String, String)>,
     /// `RA…` SIDs this object created.
     owned: BTreeSet<String>,
-    /// Assignments listed by this reconcile that this object did not make, dated from its
-    /// `ownership.since` on (`None` when it did not list).
-    adopted: Option<Vec<String>>,
+    /// What this reconcile's listing told of the ownership (`None` when it did not list).
+    adopted: Option<provenance::Seen>,
     /// Numbers recorded in status that the spec dropped.
     released: Vec<Released>,
     /// Refused assignments of this reconcile, by `PN…`.
@@ -361,8 +360,11 @@ async fn observe(
     // Once per resync period the recorded assignments are checked against a listing, to see
     // numbers unassigned in the Console (drift); and a create left in flight is only settled by
     // listing what it may have made.
+    // A status from before `ownership.since` must list once, to date what it made.
+    let records_owned = recorded.phone_numbers.iter().any(|n| n.created_by_operator);
     let frugal = (!super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), now)
         && recorded.assignments_pending.is_empty()
+        && !provenance::needs_listing(recorded.ownership.as_ref(), records_owned)
         && !wanted.selection_changed)
         .then(|| recorded_assignments(obj, recorded, &view, &targets))
         .flatten();
@@ -505,8 +507,8 @@ fn ownership(
             })
         })
         .collect();
-    let cutoff = provenance::adoption_cutoff(recorded.ownership.as_ref(), now);
-    let adopted = listed.map(|listed| provenance::adopted_since(listed, &owned, cutoff));
+    let adopted =
+        listed.map(|listed| provenance::seen(recorded.ownership.as_ref(), listed, &owned, now));
     Progress {
         assignments,
         owned,
@@ -638,7 +640,7 @@ fn recorded_status(
         written.ownership.as_ref(),
         !progress.in_flight.is_empty(),
         k8s_openapi::jiff::Timestamp::now(),
-        progress.adopted.as_deref(),
+        progress.adopted.as_ref(),
     );
     status.numbers_summary = Some(planned.summary.clone());
     let mut counts = planned.counts.clone();

@@ -275,11 +275,19 @@ impl<S: Abridge> Book<S> {
         Some(self.lock().get(uid?)?.full.clone())
     }
 
-    /// The fullest status known of an object whose cached copy has `cached`: ours when we wrote
-    /// one, else the cached copy (which may be abridged).
+    /// The fullest status known of an object whose cached copy has status `cached`: ours when
+    /// the cached copy is the abridged form of what we wrote, else the cached copy (which may be
+    /// abridged). Checked, not assumed: the watch event that wakes another object's reconcile
+    /// can come from a write older or newer than the one kept here, and a reconcile must plan
+    /// from the state that event shows.
     pub fn view(&self, uid: Option<&str>, cached: Option<&S>) -> Arc<S> {
-        self.get(uid)
-            .unwrap_or_else(|| Arc::new(cached.cloned().unwrap_or_default()))
+        let cached = cached.cloned().unwrap_or_default();
+        let stored = stored_hash(&cached);
+        let book = self.lock();
+        match uid.and_then(|uid| book.get(uid)) {
+            Some(e) if e.stored == stored => e.full.clone(),
+            _ => Arc::new(cached),
+        }
     }
 
     fn forget(&self, uid: &str) {

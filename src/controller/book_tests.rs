@@ -115,3 +115,24 @@ fn the_full_status_is_recalled_only_while_the_api_holds_its_abridged_copy() {
     books.forget(Some("uid-1"));
     assert!(books.bindings.get(Some("uid-1")).is_none());
 }
+
+#[test]
+fn another_objects_view_is_the_full_record_only_for_the_copy_it_was_written_as() {
+    use NumberState::*;
+    let book: Book<BusinessProfileBindingStatus> = Book::default();
+    let mut before = binding_with(&[(Resolved, 3)]);
+    let mut after = binding_with(&[(Assigned, 3)]);
+    let stored_after = after.abridged();
+    book.keep(
+        Some("b"),
+        stored_hash(&stored_after),
+        Arc::new(after.clone()),
+    );
+    // The watch event of the write kept: the full record.
+    assert_eq!(*book.view(Some("b"), Some(&stored_after)), after);
+    // An event of an earlier write: that write's own copy, not a newer record.
+    let stored_before = before.abridged();
+    assert_eq!(*book.view(Some("b"), Some(&stored_before)), stored_before);
+    // Nothing kept: the cached copy.
+    assert_eq!(*book.view(Some("c"), Some(&stored_after)), stored_after);
+}

@@ -224,12 +224,15 @@ where
     /// Writes `new` (a no-op for the API when its abridged copy did not change).
     pub async fn write(&mut self, mut new: S) -> Result<(), kube::Error> {
         let stored = new.abridged();
-        if let Some(written) = patch_status(self.api, self.obj, &self.stored, &stored).await? {
-            self.versions.note(&written);
-        }
+        // Kept before the write, so the watch event of the write never finds the book older
+        // than itself; a write that fails leaves a book entry no stored status matches, which
+        // every reader checks (`Book::recall`, `Book::view`).
         let uid = self.obj.meta().uid.as_deref();
         let full = Arc::new(new);
         self.book.keep(uid, stored_hash(&stored), full.clone());
+        if let Some(written) = patch_status(self.api, self.obj, &self.stored, &stored).await? {
+            self.versions.note(&written);
+        }
         self.stored = stored;
         self.written = full;
         Ok(())

@@ -61,26 +61,62 @@ pub fn since_for_first_create(now: Timestamp) -> Timestamp {
     now - SignedDuration::from_secs(OWNERSHIP_MARGIN_SECONDS)
 }
 
-/// The cutoff for [`adopted_since`]: the recorded `since`, else the one the first create would
-/// set now (a little earlier than the real one, so nothing is missed).
-pub fn adoption_cutoff(ownership: Option<&Ownership>, now: Timestamp) -> Timestamp {
-    ownership
-        .and_then(|o| o.since.as_ref().map(|t| t.0))
-        .unwrap_or_else(|| since_for_first_create(now))
+/// What one listing tells of ownership.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The assignments dated from `since` (or the cutoff) on that the object did not make.
+    pub adopted: Vec<String>,
+    /// For an object that made assignments before it had a `since` (a status written by an
+    /// operator version without it): the earliest of their dates, which becomes its `since`.
+    pub since: Option<Timestamp>,
 }
 
-/// The ownership to record: `since` as recorded, or set now when a create is about to be made;
-/// `adopted` from this reconcile's listing when it listed, else as recorded.
+/// What `listed` tells, given the assignments known to be the object's (`owned`): the
+/// recorded `since`, else the earliest date of an owned assignment, else the one the first
+/// create would set now (a little earlier than the real one, so nothing is missed), is the
+/// cutoff for the adopted ones.
+pub fn seen(
+    previous: Option<&Ownership>,
+    listed: &[Dated],
+    owned: &BTreeSet<String>,
+    now: Timestamp,
+) -> Seen {
+    let recorded = previous.and_then(|o| o.since.as_ref().map(|t| t.0));
+    let since = recorded.or_else(|| {
+        listed
+            .iter()
+            .filter(|a| owned.contains(&a.assignment_sid))
+            .filter_map(|a| a.created)
+            .min()
+    });
+    let cutoff = since.unwrap_or_else(|| since_for_first_create(now));
+    Seen {
+        adopted: adopted_since(listed, owned, cutoff),
+        since: since.filter(|_| recorded.is_none()),
+    }
+}
+
+/// Whether the ownership must be worked out from a listing before the status can be abridged:
+/// the object records assignments as its own but has no `since` yet (a status written by an
+/// operator version without it).
+pub fn needs_listing(previous: Option<&Ownership>, records_owned: bool) -> bool {
+    records_owned && previous.and_then(|o| o.since.as_ref()).is_none()
+}
+
+/// The ownership to record: `since` as recorded, or as a listing implied it, or set now when a
+/// create is about to be made; `adopted` from this reconcile's listing when it listed, else as
+/// recorded.
 pub fn recorded_ownership(
     previous: Option<&Ownership>,
     creating: bool,
     now: Timestamp,
-    adopted: Option<&[String]>,
+    seen: Option<&Seen>,
 ) -> Option<Ownership> {
     let since = previous
         .and_then(|o| o.since.clone())
+        .or_else(|| seen.and_then(|s| s.since).map(Time))
         .or_else(|| creating.then(|| Time(since_for_first_create(now))))?;
-    let (adopted, omitted) = match adopted {
+    let (adopted, omitted) = match seen.map(|s| &s.adopted) {
         Some(listed) => {
             let omitted = listed.len().saturating_sub(ADOPTED_MAX);
             (
@@ -168,13 +204,11 @@ mod tests {
             ["RA-hand", "RA-undated"]
         );
         // The object's own rule then tells them apart again.
-        let o = recorded_ownership(
-            None,
-            true,
-            at(300),
-            Some(&adopted_since(&listed, &owned, at(0))),
-        )
-        .unwrap();
+        let seen = Seen {
+            adopted: adopted_since(&listed, &owned, at(0)),
+            since: None,
+        };
+        let o = recorded_ownership(None, true, at(300), Some(&seen)).unwrap();
         assert_eq!(o.since, Some(Time(at(0))));
         assert_eq!(
             derived_owned(Some(&o), &listed),
@@ -225,7 +259,11 @@ mod tests {
             ),
         ];
         for (previous, creating, adopted, since, len, omitted) in table {
-            let got = recorded_ownership(previous.as_ref(), creating, now, adopted.as_deref());
+            let seen = adopted.map(|adopted| Seen {
+                adopted,
+                since: None,
+            });
+            let got = recorded_ownership(previous.as_ref(), creating, now, seen.as_ref());
             assert_eq!(
                 got.as_ref().and_then(|o| o.since.clone()),
                 since.map(|s| Time(at(s)))
@@ -233,5 +271,32 @@ mod tests {
             assert_eq!(got.as_ref().map_or(0, |o| o.adopted.len()), len);
             assert_eq!(got.as_ref().map_or(0, |o| o.adopted_omitted), omitted);
         }
+    }
+
+    #[test]
+    fn an_object_without_since_takes_the_earliest_date_of_what_it_made() {
+        // Recorded as its own by a status from before `since`: RA-a (t = 10) and RA-b (t = 40).
+        let listed = [
+            dated("RA-old", Some(-50)),
+            dated("RA-a", Some(10)),
+            dated("RA-hand", Some(20)),
+            dated("RA-b", Some(40)),
+        ];
+        let owned: BTreeSet<String> = ["RA-a".to_string(), "RA-b".to_string()].into();
+        assert!(needs_listing(None, true));
+        assert!(!needs_listing(None, false));
+        assert!(!needs_listing(Some(&ownership(Some(0), &[], 0)), true));
+
+        let seen = seen(None, &listed, &owned, at(1000));
+        assert_eq!(seen.since, Some(at(10)));
+        assert_eq!(seen.adopted, ["RA-hand"]);
+        let o = recorded_ownership(None, false, at(1000), Some(&seen)).unwrap();
+        assert_eq!(o.since, Some(Time(at(10))));
+        // After a restart, the rule finds exactly the two again.
+        assert_eq!(derived_owned(Some(&o), &listed), owned);
+
+        // With `since` recorded, a listing changes only the adopted list.
+        let o2 = recorded_ownership(Some(&o), true, at(2000), Some(&seen)).unwrap();
+        assert_eq!(o2.since, Some(Time(at(10))));
     }
 }

@@ -185,9 +185,12 @@ async fn observe_all(
     // Frugal path: nothing changed on our side since the last complete sync, so one fetch of
     // the product tells whether anything changed on Twilio's.
     // An attachment create left in flight is only settled by listing what it may have made.
+    // A status from before `ownership.since` must list once, to date what it made.
+    let records_owned = recorded.phone_numbers.iter().any(|n| n.created_by_operator);
     let quiet = (!resubmit_requested
         && recorded.observed_generation == generation
-        && recorded.attachments_pending.is_empty())
+        && recorded.attachments_pending.is_empty()
+        && !crate::planner::provenance::needs_listing(recorded.ownership.as_ref(), records_owned))
     .then(|| recorded_attachments(&recorded, &source, &desired))
     .flatten();
     if quiet.is_none() {

@@ -33,9 +33,8 @@ pub(super) struct Progress {
     pub attachments: Vec<Attachment>,
     /// `RA…` SIDs of attachments this object created.
     pub owned: BTreeSet<String>,
-    /// Attachments listed by this reconcile that this object did not make, dated from its
-    /// `ownership.since` on (`None` when it did not list).
-    pub adopted: Option<Vec<String>>,
+    /// What this reconcile's listing told of the ownership (`None` when it did not list).
+    pub adopted: Option<provenance::Seen>,
     pub entity_created: bool,
     /// What a create was sent for whose outcome is not recorded yet (create-pending markers).
     pub in_flight: Vec<String>,
@@ -92,8 +91,14 @@ impl Progress {
                     .map(|(bv, o)| (bv.as_str(), o.as_str())),
             )
             .is_empty();
-        let cutoff = provenance::adoption_cutoff(recorded.ownership.as_ref(), Timestamp::now());
-        let adopted = listed.map(|listed| provenance::adopted_since(listed, &owned, cutoff));
+        let adopted = listed.map(|listed| {
+            provenance::seen(
+                recorded.ownership.as_ref(),
+                listed,
+                &owned,
+                Timestamp::now(),
+            )
+        });
         Self {
             product,
             entity,
@@ -450,7 +455,7 @@ pub(super) fn recorded_status(
         written.ownership.as_ref(),
         creating_number,
         Timestamp::now(),
-        progress.adopted.as_deref(),
+        progress.adopted.as_ref(),
     );
     status.attachments_pending = progress.in_flight.clone();
     status.phone_numbers = number_statuses(observed, progress);
