@@ -48,68 +48,18 @@ pub(super) async fn cleanup(
     );
     if status.trust_product_sid.is_none() && status.create_pending_since.is_some() {
         // Deleted while the product's create was in flight: a product it made is this object's.
-        let what = format!(
-            "the Trust Product {:?}, if its create went through",
-            obj.spec.friendly_name
-        );
-        let Some(twilio) =
-            super::super::cleanup_client(ctx, obj, &obj.spec.credentials, &[what]).await?
-        else {
-            return Ok(Action::await_change());
-        };
-        let filter = BundleFilter {
-            friendly_name: Some(obj.spec.friendly_name.clone()),
-            policy_sid: Some(obj.spec.policy_sid.clone()),
-            ..Default::default()
-        };
-        let found: Vec<String> = twilio
-            .list_trust_products(&filter)
-            .await
-            .map_err(ReconcileError::twilio("look up the Trust Product by name"))?
-            .into_iter()
-            .filter(|p| p.friendly_name.as_deref() == Some(obj.spec.friendly_name.as_str()))
-            .filter_map(|p| p.sid)
-            .collect();
-        // Exactly one, as the reconcile would have adopted it; with several, none is known
-        // to be ours, and none is deleted.
-        if let [sid] = found.as_slice() {
-            status.trust_product_sid = Some(sid.clone());
-            status.trust_product_created = true;
+        match product_made_in_flight(ctx, obj).await? {
+            Some(sid) => {
+                status.trust_product_sid = Some(sid);
+                status.trust_product_created = true;
+            }
+            None => return Ok(Action::await_change()),
         }
     }
     let Some(product) = status.trust_product_sid.clone() else {
         return Ok(Action::await_change());
     };
-    let mut targets: Vec<Target> = Vec::new();
-    let derive = status.is_abridged() && status.ownership.is_some();
-    if (!status.attachments_pending.is_empty() && !status.trust_product_created) || derive {
-        // Deleted while an attachment create was in flight (an adopted product keeps its
-        // attachments, so those this object made must go one by one), or after a restart
-        // with an abridged status: the attachments are listed and this object's told apart.
-        targets.extend(listed_attachments(ctx, obj, &product, &status, derive).await?);
-    }
-    targets.extend(
-        status
-            .phone_numbers
-            .iter()
-            .filter(|n| n.created_by_operator)
-            .filter_map(|n| n.assignment_sid.clone())
-            .map(|assignment_sid| Target::Number { assignment_sid }),
-    );
-    if status.entity_assignment_created
-        && let Some(assignment_sid) = status.entity_assignment_sid.clone()
-    {
-        targets.push(Target::Profile { assignment_sid });
-    }
-    if status.trust_product_created {
-        targets.push(Target::Product);
-    }
-    // Numbers, then the profile, then the product (a stable sort keeps each group's order).
-    targets.sort_by_key(|t| match t {
-        Target::Number { .. } => 0,
-        Target::Profile { .. } => 1,
-        Target::Product => 2,
-    });
+    let targets = targets(ctx, obj, &product, &status).await?;
     if targets.is_empty() {
         return Ok(Action::await_change());
     }
@@ -119,39 +69,7 @@ pub(super) async fn cleanup(
     else {
         return Ok(Action::await_change());
     };
-    let mut removed = Vec::new();
-    let mut refused = Vec::new();
-    let (numbers, steps): (Vec<&Target>, Vec<&Target>) = targets
-        .iter()
-        .partition(|t| matches!(t, Target::Number { .. }));
-    // The numbers concurrently (at most `--max-in-flight` at once), then the profile and the
-    // product one at a time.
-    let limit = ctx.config.twilio.max_in_flight;
-    let outcomes = batch::run(numbers, limit, |target| {
-        delete_one(twilio.as_ref(), &product, target)
-    })
-    .await;
-    for (target, outcome) in outcomes {
-        match outcome {
-            Outcome::Done(()) => removed.push(target.describe(&product)),
-            Outcome::Retry(e) => {
-                return Err(ReconcileError::twilio("clean up the Trust Product")(e));
-            }
-            Outcome::Refused(e) => refused.push((target, e)),
-        }
-    }
-    for target in steps {
-        let result = delete_one(twilio.as_ref(), &product, target).await;
-        match result {
-            Ok(()) => removed.push(target.describe(&product)),
-            Err(e) if e.is_transient() || e.is_ambiguous() => {
-                return Err(ReconcileError::twilio("clean up the Trust Product")(e));
-            }
-            // An approved product may refuse edits (60711) yet allow its own deletion, which takes
-            // its assignments with it: carry on to the product before reporting.
-            Err(e) => refused.push((target, e)),
-        }
-    }
+    let (removed, refused) = delete_all(ctx, twilio.as_ref(), &product, &targets).await?;
     let product_deleted = removed.iter().any(|r| r.starts_with("Trust Product"));
     let left: Vec<String> = if product_deleted {
         Vec::new()
@@ -170,6 +88,120 @@ pub(super) async fn cleanup(
     )
     .await;
     Ok(Action::await_change())
+}
+
+/// The product a create left in flight made, looked up by name: exactly one, as the reconcile
+/// would have adopted it; with several, none is known to be ours, and none is deleted. `None`
+/// also when the credentials are gone (reported by `cleanup_client`).
+async fn product_made_in_flight(
+    ctx: &Context,
+    obj: &ShakenStirTrustProduct,
+) -> Result<Option<String>, ReconcileError> {
+    let what = format!(
+        "the Trust Product {:?}, if its create went through",
+        obj.spec.friendly_name
+    );
+    let Some(twilio) =
+        super::super::cleanup_client(ctx, obj, &obj.spec.credentials, &[what]).await?
+    else {
+        return Ok(None);
+    };
+    let filter = BundleFilter {
+        friendly_name: Some(obj.spec.friendly_name.clone()),
+        policy_sid: Some(obj.spec.policy_sid.clone()),
+        ..Default::default()
+    };
+    let found: Vec<String> = twilio
+        .list_trust_products(&filter)
+        .await
+        .map_err(ReconcileError::twilio("look up the Trust Product by name"))?
+        .into_iter()
+        .filter(|p| p.friendly_name.as_deref() == Some(obj.spec.friendly_name.as_str()))
+        .filter_map(|p| p.sid)
+        .collect();
+    Ok(match found.as_slice() {
+        [sid] => Some(sid.clone()),
+        _ => None,
+    })
+}
+
+/// What this object made, in the order it goes: numbers, then the profile, then the product.
+async fn targets(
+    ctx: &Context,
+    obj: &ShakenStirTrustProduct,
+    product: &str,
+    status: &ShakenStirTrustProductStatus,
+) -> Result<Vec<Target>, ReconcileError> {
+    let mut targets: Vec<Target> = Vec::new();
+    let derive = status.is_abridged() && status.ownership.is_some();
+    if (!status.attachments_pending.is_empty() && !status.trust_product_created) || derive {
+        // Deleted while an attachment create was in flight (an adopted product keeps its
+        // attachments, so those this object made must go one by one), or after a restart
+        // with an abridged status: the attachments are listed and this object's told apart.
+        targets.extend(listed_attachments(ctx, obj, product, status, derive).await?);
+    }
+    targets.extend(
+        status
+            .phone_numbers
+            .iter()
+            .filter(|n| n.created_by_operator)
+            .filter_map(|n| n.assignment_sid.clone())
+            .map(|assignment_sid| Target::Number { assignment_sid }),
+    );
+    if status.entity_assignment_created
+        && let Some(assignment_sid) = status.entity_assignment_sid.clone()
+    {
+        targets.push(Target::Profile { assignment_sid });
+    }
+    if status.trust_product_created {
+        targets.push(Target::Product);
+    }
+    // A stable sort keeps each group's order.
+    targets.sort_by_key(|t| match t {
+        Target::Number { .. } => 0,
+        Target::Profile { .. } => 1,
+        Target::Product => 2,
+    });
+    Ok(targets)
+}
+
+/// Deletes `targets`: the numbers concurrently (at most `--max-in-flight` at once), then the
+/// profile and the product one at a time. Returns what was removed and what Twilio refused;
+/// a transient or ambiguous failure ends the cleanup, to be retried.
+async fn delete_all<'t>(
+    ctx: &Context,
+    twilio: &dyn crate::twilio::TrustHub,
+    product: &str,
+    targets: &'t [Target],
+) -> Result<(Vec<String>, Vec<(&'t Target, TwilioError)>), ReconcileError> {
+    let mut removed = Vec::new();
+    let mut refused = Vec::new();
+    let (numbers, steps): (Vec<&Target>, Vec<&Target>) = targets
+        .iter()
+        .partition(|t| matches!(t, Target::Number { .. }));
+    let limit = ctx.config.twilio.max_in_flight;
+    let outcomes = batch::run(numbers, limit, |target| delete_one(twilio, product, target)).await;
+    for (target, outcome) in outcomes {
+        match outcome {
+            Outcome::Done(()) => removed.push(target.describe(product)),
+            Outcome::Retry(e) => {
+                return Err(ReconcileError::twilio("clean up the Trust Product")(e));
+            }
+            Outcome::Refused(e) => refused.push((target, e)),
+        }
+    }
+    for target in steps {
+        match delete_one(twilio, product, target).await {
+            Ok(()) => removed.push(target.describe(product)),
+            Err(e) if e.is_transient() || e.is_ambiguous() => {
+                return Err(ReconcileError::twilio("clean up the Trust Product")(e));
+            }
+            // An approved product may refuse edits (60711) yet allow its own deletion, which
+            // takes its assignments with it: carry on to the product before reporting.
+            Err(e) => refused.push((target, e)),
+        }
+    }
+    Ok((removed, refused))
 }
 
 /// What was removed: each SID up to a few, then a count of the number attachments.

@@ -12,8 +12,8 @@ use super::super::book::Abridge;
 use super::super::status::StatusWriter;
 use super::super::{Context, ReconcileError};
 use crate::api::{
-    BusinessProfileBinding, NumberState, PhoneNumberAssignmentStatus, ShakenStirTrustProduct,
-    ShakenStirTrustProductStatus,
+    BusinessProfileBinding, BusinessProfileBindingStatus, NumberOrSid, NumberState,
+    PhoneNumberAssignmentStatus, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
 };
 use crate::planner::text;
 use crate::planner::trust_product::{Identity, IdentityInputs, decide_identity};
@@ -98,9 +98,40 @@ pub(super) async fn source(
             ),
         ));
     };
+    let (numbers, pending) =
+        numbers_from_binding(spec.phone_numbers.as_deref(), &binding, &status)?;
+    if !pending.is_empty() {
+        return Err(ReconcileError::waiting(
+            "WaitingForBinding",
+            format!(
+                "waiting for BusinessProfileBinding {} to assign: {}",
+                binding_ref.name,
+                text::listed(&pending, ", ")
+            ),
+        ));
+    }
+    Ok(Source {
+        profile_sid: profile.sid,
+        numbers,
+        vouched_by_binding: true,
+    })
+}
+
+/// `PN…` → E.164 of the numbers taken, and the numbers still waiting to be assigned.
+type TakenNumbers = (BTreeMap<String, Option<String>>, Vec<String>);
+
+/// The numbers a product takes from its binding's record: all it assigned, or the `subset` the
+/// product names; and those still waiting to be assigned. A named number the binding does not
+/// have is a terminal error.
+fn numbers_from_binding(
+    subset: Option<&[NumberOrSid]>,
+    binding: &BusinessProfileBinding,
+    status: &BusinessProfileBindingStatus,
+) -> Result<TakenNumbers, ReconcileError> {
     let mut numbers = BTreeMap::new();
     let mut pending = Vec::new();
-    match &spec.phone_numbers {
+    let binding_name = binding.metadata.name.as_deref().unwrap_or_default();
+    match subset {
         None => {
             for n in &status.phone_numbers {
                 match (&n.sid, n.state) {
@@ -145,7 +176,7 @@ pub(super) async fn source(
                             "NumberNotInBinding",
                             format!(
                                 "{} is not one of BusinessProfileBinding {}'s numbers",
-                                wanted.0, binding_ref.name
+                                wanted.0, binding_name
                             ),
                         ));
                     }
@@ -153,21 +184,7 @@ pub(super) async fn source(
             }
         }
     }
-    if !pending.is_empty() {
-        return Err(ReconcileError::waiting(
-            "WaitingForBinding",
-            format!(
-                "waiting for BusinessProfileBinding {} to assign: {}",
-                binding_ref.name,
-                text::listed(&pending, ", ")
-            ),
-        ));
-    }
-    Ok(Source {
-        profile_sid: profile.sid,
-        numbers,
-        vouched_by_binding: true,
-    })
+    Ok((numbers, pending))
 }
 
 /// Checks, against Trust Hub, that every number is assigned to the profile (only those can be
