@@ -6,9 +6,10 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use trusthub_operator::api::{BusinessProfileBinding, ShakenStirTrustProduct};
+use trusthub_operator::api::BusinessProfileBinding;
 use trusthub_sim::{AccountStatus, NewNumber, Seed, SeedScale, SimConfig};
 
+use crate::sim_numbers::{attached_to, product_sid, voice_numbers_of_subaccounts};
 use crate::support::*;
 
 /// Numbers the generated seed deals over its subaccounts; every 10th cannot carry voice.
@@ -53,34 +54,6 @@ async fn start(interval: &str) -> Env {
     ))
     .await;
     env
-}
-
-/// The voice numbers of every subaccount of the parent, as the simulator holds them.
-fn voice_numbers_of_subaccounts(env: &Env) -> BTreeSet<String> {
-    env.sim
-        .state()
-        .numbers()
-        .iter()
-        .filter(|n| n.voice && n.account_sid != PARENT)
-        .map(|n| n.sid.clone())
-        .collect()
-}
-
-/// The numbers attached to the trust product `sid` in Trust Hub.
-fn attached_to(env: &Env, sid: &str) -> BTreeSet<String> {
-    env.sim
-        .channel_assignments()
-        .iter()
-        .filter(|a| a.bundle_sid == sid)
-        .map(|a| a.channel_endpoint_sid.clone())
-        .collect()
-}
-
-fn product_sid(p: &ShakenStirTrustProduct) -> String {
-    p.status
-        .as_ref()
-        .and_then(|s| s.trust_product_sid.clone())
-        .expect("product SID")
 }
 
 fn selected(b: &BusinessProfileBinding) -> Option<u32> {

@@ -6,7 +6,7 @@
 //! nothing pre-existing touched, and Events that summarise batches rather than list numbers one
 //! Event each.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::events::v1::Event;
@@ -19,6 +19,7 @@ use trusthub_sim::seed::generated_number_sid;
 use trusthub_sim::{BundleStatus, Faults, Seed, SeedScale, SeedTrustProduct, SimConfig};
 
 use crate::seeds::{OTHER_PROFILE, TWILIO_PRODUCT, other_profile, twilio_product};
+use crate::sim_numbers::{on_bundle, product_sid, voice_numbers_of_subaccounts};
 use crate::support::*;
 
 const NAME: &str = "acme-scale";
@@ -65,28 +66,6 @@ async fn apply_objects(env: &Env, policy: &str) {
         .await;
 }
 
-/// The voice numbers of every subaccount of the parent, as the simulator holds them.
-fn voice_numbers(env: &Env) -> BTreeSet<String> {
-    env.sim
-        .state()
-        .numbers()
-        .iter()
-        .filter(|n| n.voice && n.account_sid != PARENT)
-        .map(|n| n.sid.clone())
-        .collect()
-}
-
-/// The `PN…` SIDs on bundle `sid`, with how many times each is there.
-fn on_bundle(env: &Env, sid: &str) -> BTreeMap<String, usize> {
-    let mut found = BTreeMap::new();
-    for a in env.sim.channel_assignments() {
-        if a.bundle_sid == sid {
-            *found.entry(a.channel_endpoint_sid).or_default() += 1;
-        }
-    }
-    found
-}
-
 /// Every number of `want` is on bundle `sid` exactly once, and nothing else is.
 fn assert_exactly_once(env: &Env, sid: &str, want: &BTreeSet<String>, what: &str) {
     let found = on_bundle(env, sid);
@@ -119,13 +98,6 @@ fn requests(env: &Env, operation: &str) -> u64 {
         .get(operation)
         .copied()
         .unwrap_or(0)
-}
-
-fn product_sid(p: &ShakenStirTrustProduct) -> String {
-    p.status
-        .as_ref()
-        .and_then(|s| s.trust_product_sid.clone())
-        .expect("product SID")
 }
 
 fn all_assigned(b: &BusinessProfileBinding, total: usize) -> bool {
@@ -243,7 +215,7 @@ async fn killed_mid_batch_of_2000_under_delete_then_deleted_leaves_only_what_was
         },
     )
     .await;
-    let voice = voice_numbers(&env);
+    let voice = voice_numbers_of_subaccounts(&env);
     assert!(voice.len() >= NUMBERS, "the seed's voice numbers");
     let before_channels = env.sim.channel_assignments();
     let before_entities = env.sim.entity_assignments();
@@ -407,7 +379,7 @@ async fn a_large_batch_converges_through_429s_and_503s_exactly_once() {
         },
     )
     .await;
-    let voice = voice_numbers(&env);
+    let voice = voice_numbers_of_subaccounts(&env);
     env.start_controller();
     apply_objects(&env, "Orphan").await;
     env.wait_binding(NAME, "Ready with every number", |b| {
@@ -466,7 +438,7 @@ async fn a_number_twilio_refuses_mid_batch_is_reported_once_and_retried_with_bac
     seed.trust_products
         .push(twilio_product(OTHER_PROFILE, &[refused.as_str()]));
     let mut env = start(seed, Faults::none()).await;
-    let voice = voice_numbers(&env);
+    let voice = voice_numbers_of_subaccounts(&env);
     let mut config = env.controller_config();
     config.poll.review_initial = Duration::from_secs(1);
     config.poll.review_max = Duration::from_secs(5);

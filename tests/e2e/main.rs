@@ -40,5 +40,6 @@ mod real_kubectl;
 mod real_object_size;
 mod real_rbac;
 mod seeds;
+mod sim_numbers;
 mod support;
 mod tls_provider;
