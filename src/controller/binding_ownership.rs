@@ -27,7 +27,7 @@ fn recorded_on(ctx: &Context, binding: &BusinessProfileBinding, profile: &str) -
     let status = ctx
         .books
         .bindings
-        .view(binding.meta().uid.as_deref(), binding.status.as_ref());
+        .recall(binding.meta().uid.as_deref(), binding.status.as_ref());
     if status
         .business_profile
         .as_ref()

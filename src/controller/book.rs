@@ -20,22 +20,52 @@ use serde::Serialize;
 use super::status::Conditioned;
 use crate::api::{
     BusinessProfileBindingStatus, FULL_NUMBER_LIST_MAX, NumberState, PROBLEM_NUMBERS_MAX,
-    ShakenStirTrustProductStatus,
+    PhoneNumberAssignmentStatus, ShakenStirTrustProductStatus, TrustProductNumberStatus,
 };
 
-/// A status with a per-number list that the API stores abridged.
+/// A status with a per-number list that the API stores abridged. Each kind says where its
+/// list and marks are and which of its numbers need attention; the abridging is shared.
 pub trait Abridge: Conditioned {
-    /// The status as written to the API: the whole list up to [`FULL_NUMBER_LIST_MAX`]
-    /// numbers, else only the numbers needing attention, marked `numbersAbridged`. Takes the
-    /// list out of `self` for the copy (cheap at any size) and puts it back.
-    fn abridged(&mut self) -> Self;
+    /// One number's entry.
+    type Entry: Clone;
+    /// `phoneNumbers`.
+    fn entries_mut(&mut self) -> &mut Vec<Self::Entry>;
+    /// `numbersAbridged` and `numbersOmitted`.
+    fn marks_mut(&mut self) -> (&mut bool, &mut u32);
     /// Whether this status came from the API abridged (so its list is not the full one).
     fn is_abridged(&self) -> bool;
-    /// Clears the marks [`Abridge::abridged`] sets, on a full status built from an abridged one.
-    fn mark_full(&mut self);
+    /// Where an entry ranks among those an abridged list keeps (lower first), `None` for one
+    /// that needs no attention.
+    fn attention(entry: &Self::Entry) -> Option<u8>;
     /// A copy without the per-number list, to build the next status from (which brings its
     /// own list): copying 50,000 entries only to drop them costs as much as the rest together.
     fn shell(&self) -> Self;
+
+    /// The status as written to the API: the whole list up to [`FULL_NUMBER_LIST_MAX`]
+    /// numbers, else only the numbers needing attention, marked `numbersAbridged`. Takes the
+    /// list out of `self` for the copy (cheap at any size) and puts it back.
+    fn abridged(&mut self) -> Self {
+        let entries = std::mem::take(self.entries_mut());
+        let mut stored = self.clone();
+        if entries.len() <= FULL_NUMBER_LIST_MAX {
+            *stored.entries_mut() = entries.clone();
+        } else {
+            let (kept, omitted) = problems(&entries, Self::attention);
+            *stored.entries_mut() = kept;
+            let (abridged, omitted_mark) = stored.marks_mut();
+            *abridged = true;
+            *omitted_mark = omitted;
+        }
+        *self.entries_mut() = entries;
+        stored
+    }
+
+    /// Clears the marks [`Abridge::abridged`] sets, on a full status built from an abridged one.
+    fn mark_full(&mut self) {
+        let (abridged, omitted) = self.marks_mut();
+        *abridged = false;
+        *omitted = 0;
+    }
 }
 
 /// Keeps the first [`PROBLEM_NUMBERS_MAX`] of `entries` that need attention, in the order of
@@ -57,35 +87,29 @@ fn problems<T: Clone>(entries: &[T], rank: impl Fn(&T) -> Option<u8>) -> (Vec<T>
 }
 
 impl Abridge for BusinessProfileBindingStatus {
-    fn abridged(&mut self) -> Self {
-        let entries = std::mem::take(&mut self.phone_numbers);
-        let mut stored = self.clone();
-        if entries.len() <= FULL_NUMBER_LIST_MAX {
-            stored.phone_numbers = entries.clone();
-        } else {
-            // Numbers being released first: after a restart they are how the operator knows
-            // which assignments to remove.
-            let (kept, omitted) = problems(&entries, |n| match n.state {
-                NumberState::Releasing => Some(0),
-                NumberState::Failed => Some(1),
-                NumberState::Unresolvable => Some(2),
-                _ => None,
-            });
-            stored.phone_numbers = kept;
-            stored.numbers_omitted = omitted;
-            stored.numbers_abridged = true;
-        }
-        self.phone_numbers = entries;
-        stored
+    type Entry = PhoneNumberAssignmentStatus;
+
+    fn entries_mut(&mut self) -> &mut Vec<Self::Entry> {
+        &mut self.phone_numbers
+    }
+
+    fn marks_mut(&mut self) -> (&mut bool, &mut u32) {
+        (&mut self.numbers_abridged, &mut self.numbers_omitted)
     }
 
     fn is_abridged(&self) -> bool {
         self.numbers_abridged
     }
 
-    fn mark_full(&mut self) {
-        self.numbers_abridged = false;
-        self.numbers_omitted = 0;
+    fn attention(n: &Self::Entry) -> Option<u8> {
+        // Numbers being released first: after a restart they are how the operator knows
+        // which assignments to remove.
+        match n.state {
+            NumberState::Releasing => Some(0),
+            NumberState::Failed => Some(1),
+            NumberState::Unresolvable => Some(2),
+            _ => None,
+        }
     }
 
     fn shell(&self) -> Self {
@@ -128,32 +152,25 @@ impl Abridge for BusinessProfileBindingStatus {
 }
 
 impl Abridge for ShakenStirTrustProductStatus {
-    fn abridged(&mut self) -> Self {
-        let entries = std::mem::take(&mut self.phone_numbers);
-        let mut stored = self.clone();
-        if entries.len() <= FULL_NUMBER_LIST_MAX {
-            stored.phone_numbers = entries.clone();
-        } else {
-            let (kept, omitted) = problems(&entries, |n| {
-                n.assignment_sid
-                    .is_none()
-                    .then_some(if n.message.is_some() { 0 } else { 1 })
-            });
-            stored.phone_numbers = kept;
-            stored.numbers_omitted = omitted;
-            stored.numbers_abridged = true;
-        }
-        self.phone_numbers = entries;
-        stored
+    type Entry = TrustProductNumberStatus;
+
+    fn entries_mut(&mut self) -> &mut Vec<Self::Entry> {
+        &mut self.phone_numbers
+    }
+
+    fn marks_mut(&mut self) -> (&mut bool, &mut u32) {
+        (&mut self.numbers_abridged, &mut self.numbers_omitted)
     }
 
     fn is_abridged(&self) -> bool {
         self.numbers_abridged
     }
 
-    fn mark_full(&mut self) {
-        self.numbers_abridged = false;
-        self.numbers_omitted = 0;
+    fn attention(n: &Self::Entry) -> Option<u8> {
+        // Not attached: refused ones (with Twilio's reason) first.
+        n.assignment_sid
+            .is_none()
+            .then_some(if n.message.is_some() { 0 } else { 1 })
     }
 
     fn shell(&self) -> Self {
@@ -248,8 +265,12 @@ impl<S: Abridge> Book<S> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The status a reconcile of object `uid` starts from: the full one kept here when `stored`
-    /// (the API's copy) is still its abridged form, else `stored`.
+    /// The fullest status known of object `uid` whose copy (the API's, or the informer
+    /// cache's) has status `stored`: the full one kept here when `stored` is its abridged form,
+    /// else `stored` (which may be abridged). Checked, not assumed: a write may have failed
+    /// after the book kept it, someone else may have written since, and the watch event that
+    /// wakes another object's reconcile can come from a write older or newer than the one kept
+    /// here; a reconcile must plan from the state its copy shows.
     pub fn recall(&self, uid: Option<&str>, stored: Option<&S>) -> Arc<S> {
         let stored = stored.cloned().unwrap_or_default();
         let Some(uid) = uid else {
@@ -267,26 +288,6 @@ impl<S: Abridge> Book<S> {
         if let Some(uid) = uid {
             let entry = Entry { stored, full };
             self.lock().insert(uid.to_string(), entry);
-        }
-    }
-
-    /// The full status of object `uid` as this process last wrote it, if it did.
-    pub fn get(&self, uid: Option<&str>) -> Option<Arc<S>> {
-        Some(self.lock().get(uid?)?.full.clone())
-    }
-
-    /// The fullest status known of an object whose cached copy has status `cached`: ours when
-    /// the cached copy is the abridged form of what we wrote, else the cached copy (which may be
-    /// abridged). Checked, not assumed: the watch event that wakes another object's reconcile
-    /// can come from a write older or newer than the one kept here, and a reconcile must plan
-    /// from the state that event shows.
-    pub fn view(&self, uid: Option<&str>, cached: Option<&S>) -> Arc<S> {
-        let cached = cached.cloned().unwrap_or_default();
-        let stored = stored_hash(&cached);
-        let book = self.lock();
-        match uid.and_then(|uid| book.get(uid)) {
-            Some(e) if e.stored == stored => e.full.clone(),
-            _ => Arc::new(cached),
         }
     }
 

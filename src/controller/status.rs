@@ -226,7 +226,7 @@ where
         let stored = new.abridged();
         // Kept before the write, so the watch event of the write never finds the book older
         // than itself; a write that fails leaves a book entry no stored status matches, which
-        // every reader checks (`Book::recall`, `Book::view`).
+        // every reader checks (`Book::recall`).
         let uid = self.obj.meta().uid.as_deref();
         let full = Arc::new(new);
         self.book.keep(uid, stored_hash(&stored), full.clone());
