@@ -13,7 +13,7 @@ use super::super::batch::{self, Outcome};
 use super::super::book::Abridge;
 use crate::planner::provenance::{self, Dated};
 use crate::planner::{claimed, text};
-use crate::twilio::{BundleFilter, TwilioError};
+use crate::twilio::TwilioError;
 
 /// One thing to delete, in order.
 enum Target {
@@ -106,17 +106,9 @@ async fn product_made_in_flight(
     else {
         return Ok(None);
     };
-    let filter = BundleFilter {
-        friendly_name: Some(obj.spec.friendly_name.clone()),
-        policy_sid: Some(obj.spec.policy_sid.clone()),
-        ..Default::default()
-    };
-    let found: Vec<String> = twilio
-        .list_trust_products(&filter)
-        .await
-        .map_err(ReconcileError::twilio("look up the Trust Product by name"))?
+    let found: Vec<String> = super::observe::products_named(twilio.as_ref(), &obj.spec)
+        .await?
         .into_iter()
-        .filter(|p| p.friendly_name.as_deref() == Some(obj.spec.friendly_name.as_str()))
         .filter_map(|p| p.sid)
         .collect();
     Ok(match found.as_slice() {

@@ -187,6 +187,26 @@ fn numbers_from_binding(
     Ok((numbers, pending))
 }
 
+/// The Trust Products with the spec's exact friendly name and policy (Twilio's filter may match
+/// more loosely): what a create left in flight may have made, or a product to adopt.
+pub(super) async fn products_named(
+    twilio: &dyn TrustHub,
+    spec: &crate::api::ShakenStirTrustProductSpec,
+) -> Result<Vec<TrustProduct>, ReconcileError> {
+    let filter = BundleFilter {
+        friendly_name: Some(spec.friendly_name.clone()),
+        policy_sid: Some(spec.policy_sid.clone()),
+        ..Default::default()
+    };
+    Ok(twilio
+        .list_trust_products(&filter)
+        .await
+        .map_err(ReconcileError::twilio("look up the Trust Product by name"))?
+        .into_iter()
+        .filter(|p| p.friendly_name.as_deref() == Some(spec.friendly_name.as_str()))
+        .collect())
+}
+
 /// Checks, against Trust Hub, that every number is assigned to the profile (only those can be
 /// attached to a SHAKEN/STIR Trust Product, seed step 5). Numbers a binding vouches for are not
 /// listed again: the binding looked them up itself, and should one have been removed in the
@@ -360,18 +380,7 @@ pub(super) async fn ensure_product(
         })?;
         ctx.note_policy_seen(policy_key);
     }
-    let filter = BundleFilter {
-        friendly_name: Some(spec.friendly_name.clone()),
-        policy_sid: Some(spec.policy_sid.clone()),
-        ..Default::default()
-    };
-    let found: Vec<TrustProduct> = twilio
-        .list_trust_products(&filter)
-        .await
-        .map_err(ReconcileError::twilio("look up the Trust Product by name"))?
-        .into_iter()
-        .filter(|p| p.friendly_name.as_deref() == Some(spec.friendly_name.as_str()))
-        .collect();
+    let found = products_named(twilio, spec).await?;
     let found_sids: Vec<String> = found.iter().filter_map(|p| p.sid.clone()).collect();
     match decide_identity(&IdentityInputs {
         recorded_sid: None,
