@@ -29,7 +29,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -155,6 +155,13 @@ const NUMBER_STATES: [&str; 6] = [
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// `metric`, registered in `registry` under `name` (the registry holds a handle to the same
+/// values).
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 fn reconcile_histogram() -> Histogram {
     // 5 ms … ~80 s: a reconcile is a handful of Twilio calls, slower under backoff.
     Histogram::new(exponential_buckets(0.005, 2.0, 15))
@@ -193,105 +200,90 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every metric (names in the module docs of the chart and the README).
+    /// Counters get the `_total` suffix from the encoder.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let reconciles = Family::<ReconcileLabels, Counter>::default();
-        let failures = Family::<FailureLabels, Counter>::default();
-        let reconcile_duration: HistogramFamily<KindLabels> =
-            Family::new_with_constructor(reconcile_histogram);
-        let twilio_requests = Family::<CallLabels, Counter>::default();
-        let twilio_duration: HistogramFamily<OperationLabels> =
-            Family::new_with_constructor(call_histogram);
-        let twilio_retries = Family::<OperationLabels, Counter>::default();
-        let twilio_throttled = Family::<OperationLabels, Counter>::default();
-        let resources = Family::<StatusLabels, Gauge>::default();
-        let vetting_status = Family::<ObjectStatusLabels, Gauge>::default();
-        let valid_until = Family::<ObjectLabels, Gauge>::default();
-        let submitted = Family::<ObjectLabels, Gauge>::default();
-        let numbers = Family::<NumberLabels, Gauge>::default();
-        let leader = Gauge::default();
-        // Counters get the `_total` suffix from the encoder.
-        registry.register(
-            "trusthub_reconciles",
-            "Finished reconciles by kind and result (success, error)",
-            reconciles.clone(),
-        );
-        registry.register(
-            "trusthub_reconcile_failures",
-            "Failed reconciles by kind and condition reason",
-            failures.clone(),
-        );
-        registry.register(
-            "trusthub_reconcile_duration_seconds",
-            "Duration of one reconcile",
-            reconcile_duration.clone(),
-        );
-        registry.register(
-            "trusthub_twilio_requests",
-            "Twilio HTTP attempts by operationId and HTTP status (or connect, timeout, transport)",
-            twilio_requests.clone(),
-        );
-        registry.register(
-            "trusthub_twilio_request_duration_seconds",
-            "Duration of one Twilio HTTP attempt",
-            twilio_duration.clone(),
-        );
-        registry.register(
-            "trusthub_twilio_retries",
-            "Twilio HTTP attempts that were retries (attempt > 1)",
-            twilio_retries.clone(),
-        );
-        registry.register(
-            "trusthub_twilio_throttled",
-            "Twilio answers with HTTP 429 Too Many Requests",
-            twilio_throttled.clone(),
-        );
-        registry.register(
-            "trusthub_resources",
-            "Custom resources by kind and Twilio vetting status (unknown before the first sync)",
-            resources.clone(),
-        );
-        registry.register(
-            "trusthub_vetting_status",
-            "1 per custom resource, labelled with its Twilio vetting status (as in trusthub_resources)",
-            vetting_status.clone(),
-        );
-        registry.register(
-            "trusthub_valid_until_timestamp_seconds",
-            "When Twilio's approval of the profile or Trust Product ends (Unix seconds), if Twilio reported it",
-            valid_until.clone(),
-        );
-        registry.register(
-            "trusthub_submitted_timestamp_seconds",
-            "When a Trust Product whose Submitted condition is True was last submitted for vetting (Unix seconds)",
-            submitted.clone(),
-        );
-        registry.register(
-            "trusthub_numbers",
-            "Numbers of a custom resource by state (selected, done = assigned or attached, refused, unresolvable, releasing, covered = on a twilio-approved SHAKEN/STIR Trust Product), as its status last recorded",
-            numbers.clone(),
-        );
-        registry.register(
-            "trusthub_leader",
-            "1 when this replica is the active one (runs the controllers), 0 on a standby or before its role is known",
-            leader.clone(),
-        );
         Self {
-            registry,
-            reconciles,
-            failures,
-            reconcile_duration,
-            twilio_requests,
-            twilio_duration,
-            twilio_retries,
-            twilio_throttled,
-            resources,
-            vetting_status,
-            valid_until,
-            submitted,
-            numbers,
-            leader,
+            reconciles: registered(
+                &mut registry,
+                "trusthub_reconciles",
+                "Finished reconciles by kind and result (success, error)",
+                Family::default(),
+            ),
+            failures: registered(
+                &mut registry,
+                "trusthub_reconcile_failures",
+                "Failed reconciles by kind and condition reason",
+                Family::default(),
+            ),
+            reconcile_duration: registered(
+                &mut registry,
+                "trusthub_reconcile_duration_seconds",
+                "Duration of one reconcile",
+                Family::new_with_constructor(reconcile_histogram),
+            ),
+            twilio_requests: registered(
+                &mut registry,
+                "trusthub_twilio_requests",
+                "Twilio HTTP attempts by operationId and HTTP status (or connect, timeout, transport)",
+                Family::default(),
+            ),
+            twilio_duration: registered(
+                &mut registry,
+                "trusthub_twilio_request_duration_seconds",
+                "Duration of one Twilio HTTP attempt",
+                Family::new_with_constructor(call_histogram),
+            ),
+            twilio_retries: registered(
+                &mut registry,
+                "trusthub_twilio_retries",
+                "Twilio HTTP attempts that were retries (attempt > 1)",
+                Family::default(),
+            ),
+            twilio_throttled: registered(
+                &mut registry,
+                "trusthub_twilio_throttled",
+                "Twilio answers with HTTP 429 Too Many Requests",
+                Family::default(),
+            ),
+            resources: registered(
+                &mut registry,
+                "trusthub_resources",
+                "Custom resources by kind and Twilio vetting status (unknown before the first sync)",
+                Family::default(),
+            ),
+            vetting_status: registered(
+                &mut registry,
+                "trusthub_vetting_status",
+                "1 per custom resource, labelled with its Twilio vetting status (as in trusthub_resources)",
+                Family::default(),
+            ),
+            valid_until: registered(
+                &mut registry,
+                "trusthub_valid_until_timestamp_seconds",
+                "When Twilio's approval of the profile or Trust Product ends (Unix seconds), if Twilio reported it",
+                Family::default(),
+            ),
+            submitted: registered(
+                &mut registry,
+                "trusthub_submitted_timestamp_seconds",
+                "When a Trust Product whose Submitted condition is True was last submitted for vetting (Unix seconds)",
+                Family::default(),
+            ),
+            numbers: registered(
+                &mut registry,
+                "trusthub_numbers",
+                "Numbers of a custom resource by state (selected, done = assigned or attached, refused, unresolvable, releasing, covered = on a twilio-approved SHAKEN/STIR Trust Product), as its status last recorded",
+                Family::default(),
+            ),
+            leader: registered(
+                &mut registry,
+                "trusthub_leader",
+                "1 when this replica is the active one (runs the controllers), 0 on a standby or before its role is known",
+                Gauge::default(),
+            ),
             render_lock: std::sync::Mutex::new(()),
+            registry,
         }
     }
 

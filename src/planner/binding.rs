@@ -231,30 +231,7 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
             }
         }
     }
-    for released in inputs.released {
-        let live = released
-            .assignment_sid
-            .as_ref()
-            .filter(|ra| by_number.get(released.number_sid.as_str()) == Some(&ra.as_str()));
-        if inputs.deletion_policy == DeletionPolicy::Delete
-            && released.created_by_operator
-            && let Some(ra) = live
-        {
-            actions.push(BindingAction::Unassign {
-                assignment_sid: ra.clone(),
-                number_sid: released.number_sid.clone(),
-            });
-            numbers.push(PhoneNumberAssignmentStatus {
-                sid: Some(released.number_sid.clone()),
-                assignment_sid: Some(ra.clone()),
-                created_by_operator: true,
-                state: NumberState::Releasing,
-                message: Some("removed from the spec; unassigning (deletionPolicy: Delete)".into()),
-                ..Default::default()
-            });
-            counts.releasing += 1;
-        }
-    }
+    release(inputs, &by_number, &mut actions, &mut numbers, &mut counts);
     NumberPlan {
         actions,
         numbers,
@@ -262,6 +239,39 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
         total: seen.len(),
         problems,
         counts,
+    }
+}
+
+/// Each dropped number this object assigned, still assigned: unassigned under `Delete`.
+fn release(
+    inputs: &BindingInputs<'_>,
+    by_number: &BTreeMap<&str, &str>,
+    actions: &mut Vec<BindingAction>,
+    numbers: &mut Vec<PhoneNumberAssignmentStatus>,
+    counts: &mut NumberCounts,
+) {
+    if inputs.deletion_policy != DeletionPolicy::Delete {
+        return;
+    }
+    for released in inputs.released.iter().filter(|r| r.created_by_operator) {
+        let live = released
+            .assignment_sid
+            .as_ref()
+            .filter(|ra| by_number.get(released.number_sid.as_str()) == Some(&ra.as_str()));
+        let Some(ra) = live else { continue };
+        actions.push(BindingAction::Unassign {
+            assignment_sid: ra.clone(),
+            number_sid: released.number_sid.clone(),
+        });
+        numbers.push(PhoneNumberAssignmentStatus {
+            sid: Some(released.number_sid.clone()),
+            assignment_sid: Some(ra.clone()),
+            created_by_operator: true,
+            state: NumberState::Releasing,
+            message: Some("removed from the spec; unassigning (deletionPolicy: Delete)".into()),
+            ..Default::default()
+        });
+        counts.releasing += 1;
     }
 }
 
@@ -279,50 +289,8 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
     counts.selected = u32::try_from(total).unwrap_or(u32::MAX);
     counts.done = u32::try_from(assigned).unwrap_or(u32::MAX);
     let approved = inputs.profile.status == ts::TWILIO_APPROVED;
-    let profile_condition = if approved {
-        ConditionSpec::ok(
-            "ProfileApproved",
-            "Approved",
-            format!("Business Profile {} is twilio-approved", inputs.profile.sid),
-        )
-    } else if inputs.profile.status == ts::TWILIO_REJECTED {
-        ConditionSpec::not(
-            "ProfileApproved",
-            "Rejected",
-            format!(
-                "Business Profile {} was rejected by Twilio; fix it in the Console",
-                inputs.profile.sid
-            ),
-        )
-    } else {
-        ConditionSpec::not(
-            "ProfileApproved",
-            "NotApproved",
-            format!(
-                "Business Profile {} is {}",
-                inputs.profile.sid, inputs.profile.status
-            ),
-        )
-    };
-    let numbers_condition = if assigned == total {
-        ConditionSpec::ok(
-            "NumbersAssigned",
-            "Assigned",
-            format!("{assigned} of {total} numbers assigned"),
-        )
-    } else if !problems.is_empty() {
-        ConditionSpec::not(
-            "NumbersAssigned",
-            "NumbersUnresolvable",
-            text::listed(&problems, "; "),
-        )
-    } else {
-        ConditionSpec::not(
-            "NumbersAssigned",
-            "Assigning",
-            format!("{assigned} of {total} numbers assigned"),
-        )
-    };
+    let profile_condition = profile_condition(inputs.profile);
+    let numbers_condition = numbers_condition(assigned, total, &problems);
     let expiry = Expiry::of(
         approved,
         inputs.profile.valid_until,
@@ -348,25 +316,6 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
         ),
     };
     let ready = expiry.ready_override(&what).unwrap_or(ready);
-    let requeue = if !approved {
-        Requeue::After(PollSchedule::growing(
-            inputs.poll.review_initial,
-            inputs.poll.review_max,
-            inputs.unapproved_since,
-            inputs.now,
-        ))
-    } else if !problems.is_empty() {
-        // Growing and capped, like a noncompliant evaluation: a number Twilio keeps refusing
-        // is not retried every minute for ever (a spec change still retries at once).
-        Requeue::After(PollSchedule::growing(
-            inputs.poll.review_initial,
-            inputs.poll.review_max,
-            inputs.failing_since,
-            inputs.now,
-        ))
-    } else {
-        Requeue::After(inputs.poll.approved(inputs.profile.valid_until, inputs.now))
-    };
     BindingPlan {
         actions,
         numbers,
@@ -378,7 +327,80 @@ pub fn plan(inputs: &BindingInputs<'_>) -> BindingPlan {
         ],
         summary,
         counts,
-        requeue,
+        requeue: requeue(inputs, approved, !problems.is_empty()),
+    }
+}
+
+/// `ProfileApproved`: approved, rejected (only the Console fixes it), or still in review.
+fn profile_condition(profile: &ProfileView) -> ConditionSpec {
+    if profile.status == ts::TWILIO_APPROVED {
+        ConditionSpec::ok(
+            "ProfileApproved",
+            "Approved",
+            format!("Business Profile {} is twilio-approved", profile.sid),
+        )
+    } else if profile.status == ts::TWILIO_REJECTED {
+        ConditionSpec::not(
+            "ProfileApproved",
+            "Rejected",
+            format!(
+                "Business Profile {} was rejected by Twilio; fix it in the Console",
+                profile.sid
+            ),
+        )
+    } else {
+        ConditionSpec::not(
+            "ProfileApproved",
+            "NotApproved",
+            format!("Business Profile {} is {}", profile.sid, profile.status),
+        )
+    }
+}
+
+/// `NumbersAssigned`: all assigned, some refused or unresolvable (listed), or still assigning.
+fn numbers_condition(assigned: usize, total: usize, problems: &[String]) -> ConditionSpec {
+    if assigned == total {
+        ConditionSpec::ok(
+            "NumbersAssigned",
+            "Assigned",
+            format!("{assigned} of {total} numbers assigned"),
+        )
+    } else if !problems.is_empty() {
+        ConditionSpec::not(
+            "NumbersAssigned",
+            "NumbersUnresolvable",
+            text::listed(problems, "; "),
+        )
+    } else {
+        ConditionSpec::not(
+            "NumbersAssigned",
+            "Assigning",
+            format!("{assigned} of {total} numbers assigned"),
+        )
+    }
+}
+
+/// When to look again: growing intervals while the profile is in review or numbers keep
+/// failing, else the approved resync (sooner as the approval nears expiry).
+fn requeue(inputs: &BindingInputs<'_>, approved: bool, failing: bool) -> Requeue {
+    if !approved {
+        Requeue::After(PollSchedule::growing(
+            inputs.poll.review_initial,
+            inputs.poll.review_max,
+            inputs.unapproved_since,
+            inputs.now,
+        ))
+    } else if failing {
+        // Growing and capped, like a noncompliant evaluation: a number Twilio keeps refusing
+        // is not retried every minute for ever (a spec change still retries at once).
+        Requeue::After(PollSchedule::growing(
+            inputs.poll.review_initial,
+            inputs.poll.review_max,
+            inputs.failing_since,
+            inputs.now,
+        ))
+    } else {
+        Requeue::After(inputs.poll.approved(inputs.profile.valid_until, inputs.now))
     }
 }
 

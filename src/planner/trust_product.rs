@@ -10,6 +10,9 @@ use k8s_openapi::jiff::Timestamp;
 use super::expiry::Expiry;
 use super::{ConditionSpec, PollSchedule, Requeue, text};
 use crate::api::{DeletionPolicy, twilio_status as ts};
+use vetting::{Vetting, vetting};
+
+mod vetting;
 
 /// How the operator knows which Trust Product is this object's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -339,24 +342,7 @@ impl TrustProductInputs<'_> {
 /// Plans the next step for a Trust Product whose identity is settled.
 pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
     let status = inputs.product.status.as_str();
-    let mut conditions = Vec::new();
-
-    let profile_attached = inputs
-        .entity_assignments
-        .iter()
-        .any(|(_, o)| o == inputs.profile_sid);
-    conditions.push(if profile_attached {
-        ConditionSpec::ok("ProfileAttached", "Attached", format!("attached to Business Profile {}", inputs.profile_sid))
-    } else if editable(status) {
-        ConditionSpec::not("ProfileAttached", "Attaching", format!("attaching Business Profile {}", inputs.profile_sid))
-    } else {
-        ConditionSpec::not(
-            "ProfileAttached",
-            "LockedByReview",
-            format!("the product is {status} and cannot be attached to Business Profile {} until Twilio finishes", inputs.profile_sid),
-        )
-    });
-
+    let profile_attached = inputs.profile_attached();
     let attached: BTreeSet<&str> = inputs
         .attachments
         .iter()
@@ -368,47 +354,16 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         .map(String::as_str)
         .filter(|n| !attached.contains(n))
         .collect();
-    let attached_count = inputs.desired_numbers.len() - missing.len();
-    conditions.push(if missing.is_empty() {
-        ConditionSpec::ok(
-            "NumbersAttached",
-            "Attached",
-            format!(
-                "{attached_count} of {} numbers attached",
-                inputs.desired_numbers.len()
-            ),
-        )
-    } else {
-        ConditionSpec::not(
-            "NumbersAttached",
-            "Attaching",
-            format!("not attached yet: {}", text::listed(&missing, ", ")),
-        )
-    });
-
     let key = inputs.evaluation_key();
     let memo = inputs
         .evaluation
         .filter(|m| m.key == key)
         .or(inputs.evaluation);
-    conditions.push(match memo {
-        Some(m) if m.compliant => ConditionSpec::ok(
-            "Compliant",
-            "Compliant",
-            "the last evaluation found the product compliant",
-        ),
-        Some(m) => ConditionSpec::not(
-            "Compliant",
-            "Noncompliant",
-            format!("evaluation failed: {}", text::listed(&m.failures, "; ")),
-        ),
-        None if !editable(status) => ConditionSpec::unknown(
-            "Compliant",
-            "NotEvaluated",
-            "submitted without an evaluation by this operator",
-        ),
-        None => ConditionSpec::unknown("Compliant", "NotEvaluated", "not evaluated yet"),
-    });
+    let mut conditions = vec![
+        profile_condition(inputs, profile_attached),
+        numbers_condition(inputs.desired_numbers.len(), &missing),
+        compliance_condition(memo, status),
+    ];
 
     let Vetting {
         submitted,
@@ -449,147 +404,69 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
     }
 }
 
-/// The vetting conditions (`Submitted`, `Approved`, `Ready`) of the product's Twilio status,
-/// when to look again, and whether a rejection is seen for the first time.
-struct Vetting {
-    submitted: ConditionSpec,
-    approved: ConditionSpec,
-    ready: ConditionSpec,
-    requeue: Requeue,
-    record_rejection: bool,
+/// `ProfileAttached`: attached, attaching, or locked while Twilio reviews the product.
+fn profile_condition(inputs: &TrustProductInputs<'_>, attached: bool) -> ConditionSpec {
+    let status = inputs.product.status.as_str();
+    let profile = inputs.profile_sid;
+    if attached {
+        ConditionSpec::ok(
+            "ProfileAttached",
+            "Attached",
+            format!("attached to Business Profile {profile}"),
+        )
+    } else if editable(status) {
+        ConditionSpec::not(
+            "ProfileAttached",
+            "Attaching",
+            format!("attaching Business Profile {profile}"),
+        )
+    } else {
+        ConditionSpec::not(
+            "ProfileAttached",
+            "LockedByReview",
+            format!(
+                "the product is {status} and cannot be attached to Business Profile {profile} until Twilio finishes"
+            ),
+        )
+    }
 }
 
-fn vetting(
-    inputs: &TrustProductInputs<'_>,
-    // The profile and every number are attached.
-    in_place: bool,
-    memo: Option<&EvaluationMemo>,
-) -> Vetting {
-    let status = inputs.product.status.as_str();
-    let mut record_rejection = false;
-    let mut requeue = Requeue::OnChange;
-    let (submitted, approved, ready) = match status {
-        ts::DRAFT if inputs.submit => (
-            ConditionSpec::not(
-                "Submitted",
-                "Draft",
-                "in draft; submitted once attached and compliant",
-            ),
-            ConditionSpec::not("Approved", "Draft", "not submitted yet"),
-            ConditionSpec::not(
-                "Ready",
-                "Submitting",
-                "attaching, evaluating and submitting",
-            ),
+/// `NumbersAttached`: all of `desired` attached, or the first of those `missing`.
+fn numbers_condition(desired: usize, missing: &[&str]) -> ConditionSpec {
+    if missing.is_empty() {
+        ConditionSpec::ok(
+            "NumbersAttached",
+            "Attached",
+            format!("{desired} of {desired} numbers attached"),
+        )
+    } else {
+        ConditionSpec::not(
+            "NumbersAttached",
+            "Attaching",
+            format!("not attached yet: {}", text::listed(missing, ", ")),
+        )
+    }
+}
+
+/// `Compliant`: what the last evaluation (`memo`) found.
+fn compliance_condition(memo: Option<&EvaluationMemo>, status: &str) -> ConditionSpec {
+    match memo {
+        Some(m) if m.compliant => ConditionSpec::ok(
+            "Compliant",
+            "Compliant",
+            "the last evaluation found the product compliant",
         ),
-        ts::DRAFT => (
-            ConditionSpec::not(
-                "Submitted",
-                "HeldInDraft",
-                "spec.submit is false: the product stays in draft for review",
-            ),
-            ConditionSpec::not(
-                "Approved",
-                "HeldInDraft",
-                "not submitted (spec.submit is false)",
-            ),
-            if in_place && memo.is_some_and(|m| m.compliant) {
-                ConditionSpec::ok(
-                    "Ready",
-                    "HeldInDraft",
-                    "attached and compliant; held in draft because spec.submit is false",
-                )
-            } else {
-                ConditionSpec::not("Ready", "Preparing", "attaching and evaluating the draft")
-            },
+        Some(m) => ConditionSpec::not(
+            "Compliant",
+            "Noncompliant",
+            format!("evaluation failed: {}", text::listed(&m.failures, "; ")),
         ),
-        ts::PENDING_REVIEW | ts::IN_REVIEW => {
-            requeue = Requeue::After(PollSchedule::growing(
-                inputs.poll.review_initial,
-                inputs.poll.review_max,
-                inputs.submitted_at,
-                inputs.now,
-            ));
-            let reason = if status == ts::IN_REVIEW {
-                "InReview"
-            } else {
-                "PendingReview"
-            };
-            (
-                ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting"),
-                ConditionSpec::not("Approved", reason, format!("Twilio status is {status}")),
-                ConditionSpec::not(
-                    "Ready",
-                    reason,
-                    format!("waiting for Twilio's vetting ({status})"),
-                ),
-            )
-        }
-        ts::TWILIO_APPROVED => {
-            requeue = Requeue::After(inputs.poll.approved(inputs.product.valid_until, inputs.now));
-            let ready = if in_place {
-                ConditionSpec::ok("Ready", "Approved", "approved by Twilio; numbers attached")
-            } else {
-                ConditionSpec::not(
-                    "Ready",
-                    "Attaching",
-                    "approved; attaching the remaining numbers",
-                )
-            };
-            (
-                ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting"),
-                ConditionSpec::ok("Approved", "Approved", "twilio-approved"),
-                ready,
-            )
-        }
-        ts::TWILIO_REJECTED => {
-            record_rejection = inputs.rejected_generation.is_none();
-            let codes: Vec<String> = inputs.product.errors.iter().map(i64::to_string).collect();
-            let codes = if codes.is_empty() {
-                "none given".to_string()
-            } else {
-                text::listed(&codes, ", ")
-            };
-            let message = if inputs.submit && inputs.resubmit_allowed() {
-                format!("rejected by Twilio (error codes: {codes}); resubmitting")
-            } else {
-                format!(
-                    "rejected by Twilio (error codes: {codes}); fix the cause, then change the spec or set the annotation trusthub.stir.dev/resubmit to a new value"
-                )
-            };
-            (
-                ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting"),
-                ConditionSpec::not("Approved", "Rejected", message.clone()),
-                ConditionSpec::not("Ready", "Rejected", message),
-            )
-        }
-        other => {
-            requeue = Requeue::After(inputs.poll.review_max);
-            (
-                ConditionSpec::unknown(
-                    "Submitted",
-                    "UnknownStatus",
-                    format!("Twilio status {other:?} is not known to this operator"),
-                ),
-                ConditionSpec::unknown(
-                    "Approved",
-                    "UnknownStatus",
-                    format!("Twilio status {other:?}"),
-                ),
-                ConditionSpec::not(
-                    "Ready",
-                    "UnknownStatus",
-                    format!("Twilio reports status {other:?}"),
-                ),
-            )
-        }
-    };
-    Vetting {
-        submitted,
-        approved,
-        ready,
-        requeue,
-        record_rejection,
+        None if !editable(status) => ConditionSpec::unknown(
+            "Compliant",
+            "NotEvaluated",
+            "submitted without an evaluation by this operator",
+        ),
+        None => ConditionSpec::unknown("Compliant", "NotEvaluated", "not evaluated yet"),
     }
 }
 

@@ -320,8 +320,9 @@ type Writer<'a> = StatusWriter<'a, ShakenStirTrustProduct, ShakenStirTrustProduc
 
 /// The object's Trust Product and whether this call created it: the recorded one, the one to
 /// adopt, the one found by name, or a new one. Before the (non-idempotent) create,
-/// `createPendingSince` is written to status; after it, the SID. A crash in between leaves the marker, and the next reconcile's look-up finds and
-/// adopts the product instead of creating a second one.
+/// `createPendingSince` is written to status; after it, the SID. A crash in between leaves
+/// the marker, and the next reconcile's look-up finds and adopts the product instead of
+/// creating a second one.
 pub(super) async fn ensure_product(
     obj: &ShakenStirTrustProduct,
     ctx: &Context,
@@ -341,45 +342,10 @@ pub(super) async fn ensure_product(
         ));
     }
     if let Some(sid) = &spec.trust_product_sid {
-        let product = twilio.fetch_trust_product(sid).await.map_err(not_found_or(
-            "fetch the Trust Product to adopt",
-            sid,
-            "TrustProductNotFound",
-            "named in spec.trustProductSid does not exist in this account",
-        ))?;
-        if product.policy_sid.as_deref() != Some(spec.policy_sid.as_str()) {
-            return Err(ReconcileError::terminal(
-                "PolicyMismatch",
-                format!(
-                    "Trust Product {sid} has policy {}, not {}; only a SHAKEN/STIR product can be adopted",
-                    product.policy_sid.as_deref().unwrap_or("(none)"),
-                    spec.policy_sid
-                ),
-            ));
-        }
-        super::ownership::check_product_unclaimed(obj, ctx, sid, false)?;
-        record_identity(obj, ctx, writer, &product, false).await?;
+        let product = adopt_named(obj, ctx, twilio, writer, sid).await?;
         return Ok((product, false));
     }
-    let policy_key = format!(
-        "{}/{}/{}",
-        obj.namespace().unwrap_or_default(),
-        spec.credentials.secret_name,
-        spec.policy_sid
-    );
-    if !ctx.policy_recently_seen(&policy_key) {
-        twilio.fetch_policy(&spec.policy_sid).await.map_err(|e| {
-            if e.is_not_found() {
-                ReconcileError::terminal(
-                    "PolicyNotFound",
-                    format!("Trust Hub has no policy {}: Twilio may have retired separate SHAKEN/STIR Trust Products for this account", spec.policy_sid),
-                )
-            } else {
-                ReconcileError::twilio("fetch the SHAKEN/STIR policy")(e)
-            }
-        })?;
-        ctx.note_policy_seen(policy_key);
-    }
+    check_policy(obj, ctx, twilio).await?;
     let found = products_named(twilio, spec).await?;
     let found_sids: Vec<String> = found.iter().filter_map(|p| p.sid.clone()).collect();
     match decide_identity(&IdentityInputs {
@@ -414,34 +380,109 @@ pub(super) async fn ensure_product(
             {
                 return Ok((product, false));
             }
-            let mut pending = ShakenStirTrustProductStatus::clone(&writer.written);
-            pending.create_pending_since = Some(super::super::status::now());
-            writer.write(pending).await?;
-            let request = CreateTrustProduct {
-                friendly_name: spec.friendly_name.clone(),
-                email: spec.email.clone(),
-                policy_sid: spec.policy_sid.clone(),
-                status_callback: ctx
-                    .status_callback_for(spec.status_callback.as_deref())
-                    .map(str::to_string),
-            };
-            let product = match twilio.create_trust_product(&request).await {
-                Ok(product) => product,
-                Err(e) => {
-                    if !e.is_ambiguous() {
-                        // Twilio answered: no product was made, so a product of this name
-                        // found later is someone else's, to adopt, never to delete.
-                        let mut cleared = ShakenStirTrustProductStatus::clone(&writer.written);
-                        cleared.create_pending_since = None;
-                        writer.write(cleared).await?;
-                    }
-                    return Err(ReconcileError::twilio("create the Trust Product")(e));
-                }
-            };
-            record_identity(obj, ctx, writer, &product, true).await?;
+            let product = create_product(obj, ctx, twilio, writer).await?;
             Ok((product, true))
         }
     }
+}
+
+/// The product named in `spec.trustProductSid`, checked to be a SHAKEN/STIR one nobody else
+/// in the cluster manages, recorded as adopted.
+async fn adopt_named(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+    twilio: &dyn TrustHub,
+    writer: &mut Writer<'_>,
+    sid: &str,
+) -> Result<TrustProduct, ReconcileError> {
+    let spec = &obj.spec;
+    let product = twilio.fetch_trust_product(sid).await.map_err(not_found_or(
+        "fetch the Trust Product to adopt",
+        sid,
+        "TrustProductNotFound",
+        "named in spec.trustProductSid does not exist in this account",
+    ))?;
+    if product.policy_sid.as_deref() != Some(spec.policy_sid.as_str()) {
+        return Err(ReconcileError::terminal(
+            "PolicyMismatch",
+            format!(
+                "Trust Product {sid} has policy {}, not {}; only a SHAKEN/STIR product can be adopted",
+                product.policy_sid.as_deref().unwrap_or("(none)"),
+                spec.policy_sid
+            ),
+        ));
+    }
+    super::ownership::check_product_unclaimed(obj, ctx, sid, false)?;
+    record_identity(obj, ctx, writer, &product, false).await?;
+    Ok(product)
+}
+
+/// Checks that the policy exists before a create, to fail with a clear `PolicyNotFound`; once
+/// per [`super::super::POLICY_RECHECK`] for all products of an account.
+async fn check_policy(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+    twilio: &dyn TrustHub,
+) -> Result<(), ReconcileError> {
+    let spec = &obj.spec;
+    let policy_key = format!(
+        "{}/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        spec.credentials.secret_name,
+        spec.policy_sid
+    );
+    if ctx.policy_recently_seen(&policy_key) {
+        return Ok(());
+    }
+    twilio.fetch_policy(&spec.policy_sid).await.map_err(|e| {
+        if e.is_not_found() {
+            ReconcileError::terminal(
+                "PolicyNotFound",
+                format!("Trust Hub has no policy {}: Twilio may have retired separate SHAKEN/STIR Trust Products for this account", spec.policy_sid),
+            )
+        } else {
+            ReconcileError::twilio("fetch the SHAKEN/STIR policy")(e)
+        }
+    })?;
+    ctx.note_policy_seen(policy_key);
+    Ok(())
+}
+
+/// Creates the product: `createPendingSince` first, so a crash before the SID is recorded
+/// leaves a marker that makes the next reconcile adopt what it finds by name.
+async fn create_product(
+    obj: &ShakenStirTrustProduct,
+    ctx: &Context,
+    twilio: &dyn TrustHub,
+    writer: &mut Writer<'_>,
+) -> Result<TrustProduct, ReconcileError> {
+    let spec = &obj.spec;
+    let mut pending = ShakenStirTrustProductStatus::clone(&writer.written);
+    pending.create_pending_since = Some(super::super::status::now());
+    writer.write(pending).await?;
+    let request = CreateTrustProduct {
+        friendly_name: spec.friendly_name.clone(),
+        email: spec.email.clone(),
+        policy_sid: spec.policy_sid.clone(),
+        status_callback: ctx
+            .status_callback_for(spec.status_callback.as_deref())
+            .map(str::to_string),
+    };
+    let product = match twilio.create_trust_product(&request).await {
+        Ok(product) => product,
+        Err(e) => {
+            if !e.is_ambiguous() {
+                // Twilio answered: no product was made, so a product of this name found later
+                // is someone else's, to adopt, never to delete.
+                let mut cleared = ShakenStirTrustProductStatus::clone(&writer.written);
+                cleared.create_pending_since = None;
+                writer.write(cleared).await?;
+            }
+            return Err(ReconcileError::twilio("create the Trust Product")(e));
+        }
+    };
+    record_identity(obj, ctx, writer, &product, true).await?;
+    Ok(product)
 }
 
 /// The SHAKEN/STIR product already attached to the profile, adopted, if there is one; a
