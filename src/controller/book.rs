@@ -10,17 +10,20 @@
 //! reconcile then lists the assignments in Trust Hub again and tells its own by
 //! [`crate::api::Ownership`].
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
 use super::status::Conditioned;
+use kube::Resource;
+
 use crate::api::{
-    BusinessProfileBindingStatus, FULL_NUMBER_LIST_MAX, NumberState, PROBLEM_NUMBERS_MAX,
-    PhoneNumberAssignmentStatus, ShakenStirTrustProductStatus, TrustProductNumberStatus,
+    BusinessProfileBinding, BusinessProfileBindingStatus, FULL_NUMBER_LIST_MAX, NumberState,
+    PROBLEM_NUMBERS_MAX, PhoneNumberAssignmentStatus, ShakenStirTrustProduct,
+    ShakenStirTrustProductStatus, TrustProductNumberStatus,
 };
 
 /// A status with a per-number list that the API stores abridged. Each kind says where its
@@ -249,6 +252,32 @@ struct Entry<S> {
     /// [`stored_hash`] of the abridged copy written with it.
     stored: u64,
     full: Arc<S>,
+    /// This process's unbroken run of status writes, if any.
+    lineage: Option<Lineage<S>>,
+}
+
+/// A run of status writes this process made one after the other, each carrying the
+/// resourceVersion of the one before as its precondition: nobody else changed the object in
+/// between, so an informer copy at any of these versions differs from the latest only by the
+/// status this process wrote.
+struct Lineage<S> {
+    /// resourceVersions, oldest first: the copy the run started from, then each write's.
+    versions: VecDeque<String>,
+    /// The status as the API stores it at the last version.
+    stored: Arc<S>,
+}
+
+/// How many versions a lineage keeps: a reconcile writes once per batch, and an informer copy
+/// older than this many writes is simply planned from (its first write is then refused).
+const LINEAGE_MAX: usize = 256;
+
+/// The book entry of one object, as its copy at `resource_version` showed it: where a reconcile
+/// of that copy starts.
+pub struct CaughtUp<S> {
+    /// The resourceVersion this process last wrote (the copy's own when it is the latest).
+    pub resource_version: String,
+    /// The status the API stores at that version.
+    pub stored: Arc<S>,
 }
 
 /// The full statuses of one kind, by object UID.
@@ -286,9 +315,66 @@ impl<S: Abridge> Book<S> {
     /// Keeps `full`, written to the API as the status hashing to `stored`.
     pub fn keep(&self, uid: Option<&str>, stored: u64, full: Arc<S>) {
         if let Some(uid) = uid {
-            let entry = Entry { stored, full };
-            self.lock().insert(uid.to_string(), entry);
+            let mut book = self.lock();
+            match book.get_mut(uid) {
+                Some(e) => (e.stored, e.full) = (stored, full),
+                None => {
+                    let lineage = None;
+                    book.insert(
+                        uid.to_string(),
+                        Entry {
+                            stored,
+                            full,
+                            lineage,
+                        },
+                    );
+                }
+            }
         }
+    }
+
+    /// Records that a status write based on the copy at `base` succeeded, storing `stored` at
+    /// `written`: the lineage goes on when `base` is its last version, else starts at `base`.
+    pub fn confirm(&self, uid: Option<&str>, base: &str, written: String, stored: Arc<S>) {
+        let Some(uid) = uid else { return };
+        let mut book = self.lock();
+        let Some(entry) = book.get_mut(uid) else {
+            return;
+        };
+        let lineage = entry.lineage.get_or_insert_with(|| Lineage {
+            versions: VecDeque::new(),
+            stored: stored.clone(),
+        });
+        if lineage.versions.back().map(String::as_str) != Some(base) {
+            lineage.versions.clear();
+            lineage.versions.push_back(base.to_string());
+        }
+        lineage.versions.push_back(written);
+        if lineage.versions.len() > LINEAGE_MAX {
+            lineage.versions.pop_front();
+        }
+        lineage.stored = stored;
+    }
+
+    /// Where a reconcile of object `uid`'s copy at `resource_version` starts, when that copy is
+    /// an earlier step of this process's lineage (the informer has not yet seen the last
+    /// writes): at the last write, with its status. `None` when the copy is the latest known,
+    /// or someone else wrote since (then the copy is newer, and planned from as it is).
+    pub fn caught_up(
+        &self,
+        uid: Option<&str>,
+        resource_version: Option<&str>,
+    ) -> Option<CaughtUp<S>> {
+        let (uid, resource_version) = (uid?, resource_version?);
+        let book = self.lock();
+        let lineage = book.get(uid)?.lineage.as_ref()?;
+        let last = lineage.versions.back()?;
+        let earlier =
+            last != resource_version && lineage.versions.iter().any(|v| v == resource_version);
+        earlier.then(|| CaughtUp {
+            resource_version: last.clone(),
+            stored: lineage.stored.clone(),
+        })
     }
 
     fn forget(&self, uid: &str) {
@@ -327,6 +413,47 @@ impl Booked for BusinessProfileBindingStatus {
 impl Booked for ShakenStirTrustProductStatus {
     fn book(books: &Books) -> &Book<Self> {
         &books.products
+    }
+}
+
+/// A custom resource whose status is kept in the books.
+pub trait BookedObject: Resource + Clone {
+    /// Its status.
+    type Status: Booked;
+    /// `.status`.
+    fn status_mut(&mut self) -> &mut Option<Self::Status>;
+}
+
+impl BookedObject for BusinessProfileBinding {
+    type Status = BusinessProfileBindingStatus;
+    fn status_mut(&mut self) -> &mut Option<Self::Status> {
+        &mut self.status
+    }
+}
+
+impl BookedObject for ShakenStirTrustProduct {
+    type Status = ShakenStirTrustProductStatus;
+    fn status_mut(&mut self) -> &mut Option<Self::Status> {
+        &mut self.status
+    }
+}
+
+impl Books {
+    /// The object a reconcile of the informer copy `obj` plans from: the copy itself, or, when
+    /// the copy is an earlier step of this process's own run of status writes (the watch has
+    /// not delivered the last ones yet), the object as the last write stored it. That is what a
+    /// fresh read would return, without the read: planning from the older copy would repeat
+    /// Twilio look-ups its status already answers.
+    pub fn caught_up<K: BookedObject>(&self, obj: Arc<K>) -> Arc<K> {
+        let meta = obj.meta();
+        let book = K::Status::book(self);
+        let Some(at) = book.caught_up(meta.uid.as_deref(), meta.resource_version.as_deref()) else {
+            return obj;
+        };
+        let mut latest = K::clone(&obj);
+        latest.meta_mut().resource_version = Some(at.resource_version);
+        *latest.status_mut() = Some(K::Status::clone(&at.stored));
+        Arc::new(latest)
     }
 }
 

@@ -136,3 +136,113 @@ fn another_objects_view_is_the_full_record_only_for_the_copy_it_was_written_as()
     // Nothing kept: the cached copy.
     assert_eq!(*book.recall(Some("c"), Some(&stored_after)), stored_after);
 }
+
+/// A binding object at `rv` with `status`.
+fn binding_object(
+    uid: &str,
+    rv: &str,
+    status: BusinessProfileBindingStatus,
+) -> BusinessProfileBinding {
+    let spec = serde_json::from_value(serde_json::json!({
+        "credentials": {"secretName": "twilio"},
+        "businessProfile": {"sid": format!("BU{:032x}", 1)},
+    }))
+    .expect("a valid spec");
+    let mut obj = BusinessProfileBinding::new("b", spec);
+    obj.metadata.uid = Some(uid.into());
+    obj.metadata.resource_version = Some(rv.into());
+    obj.status = Some(status);
+    obj
+}
+
+fn summary(text: &str) -> BusinessProfileBindingStatus {
+    BusinessProfileBindingStatus {
+        numbers_summary: Some(text.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_informer_copy_from_within_the_run_of_own_writes_is_caught_up_to_the_last() {
+    let books = Books::default();
+    let book = &books.bindings;
+    let uid = Some("u");
+    // A reconcile planned from "r1" and wrote three times; resourceVersions are opaque.
+    for (base, written, text) in [
+        ("r1", "x7", "one"),
+        ("x7", "a2", "two"),
+        ("a2", "q9", "three"),
+    ] {
+        let stored = summary(text);
+        book.keep(uid, stored_hash(&stored), Arc::new(stored.clone()));
+        book.confirm(uid, base, written.into(), Arc::new(stored));
+    }
+    // (copy's version, version planned from: None = the copy as it is)
+    let table = [
+        ("r1", Some("q9")),
+        ("x7", Some("q9")),
+        ("a2", Some("q9")),
+        ("q9", None),
+        // Not of the run: someone else wrote after it (a spec edit); the copy is the newest.
+        ("z5", None),
+    ];
+    for (copy, planned) in table {
+        let obj = Arc::new(binding_object("u", copy, summary("copy")));
+        let caught = books.caught_up(obj.clone());
+        match planned {
+            Some(rv) => {
+                assert_eq!(
+                    caught.metadata.resource_version.as_deref(),
+                    Some(rv),
+                    "{copy}"
+                );
+                assert_eq!(caught.status, Some(summary("three")), "{copy}");
+                assert_eq!(caught.spec, obj.spec, "{copy}");
+            }
+            None => assert!(Arc::ptr_eq(&caught, &obj), "{copy}"),
+        }
+    }
+    // Another object, or one never written: as it is.
+    let other = Arc::new(binding_object("v", "r1", summary("copy")));
+    assert!(Arc::ptr_eq(&books.caught_up(other.clone()), &other));
+}
+
+#[test]
+fn a_write_not_based_on_the_last_version_starts_a_new_run() {
+    let book: Book<BusinessProfileBindingStatus> = Book::default();
+    let uid = Some("u");
+    book.keep(uid, 0, Arc::new(summary("one")));
+    book.confirm(uid, "r1", "r2".into(), Arc::new(summary("one")));
+    // A later reconcile planned from "s1" (someone else's write) and wrote "s2".
+    book.confirm(uid, "s1", "s2".into(), Arc::new(summary("two")));
+    assert!(
+        book.caught_up(uid, Some("r1")).is_none(),
+        "the old run is gone"
+    );
+    assert!(book.caught_up(uid, Some("r2")).is_none());
+    let at = book.caught_up(uid, Some("s1")).expect("the new run");
+    assert_eq!(
+        (at.resource_version.as_str(), &*at.stored),
+        ("s2", &summary("two"))
+    );
+    // Nothing is confirmed for an object the book does not hold.
+    book.confirm(Some("w"), "a", "b".into(), Arc::new(summary("x")));
+    assert!(book.caught_up(Some("w"), Some("a")).is_none());
+}
+
+#[test]
+fn a_run_keeps_its_last_versions_only() {
+    let book: Book<BusinessProfileBindingStatus> = Book::default();
+    let uid = Some("u");
+    book.keep(uid, 0, Arc::new(summary("s")));
+    let versions: Vec<String> = (0..=LINEAGE_MAX + 10).map(|i| format!("v{i}")).collect();
+    for pair in versions.windows(2) {
+        book.confirm(uid, &pair[0], pair[1].clone(), Arc::new(summary("s")));
+    }
+    assert!(
+        book.caught_up(uid, Some("v0")).is_none(),
+        "dropped: planned as it is"
+    );
+    let kept = &versions[versions.len() - LINEAGE_MAX];
+    assert!(book.caught_up(uid, Some(kept)).is_some());
+}

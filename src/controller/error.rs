@@ -59,6 +59,10 @@ pub enum ReconcileError {
         /// What is awaited.
         message: String,
     },
+    /// The object changed (someone else wrote it) since the version this reconcile planned
+    /// from, so its status write was refused: planned again from the newer copy.
+    #[error("the object changed during the reconcile; planning again from the newer copy")]
+    Superseded,
     /// The finalizer helper failed to add or remove the finalizer.
     #[error("finalizer: {0}")]
     Finalizer(String),
@@ -93,7 +97,8 @@ impl ReconcileError {
         match self {
             ReconcileError::Kube(_)
             | ReconcileError::Finalizer(_)
-            | ReconcileError::Recalling { .. } => ErrorClass::Transient,
+            | ReconcileError::Recalling { .. }
+            | ReconcileError::Superseded => ErrorClass::Transient,
             ReconcileError::Twilio { source, .. }
                 if source.is_transient() || source.is_ambiguous() =>
             {
@@ -112,6 +117,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Kube(_) => "KubernetesApiError",
             ReconcileError::Finalizer(_) => "FinalizerError",
+            ReconcileError::Superseded => "Superseded",
             ReconcileError::Credentials(e) => e.reason(),
             ReconcileError::Terminal { reason, .. }
             | ReconcileError::Waiting { reason, .. }

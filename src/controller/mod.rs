@@ -26,7 +26,6 @@ mod secrets;
 mod status;
 mod trust_product;
 mod watches;
-mod written;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -119,8 +118,6 @@ pub struct Context {
     /// before a create to fail with a clear `PolicyNotFound`, and policies change rarely, so one
     /// fetch per [`POLICY_RECHECK`] serves every product of that account.
     policies_seen: Mutex<HashMap<String, Instant>>,
-    /// Our own last status write per object, to tell a lagging informer cache.
-    written_versions: written::WrittenVersions,
     /// The full status of each object as this process last wrote it (the API holds it
     /// abridged above a few hundred numbers).
     pub books: book::Books,
@@ -128,6 +125,9 @@ pub struct Context {
 
 /// How often an object waiting for this process to rebuild another object's record looks again.
 const RECALL_RECHECK: Duration = Duration::from_secs(2);
+
+/// How soon a reconcile whose status write was refused as superseded runs again.
+const SUPERSEDED_RECHECK: Duration = Duration::from_millis(500);
 
 /// How long a policy found in Trust Hub is taken to still exist without asking again.
 pub const POLICY_RECHECK: Duration = Duration::from_secs(15 * 60);
@@ -180,7 +180,6 @@ impl Context {
             bindings: OnceLock::new(),
             reconcile_observer: reconciles,
             policies_seen: Mutex::new(HashMap::new()),
-            written_versions: written::WrittenVersions::default(),
             books: book::Books::default(),
         })
     }
@@ -272,6 +271,7 @@ async fn reconcile_finalized<K>(
 ) -> Result<Action, ReconcileError>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + book::BookedObject
         + Clone
         + serde::de::DeserializeOwned
         + serde::Serialize
@@ -287,17 +287,7 @@ where
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
         let key = object_key(obj.as_ref());
         let result: Result<Action, ReconcileError> = async {
-            let obj = if ctx.written_versions.is_stale(obj.as_ref()) {
-                match api.get_opt(&obj.name_any()).await? {
-                    Some(fresh) => {
-                        ctx.written_versions.note(&fresh);
-                        Arc::new(fresh)
-                    }
-                    None => return Ok(Action::await_change()),
-                }
-            } else {
-                obj
-            };
+            let obj = ctx.books.caught_up(obj);
             let uid = obj.meta().uid.clone();
             let deleting = obj.meta().deletion_timestamp.is_some();
             let result = finalizer(&api, crate::api::FINALIZER, obj, |event| async {
@@ -311,7 +301,6 @@ where
                 Ok(action) => {
                     ctx.reset_backoff(&key);
                     if deleting {
-                        ctx.written_versions.forget(uid.as_deref());
                         ctx.books.forget(uid.as_deref());
                     }
                     Ok(action)
@@ -406,6 +395,11 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         // backoff of transient errors, which it resets.
         ctx.reset_backoff(&object_key(obj.as_ref()));
         return Action::requeue(ctx.config.terminal_recheck);
+    }
+    if let ReconcileError::Superseded = err {
+        // Someone else changed the object: its watch event brings the newer copy, usually
+        // before this requeue; no backoff, as nothing failed.
+        return Action::requeue(SUPERSEDED_RECHECK);
     }
     if let ReconcileError::Recalling { .. } = err {
         // Waiting for another reconcile of this process (a binding rebuilding its record after

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use super::book::{Book, Booked, stored_hash};
 use super::events::EventNote;
-use super::written::WrittenVersions;
 use super::{Context, ErrorClass, ReconcileError};
 use crate::api::{find_condition, set_condition};
 use crate::planner::{ConditionSpec, expiry, text};
@@ -75,11 +74,24 @@ pub fn merge_diff(old: &Value, new: &Value) -> Value {
     }
 }
 
+/// The merge patch writing `new` over `old` as the status of the object at
+/// `resource_version`: the version is a precondition, so the API refuses the write (409
+/// Conflict) once anyone else has changed the object since.
+pub fn status_patch(resource_version: Option<&str>, old: &Value, new: &Value) -> Value {
+    let mut patch = serde_json::json!({ "status": merge_diff(old, new) });
+    if let Some(rv) = resource_version {
+        patch["metadata"] = serde_json::json!({ "resourceVersion": rv });
+    }
+    patch
+}
+
 /// Writes `new` as the status of `obj` (whose current status is `old`), through the status
-/// subresource; does nothing when they are equal. Returns the stored object when it wrote.
+/// subresource, on the condition that `obj` is still at `resource_version`; does nothing when
+/// they are equal. Returns the stored object when it wrote.
 pub async fn patch_status<K, S>(
     api: &Api<K>,
     obj: &K,
+    resource_version: Option<&str>,
     old: &S,
     new: &S,
 ) -> Result<Option<K>, kube::Error>
@@ -92,7 +104,7 @@ where
     }
     let old = serde_json::to_value(old).unwrap_or(Value::Null);
     let new = serde_json::to_value(new).unwrap_or(Value::Null);
-    let patch = serde_json::json!({ "status": merge_diff(&old, &new) });
+    let patch = status_patch(resource_version, &old, &new);
     let stored = api
         .patch_status(
             &obj.name_any(),
@@ -187,15 +199,18 @@ impl Conditioned for crate::api::ShakenStirTrustProductStatus {
 }
 
 /// Writes an object's status as it evolves during one reconcile, each time as a merge patch
-/// against what it last wrote. The API gets the abridged copy ([`Abridge`]); the full status is
-/// kept in the operator's [`Book`].
+/// against what it last wrote, on the condition that nobody else changed the object since the
+/// version the reconcile planned from (then the write fails with [`ReconcileError::Superseded`]
+/// and the next reconcile plans from the newer copy). The API gets the abridged copy
+/// ([`Abridge`]); the full status is kept in the operator's [`Book`].
 pub struct StatusWriter<'a, K, S> {
     api: &'a Api<K>,
     obj: &'a K,
-    versions: &'a WrittenVersions,
     book: &'a Book<S>,
+    /// The resourceVersion the next write is based on: the planned copy's, then each write's.
+    resource_version: Option<String>,
     /// The status as the API holds it.
-    stored: S,
+    stored: Arc<S>,
     /// The full status as last written (or as recalled at the start of the reconcile: from the
     /// book, else the API's copy, then possibly abridged), shared with the book: at 50,000
     /// numbers a copy is tens of MiB.
@@ -207,35 +222,56 @@ where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
     S: Booked,
 {
-    /// A writer for `obj`, whose stored status is `stored`; each write is noted in the
-    /// context's written versions and books.
+    /// A writer for `obj` (as [`super::book::Books::caught_up`] returned it), whose stored
+    /// status is `stored`; each write is kept in the context's books.
     pub fn new(api: &'a Api<K>, obj: &'a K, stored: Option<&S>, ctx: &'a Context) -> Self {
         let book = S::book(&ctx.books);
         Self {
             api,
             obj,
-            versions: &ctx.written_versions,
             book,
-            stored: stored.cloned().unwrap_or_default(),
+            resource_version: obj.meta().resource_version.clone(),
+            stored: Arc::new(stored.cloned().unwrap_or_default()),
             written: book.recall(obj.meta().uid.as_deref(), stored),
         }
     }
 
     /// Writes `new` (a no-op for the API when its abridged copy did not change).
-    pub async fn write(&mut self, mut new: S) -> Result<(), kube::Error> {
-        let stored = new.abridged();
+    pub async fn write(&mut self, mut new: S) -> Result<(), ReconcileError> {
+        let stored = Arc::new(new.abridged());
         // Kept before the write, so the watch event of the write never finds the book older
-        // than itself; a write that fails leaves a book entry no stored status matches, which
-        // every reader checks (`Book::recall`).
+        // than itself; a write that fails puts back what the API still holds.
         let uid = self.obj.meta().uid.as_deref();
         let full = Arc::new(new);
-        self.book.keep(uid, stored_hash(&stored), full.clone());
-        if let Some(written) = patch_status(self.api, self.obj, &self.stored, &stored).await? {
-            self.versions.note(&written);
+        self.book.keep(uid, stored_hash(&*stored), full.clone());
+        let rv = self.resource_version.as_deref();
+        match patch_status(self.api, self.obj, rv, &*self.stored, &*stored).await {
+            Ok(Some(written)) => {
+                let written_rv = written.meta().resource_version.clone();
+                if let (Some(base), Some(now)) = (rv, written_rv.clone()) {
+                    self.book.confirm(uid, base, now, stored.clone());
+                }
+                self.resource_version = written_rv;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.book
+                    .keep(uid, stored_hash(&*self.stored), self.written.clone());
+                return Err(superseded_or(e));
+            }
         }
         self.stored = stored;
         self.written = full;
         Ok(())
+    }
+}
+
+/// A status write's failure: [`ReconcileError::Superseded`] when the object changed since the
+/// version the write was based on.
+fn superseded_or(e: kube::Error) -> ReconcileError {
+    match &e {
+        kube::Error::Api(status) if status.code == 409 => ReconcileError::Superseded,
+        _ => ReconcileError::Kube(e),
     }
 }
 
@@ -251,6 +287,10 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
     S: Booked,
 {
+    if let ReconcileError::Superseded = err {
+        // The object changed under this reconcile: any write would be refused too.
+        return Err(err);
+    }
     let generation = writer.obj.meta().generation;
     let mut status = S::clone(&writer.written);
     let reason = err.reason();
@@ -289,7 +329,7 @@ where
 mod tests {
     use serde_json::json;
 
-    use super::merge_diff;
+    use super::{merge_diff, status_patch};
 
     #[test]
     fn removed_fields_become_null_and_unchanged_fields_are_left_out() {
@@ -299,5 +339,15 @@ mod tests {
             merge_diff(&old, &new),
             json!({"a": 2, "gone": null, "nested": {"drop": null}, "list": [1], "added": true})
         );
+    }
+
+    #[test]
+    fn a_status_patch_carries_the_version_it_was_planned_from() {
+        let (old, new) = (json!({"a": 1}), json!({"a": 2}));
+        assert_eq!(
+            status_patch(Some("41"), &old, &new),
+            json!({"metadata": {"resourceVersion": "41"}, "status": {"a": 2}})
+        );
+        assert_eq!(status_patch(None, &old, &new), json!({"status": {"a": 2}}));
     }
 }

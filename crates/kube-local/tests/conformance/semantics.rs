@@ -131,6 +131,66 @@ async fn status_subresource_is_isolated_both_ways() {
     c.shutdown().await;
 }
 
+/// The operator writes status as merge patches carrying the resourceVersion it planned from:
+/// the version is a precondition, on the status subresource as on the main resource.
+#[tokio::test]
+async fn a_status_merge_patch_with_a_resource_version_is_conditional() {
+    let (c, api) = Cluster::with_widgets().await;
+    let pp = PatchParams::default();
+    let created = api
+        .create(&PostParams::default(), &widget("a", 1))
+        .await
+        .unwrap();
+    let base = created.metadata.resource_version.clone().unwrap();
+    let written = api
+        .patch_status(
+            "a",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"resourceVersion": base}, "status": ready_status()})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.status, Some(ready_status()));
+    let now = written.metadata.resource_version.clone().unwrap();
+    assert_ne!(now, base);
+
+    // Based on the version before that write: refused, and nothing changes.
+    let err = api
+        .patch_status(
+            "a",
+            &pp,
+            &Patch::Merge(
+                json!({"metadata": {"resourceVersion": base}, "status": {"sid": "stale"}}),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err).code, 409);
+    let got = api.get_status("a").await.unwrap();
+    assert_eq!(got.status, Some(ready_status()));
+    assert_eq!(got.metadata.resource_version.as_deref(), Some(now.as_str()));
+
+    // Someone else's write (a label) moves the version on: the writer's own last version is
+    // refused too.
+    api.patch(
+        "a",
+        &pp,
+        &Patch::Merge(json!({"metadata": {"labels": {"x": "1"}}})),
+    )
+    .await
+    .unwrap();
+    let err = api
+        .patch_status(
+            "a",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"resourceVersion": now}, "status": {"sid": "late"}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err).code, 409);
+    c.shutdown().await;
+}
+
 #[tokio::test]
 async fn finalizers_hold_deletion_until_removed() {
     let (c, api) = Cluster::with_widgets().await;
