@@ -22,14 +22,14 @@ use crate::seeds::{OTHER_PROFILE, TWILIO_PRODUCT, other_profile, twilio_product}
 use crate::sim_numbers::{on_bundle, product_sid, voice_numbers_of_subaccounts};
 use crate::support::*;
 
-const NAME: &str = "acme-scale";
-const ASSIGN: &str = "CreateCustomerProfileChannelEndpointAssignment";
-const ATTACH: &str = "CreateTrustProductChannelEndpointAssignment";
+pub(crate) const NAME: &str = "acme-scale";
+pub(crate) const ASSIGN: &str = "CreateCustomerProfileChannelEndpointAssignment";
+pub(crate) const ATTACH: &str = "CreateTrustProductChannelEndpointAssignment";
 /// A CNAM Trust Product that exists before the operator runs, with numbers of its own.
 const CNAM_PRODUCT: &str = "BUdddddddddddddddddddddddddddddddd";
 
 /// A generated seed of `numbers` voice numbers dealt over `subaccounts` subaccounts.
-fn scale_seed(subaccounts: usize, numbers: usize) -> Seed {
+pub(crate) fn scale_seed(subaccounts: usize, numbers: usize) -> Seed {
     Seed::generate(SeedScale {
         subaccounts,
         numbers,
@@ -37,7 +37,7 @@ fn scale_seed(subaccounts: usize, numbers: usize) -> Seed {
     })
 }
 
-async fn start(seed: Seed, faults: Faults) -> Env {
+pub(crate) async fn start(seed: Seed, faults: Faults) -> Env {
     Env::start_with(SimConfig {
         seed,
         faults,
@@ -49,7 +49,7 @@ async fn start(seed: Seed, faults: Faults) -> Env {
 }
 
 /// A binding selecting every voice number of every subaccount, and its product.
-async fn apply_objects(env: &Env, policy: &str) {
+pub(crate) async fn apply_objects(env: &Env, policy: &str) {
     env.apply(secret("twilio-credentials", PARENT_TOKEN)).await;
     let binding: Value = json!({
         "apiVersion": "trusthub.stir.dev/v1alpha1", "kind": "BusinessProfileBinding",
@@ -87,11 +87,46 @@ fn assert_exactly_once(env: &Env, sid: &str, want: &BTreeSet<String>, what: &str
     );
 }
 
+/// Waits until the binding has assigned and the product attached every number of `voice`,
+/// then checks each is on the profile and the product exactly once, made by `assigned`
+/// assignment creates and one attachment create per number. Returns the product.
+pub(crate) async fn every_number_once(
+    env: &Env,
+    voice: &BTreeSet<String>,
+    assigned: usize,
+) -> ShakenStirTrustProduct {
+    env.wait_binding(NAME, "Ready with every number", |b| {
+        all_assigned(b, voice.len())
+    })
+    .await;
+    let product = env
+        .wait_product(NAME, "Ready with every number", |p| {
+            all_attached(p, voice.len())
+        })
+        .await;
+    let sid = product_sid(&product);
+    assert_no_duplicates(&env.sim);
+    assert_exactly_once(env, PROFILE, voice, "assigned to the profile");
+    assert_exactly_once(env, &sid, voice, "attached to the product");
+    let creates = |kind| created(env, kind) as usize;
+    assert_eq!(
+        creates("CustomerProfileChannelEndpointAssignment"),
+        assigned,
+        "assignment creates"
+    );
+    assert_eq!(
+        creates("TrustProductChannelEndpointAssignment"),
+        voice.len(),
+        "one attachment create per number"
+    );
+    product
+}
+
 fn created(env: &Env, kind: &str) -> u64 {
     env.sim.counters().created.get(kind).copied().unwrap_or(0)
 }
 
-fn requests(env: &Env, operation: &str) -> u64 {
+pub(crate) fn requests(env: &Env, operation: &str) -> u64 {
     env.sim
         .counters()
         .by_operation
@@ -287,30 +322,8 @@ async fn killed_mid_batch_of_2000_under_delete_then_deleted_leaves_only_what_was
         .operator_command()
         .spawn()
         .expect("restart trusthub-operator");
-    env.wait_binding(NAME, "Ready with every number", |b| {
-        all_assigned(b, voice.len())
-    })
-    .await;
-    let product = env
-        .wait_product(NAME, "Ready with every number", |p| {
-            all_attached(p, voice.len())
-        })
-        .await;
-    let sid = product_sid(&product);
+    let product = every_number_once(&env, &voice, voice.len() - preassigned.len()).await;
     eprintln!("Ready after the restart at {:?}", started.elapsed());
-    assert_no_duplicates(&env.sim);
-    assert_exactly_once(&env, PROFILE, &voice, "assigned to the profile");
-    assert_exactly_once(&env, &sid, &voice, "attached to the product");
-    assert_eq!(
-        created(&env, "CustomerProfileChannelEndpointAssignment") as usize,
-        voice.len() - preassigned.len(),
-        "one assignment create per number not already on the profile"
-    );
-    assert_eq!(
-        created(&env, "TrustProductChannelEndpointAssignment") as usize,
-        voice.len(),
-        "one attachment create per number"
-    );
     assert_summary_events(&env, "NumbersAssigned", voice.len()).await;
     assert_summary_events(&env, "NumbersAttached", voice.len()).await;
     let binding = env.bindings().get(NAME).await.expect("binding");
@@ -382,35 +395,13 @@ async fn a_large_batch_converges_through_429s_and_503s_exactly_once() {
     let voice = voice_numbers_of_subaccounts(&env);
     env.start_controller();
     apply_objects(&env, "Orphan").await;
-    env.wait_binding(NAME, "Ready with every number", |b| {
-        all_assigned(b, voice.len())
-    })
-    .await;
-    let product = env
-        .wait_product(NAME, "Ready with every number", |p| {
-            all_attached(p, voice.len())
-        })
-        .await;
+    every_number_once(&env, &voice, voice.len()).await;
     eprintln!("Ready at {:?}", started.elapsed());
     let faults = env.sim.counters().faults;
     assert!(
         faults.get("429").copied().unwrap_or(0) > 100
             && faults.get("503").copied().unwrap_or(0) > 30,
         "faults were injected throughout: {faults:?}"
-    );
-    let sid = product_sid(&product);
-    assert_no_duplicates(&env.sim);
-    assert_exactly_once(&env, PROFILE, &voice, "assigned to the profile");
-    assert_exactly_once(&env, &sid, &voice, "attached to the product");
-    assert_eq!(
-        created(&env, "CustomerProfileChannelEndpointAssignment") as usize,
-        voice.len(),
-        "successful assignment creates"
-    );
-    assert_eq!(
-        created(&env, "TrustProductChannelEndpointAssignment") as usize,
-        voice.len(),
-        "successful attachment creates"
     );
     assert_summary_events(&env, "NumbersAssigned", voice.len()).await;
     assert_summary_events(&env, "NumbersAttached", voice.len()).await;

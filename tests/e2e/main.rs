@@ -27,6 +27,7 @@ mod controller_ownership;
 mod controller_resilience;
 mod controller_resubmit;
 mod controller_scale;
+mod controller_superseded;
 mod object_size;
 mod operator_failover;
 mod operator_leader;

@@ -5,6 +5,7 @@
 //! ports picked at run time and stops when the `Env` is dropped.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -13,7 +14,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use trusthub_operator::api::{BusinessProfileBinding, ShakenStirTrustProduct, find_condition};
-use trusthub_operator::controller::{self, Context, ControllerConfig};
+use trusthub_operator::controller::{self, Context, ControllerConfig, ReconcileObserver};
 use trusthub_operator::planner::PollSchedule;
 use trusthub_operator::twilio::{ClientConfig, Endpoints, RetryPolicy};
 use trusthub_sim::{SimConfig, SimServer};
@@ -160,6 +161,17 @@ impl Env {
     /// Like [`Env::start_controller`], with a configuration the test adjusted.
     pub fn start_controller_with(&mut self, config: ControllerConfig) {
         let ctx = Context::new(self.client.clone(), config, None);
+        self.run_controller(ctx);
+    }
+
+    /// Like [`Env::start_controller`], with `observer` seeing every finished reconcile.
+    pub fn start_controller_observed(&mut self, observer: Arc<dyn ReconcileObserver>) {
+        let config = self.controller_config();
+        let ctx = Context::with_observers(self.client.clone(), config, None, Some(observer));
+        self.run_controller(ctx);
+    }
+
+    fn run_controller(&mut self, ctx: Arc<Context>) {
         let (tx, rx) = oneshot::channel();
         self.controller = Some(tx);
         self.controller_task = Some(tokio::spawn(controller::run(ctx, async move {
