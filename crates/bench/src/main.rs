@@ -87,6 +87,41 @@ fn machine() -> String {
     format!("{cores} cores, Linux {}", kernel.trim())
 }
 
+/// The onboarding, then (discovering) a number bought and attached, then the idle count.
+async fn onboarding_phases(
+    args: &Args,
+    runner: &Runner,
+    onboarding: &OnboardingParams,
+    report: &mut BenchReport,
+) -> Result<(), BenchError> {
+    eprintln!(
+        "onboarding: {} products x {} numbers",
+        args.products, onboarding.numbers_per_product
+    );
+    let (o, mut session) = scenario::onboarding(runner, onboarding).await?;
+    report.onboarding = Some(o);
+    if args.discover {
+        eprintln!(
+            "buy: one number, discovery every {:?}",
+            args.discovery_interval
+        );
+        match scenario::buy_and_attach(&mut session).await {
+            Ok(buy) => report.buy = Some(buy),
+            Err(e) => {
+                session.shutdown().await;
+                return Err(e);
+            }
+        }
+        // Let the follow-ups of the attachment (status writes) settle before the idle count.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    eprintln!("idle: {:?}", args.idle);
+    let idle = scenario::idle(&mut session, args.idle, "idle").await;
+    session.shutdown().await;
+    report.idle = Some(idle?);
+    Ok(())
+}
+
 async fn run(args: &Args, numbers: usize) -> Result<BenchReport, BenchError> {
     let binary = args
         .operator
@@ -127,28 +162,7 @@ async fn run(args: &Args, numbers: usize) -> Result<BenchReport, BenchError> {
             Some(scenario::latency(&runner, args.latency_runs, numbers.min(3), &base).await?);
     }
     if args.phases.contains(&Phase::Onboarding) {
-        eprintln!("onboarding: {} products x {numbers} numbers", args.products);
-        let (o, mut session) = scenario::onboarding(&runner, &onboarding).await?;
-        report.onboarding = Some(o);
-        if args.discover {
-            eprintln!(
-                "buy: one number, discovery every {:?}",
-                args.discovery_interval
-            );
-            match scenario::buy_and_attach(&mut session).await {
-                Ok(buy) => report.buy = Some(buy),
-                Err(e) => {
-                    session.shutdown().await;
-                    return Err(e);
-                }
-            }
-            // Let the follow-ups of the attachment (status writes) settle before the idle count.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        eprintln!("idle: {:?}", args.idle);
-        let idle = scenario::idle(&mut session, args.idle, "idle").await;
-        session.shutdown().await;
-        report.idle = Some(idle?);
+        onboarding_phases(args, &runner, &onboarding, &mut report).await?;
     }
     if args.phases.contains(&Phase::Limited) {
         eprintln!(

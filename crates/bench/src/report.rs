@@ -205,6 +205,30 @@ fn many_products_idle_targets(report: &BenchReport, out: &mut Vec<TargetCheck>) 
     }
 }
 
+/// The Twilio calls of an onboarding, per product, against the minimum.
+fn call_rows(o: &OnboardingReport, out: &mut String) {
+    let n = o.products.max(1) as f64;
+    let _ = writeln!(
+        out,
+        "  {:<48} {:>9} {:>9} {:>9}",
+        "Twilio call (per trust product)", "made", "minimum", "total"
+    );
+    for (op, count) in &o.calls.requests {
+        let min = o
+            .minimum_writes
+            .get(op)
+            .or_else(|| o.minimum_reads.get(op))
+            .copied();
+        let _ = writeln!(
+            out,
+            "  {op:<48} {:>9.2} {:>9} {:>9}",
+            *count as f64 / n,
+            min.map_or("-".to_string(), |m| format!("{:.2}", m as f64 / n)),
+            count
+        );
+    }
+}
+
 fn onboarding_rows(o: &OnboardingReport, out: &mut String) {
     let n = o.products.max(1) as f64;
     let limit = o
@@ -246,25 +270,7 @@ fn onboarding_rows(o: &OnboardingReport, out: &mut String) {
             o.lower_bound_actual_calls_secs.unwrap_or_default()
         );
     }
-    let _ = writeln!(
-        out,
-        "  {:<48} {:>9} {:>9} {:>9}",
-        "Twilio call (per trust product)", "made", "minimum", "total"
-    );
-    for (op, count) in &o.calls.requests {
-        let min = o
-            .minimum_writes
-            .get(op)
-            .or_else(|| o.minimum_reads.get(op))
-            .copied();
-        let _ = writeln!(
-            out,
-            "  {op:<48} {:>9.2} {:>9} {:>9}",
-            *count as f64 / n,
-            min.map_or("-".to_string(), |m| format!("{:.2}", m as f64 / n)),
-            count
-        );
-    }
+    call_rows(o, out);
     let _ = writeln!(
         out,
         "  successful writes {} (minimum {}), reads {} ({:.2}/product, minimum {:.2}), 429s {}, duplicates {}",

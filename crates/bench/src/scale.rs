@@ -62,6 +62,43 @@ fn kib(bytes: u64) -> f64 {
     bytes as f64 / 1024.0
 }
 
+/// The time targets of one onboarding run: against the bound at a latency and limit, or the
+/// deadlines at 0 ms.
+fn time_targets(o: &OnboardingReport, out: &mut Vec<TargetCheck>) {
+    let n = o.numbers_total();
+    let tag = |t: &str| format!("{}: {t}", o.label);
+    if o.sim_max_in_flight.is_some() {
+        if let Some(bound) = o.lower_bound_secs {
+            out.push(judged(
+                &tag("at 100 ms, 10,000 numbers Submitted <= 1.15 x min calls x latency / M"),
+                format!(
+                    "{:.1} s vs bound {bound:.1} s ({:.2}x) with {n} numbers at {} ms, M = {}",
+                    o.all_submitted_secs,
+                    o.all_submitted_secs / bound.max(1e-9),
+                    o.sim_latency_ms,
+                    o.sim_max_in_flight.unwrap_or_default()
+                ),
+                o.all_submitted_secs <= LIMITED_FACTOR * bound,
+                n == LIMITED_NUMBERS && o.sim_latency_ms == LIMITED_LATENCY_MS,
+                "judged at 10,000 numbers and 100 ms",
+            ));
+        }
+    } else if o.sim_latency_ms == 0 {
+        for (size, secs) in ZERO_LATENCY_DEADLINES {
+            out.push(judged(
+                &tag(&format!(
+                    "at 0 ms, {} numbers Submitted <= {secs:.0} s",
+                    thousands(size)
+                )),
+                format!("{:.1} s with {n} numbers", o.all_submitted_secs),
+                o.all_submitted_secs <= secs,
+                n == size,
+                &format!("judged at {} numbers", thousands(size)),
+            ));
+        }
+    }
+}
+
 /// The targets of one onboarding run (`label` names it in the table).
 fn run_targets(o: &OnboardingReport, out: &mut Vec<TargetCheck>) {
     let n = o.numbers_total();
@@ -124,36 +161,7 @@ fn run_targets(o: &OnboardingReport, out: &mut Vec<TargetCheck>) {
         true,
         "",
     ));
-    if o.sim_max_in_flight.is_some() {
-        if let Some(bound) = o.lower_bound_secs {
-            out.push(judged(
-                &tag("at 100 ms, 10,000 numbers Submitted <= 1.15 x min calls x latency / M"),
-                format!(
-                    "{:.1} s vs bound {bound:.1} s ({:.2}x) with {n} numbers at {} ms, M = {}",
-                    o.all_submitted_secs,
-                    o.all_submitted_secs / bound.max(1e-9),
-                    o.sim_latency_ms,
-                    o.sim_max_in_flight.unwrap_or_default()
-                ),
-                o.all_submitted_secs <= LIMITED_FACTOR * bound,
-                n == LIMITED_NUMBERS && o.sim_latency_ms == LIMITED_LATENCY_MS,
-                "judged at 10,000 numbers and 100 ms",
-            ));
-        }
-    } else if o.sim_latency_ms == 0 {
-        for (size, secs) in ZERO_LATENCY_DEADLINES {
-            out.push(judged(
-                &tag(&format!(
-                    "at 0 ms, {} numbers Submitted <= {secs:.0} s",
-                    thousands(size)
-                )),
-                format!("{:.1} s with {n} numbers", o.all_submitted_secs),
-                o.all_submitted_secs <= secs,
-                n == size,
-                &format!("judged at {} numbers", thousands(size)),
-            ));
-        }
-    }
+    time_targets(o, out);
     if let Some(c) = &o.controller {
         out.push(judged(
             &tag("controller peak RSS <= 64 MiB at 50,000 numbers"),

@@ -159,6 +159,72 @@ impl Session {
     }
 }
 
+/// How many discovery listings an onboarding lasting `submitted_secs` makes (with discovery),
+/// and the minimum reads by operation: with discovery, the numbers come from listings (per
+/// subaccount, per 1,000), listed once and again every interval while the onboarding lasts.
+fn reads_needed(
+    params: &OnboardingParams,
+    numbers_per_subaccount: &[usize],
+    submitted_secs: f64,
+) -> (Option<u64>, BTreeMap<String, u64>) {
+    let listings = params
+        .discovery
+        .map(|i| 1 + (submitted_secs / i.as_secs_f64().max(1e-3)).floor() as u64);
+    let minimum = match listings {
+        Some(l) => minimum_reads_discovery(numbers_per_subaccount, l),
+        None => minimum_reads(params.products, params.numbers_per_product),
+    };
+    (listings, minimum)
+}
+
+/// When the onboarding reached its milestones: seconds to all Submitted and to all Ready, and
+/// the simulator's counters at submission.
+struct Milestones {
+    submitted: Option<f64>,
+    ready: Option<f64>,
+    at_submission: Option<trusthub_sim::Counters>,
+}
+
+/// Polls the objects every `poll` until every product is Submitted (and, with `wait_ready`,
+/// every object Ready), or the timeout.
+async fn wait_submitted(
+    env: &BenchEnv,
+    controller: &mut RunningController,
+    params: &OnboardingParams,
+    start: Instant,
+    poll: Duration,
+) -> Result<Milestones, BenchError> {
+    let n = params.products;
+    let mut milestones = Milestones {
+        submitted: None,
+        ready: None,
+        at_submission: None,
+    };
+    let mut last = Progress::default();
+    loop {
+        controller.check_alive()?;
+        last = env.progress().await.unwrap_or(last);
+        let elapsed = start.elapsed().as_secs_f64();
+        if milestones.submitted.is_none() && last.products_submitted >= n {
+            milestones.submitted = Some(elapsed);
+            milestones.at_submission = Some(env.sim.counters());
+        }
+        if milestones.ready.is_none() && last.products_ready >= n && last.bindings_ready >= n {
+            milestones.ready = Some(elapsed);
+        }
+        if milestones.submitted.is_some() && (milestones.ready.is_some() || !params.wait_ready) {
+            return Ok(milestones);
+        }
+        if start.elapsed() > params.timeout {
+            return Err(BenchError::Timeout(format!(
+                "{}: after {:?}: {last:?} of {n}",
+                params.label, params.timeout
+            )));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
 /// Applies `products` bindings and trust products at once and measures until all are
 /// submitted (and Ready when asked).
 pub async fn onboarding(
@@ -194,47 +260,17 @@ pub async fn onboarding(
     let numbers_total = params.products * params.numbers_per_product;
     let poll = Duration::from_micros(params.products as u64 * 500 + numbers_total as u64 * 10)
         .max(Duration::from_millis(200));
-    let n = params.products;
-    let mut submitted = None;
-    let mut ready = None;
-    let mut at_submission = None;
-    let mut last = Progress::default();
-    loop {
-        controller.check_alive()?;
-        last = env.progress().await.unwrap_or(last);
-        let elapsed = start.elapsed().as_secs_f64();
-        if submitted.is_none() && last.products_submitted >= n {
-            submitted = Some(elapsed);
-            at_submission = Some(env.sim.counters());
-        }
-        if ready.is_none() && last.products_ready >= n && last.bindings_ready >= n {
-            ready = Some(elapsed);
-        }
-        if submitted.is_some() && (ready.is_some() || !params.wait_ready) {
-            break;
-        }
-        if start.elapsed() > params.timeout {
-            return Err(BenchError::Timeout(format!(
-                "{}: after {:?}: {last:?} of {n}",
-                params.label, params.timeout
-            )));
-        }
-        tokio::time::sleep(poll).await;
-    }
+    let Milestones {
+        submitted,
+        ready,
+        at_submission,
+    } = wait_submitted(&env, &mut controller, params, start, poll).await?;
     let calls = CallSummary::between(&before, &env.sim.counters());
     let calls_at_submission = at_submission.map(|c| CallSummary::between(&before, &c));
     let (writes, writes_missed) = tally.snapshot();
     let minimum = minimum_writes(params.products, params.numbers_per_product);
     let submitted_secs = submitted.unwrap_or_default();
-    // With discovery, the numbers come from listings (per subaccount, per 1,000), listed
-    // once and again every interval while the onboarding lasts.
-    let listings = params
-        .discovery
-        .map(|i| 1 + (submitted_secs / i.as_secs_f64().max(1e-3)).floor() as u64);
-    let minimum_reads = match listings {
-        Some(l) => minimum_reads_discovery(&numbers_per_subaccount, l),
-        None => minimum_reads(params.products, params.numbers_per_product),
-    };
+    let (listings, minimum_reads) = reads_needed(params, &numbers_per_subaccount, submitted_secs);
     let limit = params.faults.max_in_flight;
     // The bound takes the mean call latency: measured at the simulator (the injected
     // delay plus the simulator's own handling), not the injected delay alone.

@@ -270,6 +270,125 @@ fn print_flush(text: &str) {
     let _ = out.flush();
 }
 
+/// What the playground shows as the objects change: a line per change (not a terminal), or
+/// the table redrawn with the history and the status line.
+struct Screen<'a> {
+    cli: &'a Cli,
+    tty: bool,
+    banner: String,
+    /// The examples' objects (`bpb/…`, `sstp/…`) that must be there before all is Ready.
+    expected: Vec<String>,
+    /// The product whose vetting the status line follows.
+    product: String,
+    started: Instant,
+    rows: Vec<Row>,
+    ready_at: Option<Duration>,
+    history: History,
+}
+
+impl Screen<'_> {
+    /// Shows the objects as they are `now`; whether all of them are Ready.
+    fn show(&mut self, now: Vec<Row>) -> bool {
+        let at = self.started.elapsed();
+        if !self.tty {
+            let (changed, gone) = view::changes(&self.rows, &now);
+            let secs = at.as_secs_f64();
+            let mut text = String::new();
+            for row in changed {
+                text.push_str(&format!("+{secs:.1}s {}\n", view::render_line(row)));
+            }
+            for key in gone {
+                text.push_str(&format!("+{secs:.1}s {key} deleted\n"));
+            }
+            print_flush(&text);
+        }
+        self.history.record(&now, at.as_secs_f64());
+        self.rows = now;
+        let expected_present = self.cli.no_examples
+            || self
+                .expected
+                .iter()
+                .all(|k| self.rows.iter().any(|r| r.key() == *k));
+        let all_ready = view::all_ready(&self.rows) && expected_present;
+        let newly_ready = all_ready && self.ready_at.is_none();
+        self.ready_at = if all_ready {
+            self.ready_at.or(Some(at))
+        } else {
+            None
+        };
+        let status = || {
+            let exit = self.cli.exit_when_ready;
+            status_line(&self.rows, self.started, self.ready_at, exit, &self.product)
+        };
+        if self.tty {
+            let mut discovery = view::render_discovery(&self.rows);
+            if !discovery.is_empty() {
+                discovery.push('\n');
+            }
+            print_flush(&format!(
+                "\x1b[H\x1b[2J{}\n{}\n\n{}{}\n{}\n",
+                self.banner,
+                view::render_table(&self.rows),
+                discovery,
+                self.history.render(),
+                status()
+            ));
+        } else if newly_ready {
+            print_flush(&format!("{}\n", status()));
+        }
+        all_ready
+    }
+
+    /// What is not Ready yet, for the time-out message.
+    fn waiting(&self) -> String {
+        if self.rows.is_empty() {
+            return "no bindings or trust products were found".to_string();
+        }
+        let waiting: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| !r.is_ready())
+            .map(view::render_line)
+            .collect();
+        format!("not Ready:\n  {}", waiting.join("\n  "))
+    }
+}
+
+/// Starts the local API server and the simulator, and applies the CRDs and (unless
+/// `--no-examples`) `examples`; returns the playground and what was applied.
+async fn start_playground(
+    cli: &Cli,
+    seed: Seed,
+    examples: &[(&str, &str)],
+) -> Result<(Playground, Vec<String>), MainError> {
+    let pg = Playground::start(PlaygroundOptions {
+        seed,
+        api_listen: cli.api_listen,
+        sim_listen: cli.sim_listen,
+        review_delay: Some(cli.review_delay),
+        approve_delay: Some(cli.approve_delay),
+        kubeconfig_path: Some(cli.kubeconfig.clone()),
+        ..PlaygroundOptions::default()
+    })
+    .await?;
+    let setup = async {
+        let mut applied = pg.apply_crds().await?;
+        if !cli.no_examples {
+            for (origin, yaml) in examples {
+                applied.extend(pg.apply_yaml(origin, yaml).await?);
+            }
+        }
+        Ok::<_, PlaygroundError>(applied)
+    };
+    match setup.await {
+        Ok(applied) => Ok((pg, applied)),
+        Err(e) => {
+            pg.shutdown().await;
+            Err(e.into())
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, MainError> {
     let log_file = cli.log_file.clone().unwrap_or_else(|| {
         cli.kubeconfig
@@ -296,34 +415,9 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
         .find(|k| k.starts_with("sstp/"))
         .cloned()
         .unwrap_or_default();
-    let mut pg = Playground::start(PlaygroundOptions {
-        seed,
-        api_listen: cli.api_listen,
-        sim_listen: cli.sim_listen,
-        review_delay: Some(cli.review_delay),
-        approve_delay: Some(cli.approve_delay),
-        kubeconfig_path: Some(cli.kubeconfig.clone()),
-        ..PlaygroundOptions::default()
-    })
-    .await?;
+    let (mut pg, applied) = start_playground(&cli, seed, examples).await?;
     let tty = std::io::stdout().is_terminal();
     let banner = banner(&cli, &pg, &log_file);
-    let setup = async {
-        let mut applied = pg.apply_crds().await?;
-        if !cli.no_examples {
-            for (origin, yaml) in examples {
-                applied.extend(pg.apply_yaml(origin, yaml).await?);
-            }
-        }
-        Ok::<_, PlaygroundError>(applied)
-    };
-    let applied = match setup.await {
-        Ok(applied) => applied,
-        Err(e) => {
-            pg.shutdown().await;
-            return Err(e.into());
-        }
-    };
     if !tty {
         print_flush(&format!("{banner}applied {}\n", applied.join(", ")));
     }
@@ -352,12 +446,21 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
     }
     let deadline = tokio::time::sleep(cli.timeout);
     tokio::pin!(deadline);
-    let mut rows: Vec<Row> = Vec::new();
-    let mut ready_at: Option<Duration> = None;
-    let mut history = History::default();
+    let mut screen = Screen {
+        cli: &cli,
+        tty,
+        banner,
+        expected,
+        product,
+        started,
+        rows: Vec::new(),
+        ready_at: None,
+        history: History::default(),
+    };
     if tty {
         print_flush(&format!(
-            "\x1b[H\x1b[2J{banner}\n(waiting for the first objects…)\n"
+            "\x1b[H\x1b[2J{}\n(waiting for the first objects…)\n",
+            screen.banner
         ));
     }
     let code = loop {
@@ -367,9 +470,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                 break ExitCode::SUCCESS;
             }
             _ = &mut deadline, if cli.exit_when_ready => {
-                let waiting: Vec<String> = rows.iter().filter(|r| !r.is_ready()).map(view::render_line).collect();
-                let detail = if rows.is_empty() { "no bindings or trust products were found".to_string() } else { format!("not Ready:\n  {}", waiting.join("\n  ")) };
-                eprintln!("trusthub-playground: timed out after {}: {detail}", humantime::format_duration(cli.timeout));
+                eprintln!("trusthub-playground: timed out after {}: {}", humantime::format_duration(cli.timeout), screen.waiting());
                 break ExitCode::FAILURE;
             }
             next = snapshots.next() => {
@@ -377,41 +478,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                     eprintln!("trusthub-playground: the watch on the local API ended");
                     break ExitCode::FAILURE;
                 };
-                if !tty {
-                    let (changed, gone) = view::changes(&rows, &now);
-                    let at = started.elapsed().as_secs_f64();
-                    let mut text = String::new();
-                    for row in changed {
-                        text.push_str(&format!("+{at:.1}s {}\n", view::render_line(row)));
-                    }
-                    for key in gone {
-                        text.push_str(&format!("+{at:.1}s {key} deleted\n"));
-                    }
-                    print_flush(&text);
-                }
-                history.record(&now, started.elapsed().as_secs_f64());
-                rows = now;
-                let expected_present = cli.no_examples
-                    || expected.iter().all(|k| rows.iter().any(|r| r.key() == *k));
-                let all_ready = view::all_ready(&rows) && expected_present;
-                let newly_ready = all_ready && ready_at.is_none();
-                ready_at = if all_ready { ready_at.or(Some(started.elapsed())) } else { None };
-                if tty {
-                    let mut discovery = view::render_discovery(&rows);
-                    if !discovery.is_empty() {
-                        discovery.push('\n');
-                    }
-                    print_flush(&format!(
-                        "\x1b[H\x1b[2J{banner}\n{}\n\n{}{}\n{}\n",
-                        view::render_table(&rows),
-                        discovery,
-                        history.render(),
-                        status_line(&rows, started, ready_at, cli.exit_when_ready, &product)
-                    ));
-                } else if newly_ready {
-                    print_flush(&format!("{}\n", status_line(&rows, started, ready_at, cli.exit_when_ready, &product)));
-                }
-                if all_ready && cli.exit_when_ready {
+                if screen.show(now) && cli.exit_when_ready {
                     break ExitCode::SUCCESS;
                 }
             }
