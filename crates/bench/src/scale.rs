@@ -238,7 +238,25 @@ pub fn scale_targets(report: &BenchReport) -> Vec<TargetCheck> {
     if let Some(i) = &report.idle {
         out.push(at_rest(i));
     }
+    if let Some(t) = whole_run_rss(report) {
+        out.push(t);
+    }
     out
+}
+
+/// The controller's peak RSS over the whole run (the process high-water mark read after the
+/// idle window): at rest, discovery lists every number again each interval, and that can peak
+/// above the onboarding.
+fn whole_run_rss(report: &BenchReport) -> Option<TargetCheck> {
+    let n = report.onboarding.as_ref()?.numbers_total();
+    let peak = report.idle.as_ref()?.controller.as_ref()?.peak_rss_mib;
+    Some(judged(
+        "whole run (onboarding, buy, at rest): controller peak RSS <= 64 MiB at 50,000 numbers",
+        format!("{peak:.1} MiB with {n} numbers"),
+        peak <= RSS_MIB,
+        n == LARGEST,
+        "judged at 50,000 numbers",
+    ))
 }
 
 /// One size of a multi-size invocation, for the summary.
