@@ -163,9 +163,10 @@ fn failing_since(recorded: &BusinessProfileBindingStatus) -> Option<k8s_openapi:
 }
 
 /// The profile as recorded, when it was approved and nothing calls for a fresh look: same
-/// generation, and the resync period (when the assignments are listed again) not over. A
-/// binding that discovers its numbers wakes once per discovery interval; the profile's vetting
-/// is still checked once per resync, not at every listing.
+/// generation, the resync period (when the assignments are listed again) not over, and the
+/// approval not near its end. A
+/// binding wakes between resyncs for its discovery interval and when a product using it changes
+/// its coverage (approval); the profile's vetting is still checked once per resync, not at each.
 fn approved_profile(
     obj: &BusinessProfileBinding,
     ctx: &Context,
@@ -176,7 +177,18 @@ fn approved_profile(
     let fresh = recorded.observed_generation == obj.metadata.generation
         && !super::drift::listing_due(ctx, recorded.assignments_listed_at.as_ref(), now);
     let approved = profile.status.as_deref() == Some(crate::api::twilio_status::TWILIO_APPROVED);
-    (fresh && approved && obj.spec.discovery.is_some()).then(|| profile.clone())
+    // Near its end (the warning window) or past it, the approval is looked at every time, to
+    // see Twilio renew it.
+    let warning = ctx.config.poll.expiry_warning;
+    let lasting = profile
+        .valid_until
+        .as_deref()
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .is_none_or(|until| {
+            std::time::Duration::try_from(until.duration_since(now))
+                .is_ok_and(|left| left > warning)
+        });
+    (fresh && approved && lasting).then(|| profile.clone())
 }
 
 fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {

@@ -31,11 +31,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rand::Rng;
@@ -44,7 +43,8 @@ pub use credentials::{CredentialsCache, CredentialsError, credentials_from_secre
 pub use error::{ErrorClass, ReconcileError};
 pub use secrets::SecretAccess;
 use watches::{
-    api_for, binding_outcome_hash, changed_only, shared_watch, trigger_hash, trim_for_cache,
+    api_for, binding_of, binding_outcome_hash, changed_after_first, changed_only,
+    product_coverage_hash, products_using, shared_watch, trigger_hash, trim_for_cache,
     trim_secret_meta, using_secret,
 };
 
@@ -474,26 +474,6 @@ async fn caches_synced(
     }
 }
 
-/// The Trust Products of the cache that take their profile and numbers from `binding`.
-fn products_using(
-    products: &Store<ShakenStirTrustProduct>,
-    binding: &BusinessProfileBinding,
-) -> Vec<ObjectRef<ShakenStirTrustProduct>> {
-    let (ns, name) = (binding.namespace(), binding.name_any());
-    products
-        .state()
-        .into_iter()
-        .filter(|p| {
-            p.namespace() == ns
-                && p.spec
-                    .business_profile_binding_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == name)
-        })
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
-}
-
 /// Runs both controllers until `shutdown` resolves, with extra triggers and a readiness hook.
 pub async fn run_with(
     ctx: Arc<Context>,
@@ -506,7 +486,6 @@ pub async fn run_with(
     let products: Api<ShakenStirTrustProduct> = api_for(&client, &ns);
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let config = kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency);
-    let no_cache = || PredicateConfig::default();
 
     // One watch of the bindings feeds one cache, and two subscribers: the binding controller
     // and the trust products' binding trigger. A subscriber sees an object only after the cache
@@ -521,7 +500,16 @@ pub async fn run_with(
         tracing::error!("the binding cache cannot be shared; controllers not started");
         return;
     };
-    let (product_reader, product_writer) = reflector::store();
+    // The products likewise: the product controller, and the bindings' coverage trigger.
+    let Some((product_reader, [product_changes, product_coverage_changes], product_watch)) =
+        shared_watch(
+            watcher(products, watcher::Config::default()).default_backoff(),
+            trim_for_cache,
+        )
+    else {
+        tracing::error!("the product cache cannot be shared; controllers not started");
+        return;
+    };
     let _ = ctx.products.set(product_reader.clone());
     let binding_stream = changed_only(binding_changes, trigger_hash);
     let _ = ctx.bindings.set(binding_reader.clone());
@@ -544,21 +532,20 @@ pub async fn run_with(
                 b.spec.credentials.secret_name.as_str()
             })
         })
+        .watches_shared_stream(
+            changed_after_first(product_coverage_changes, product_coverage_hash),
+            |product| binding_of(&product),
+        )
         .graceful_shutdown_on(shutdown.clone())
         .run(binding::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let product_stream = watcher(products, watcher::Config::default())
-        .default_backoff()
-        .modify(trim_for_cache)
-        .reflect(product_writer)
-        .applied_objects()
-        .predicate_filter(trigger_hash, no_cache());
+    let product_stream = changed_only(product_changes, trigger_hash);
     let binding_outcomes = changed_only(binding_outcome_changes, binding_outcome_hash);
     let store_for_secrets = product_reader.clone();
     let store_for_bindings = product_reader.clone();
     let mut products_controller =
-        Controller::for_stream(product_stream, product_reader).with_config(config);
+        Controller::for_shared_stream(product_stream, product_reader).with_config(config);
     if let Some(triggers) = options.product_triggers {
         products_controller = products_controller.reconcile_on(triggers);
     }
@@ -575,20 +562,32 @@ pub async fn run_with(
         .run(trust_product::reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()));
 
-    // The readiness wait ends with the controllers: if they stop before the caches sync (shutdown),
-    // readiness is simply never reported.
-    // The shared watches run as long as the controllers (they end with neither).
     let controllers = futures::future::join(bindings_run, products_run);
+    let watches = [
+        binding_watch.boxed(),
+        product_watch.boxed(),
+        secret_watch.boxed(),
+    ];
+    until_any_ends(controllers, watches, synced).await;
+}
+
+/// Drives the controllers and the watches feeding them until any of them ends (the watches end
+/// only with an error past their backoff, the controllers at shutdown), with the readiness wait
+/// alongside: if the controllers stop before the caches sync, readiness is never reported.
+async fn until_any_ends(
+    controllers: impl std::future::Future<Output = ((), ())>,
+    watches: [futures::future::BoxFuture<'static, ()>; 3],
+    synced: impl std::future::Future<Output = ()>,
+) {
+    let any_watch = futures::future::select_all(watches);
     tokio::pin!(controllers);
-    tokio::pin!(binding_watch);
-    tokio::pin!(secret_watch);
+    tokio::pin!(any_watch);
     tokio::pin!(synced);
     let mut synced_done = false;
     loop {
         tokio::select! {
             _ = &mut controllers => return,
-            _ = &mut binding_watch => return,
-            _ = &mut secret_watch => return,
+            _ = &mut any_watch => return,
             _ = &mut synced, if !synced_done => synced_done = true,
         }
     }

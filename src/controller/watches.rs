@@ -2,6 +2,7 @@
 //! caches shared by two subscribers, what is trimmed from cached objects, and which objects a
 //! Secret or a binding change wakes up.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::api::BusinessProfileBinding;
+use crate::api::{BusinessProfileBinding, ShakenStirTrustProduct};
 
 /// What makes a custom resource worth reconciling again: its spec (generation), the resubmit
 /// and discover annotations, a status callback recorded by a standby replica, its finalizers and deletion.
@@ -89,6 +90,31 @@ where
         .filter_map(|changed| futures::future::ready(changed.ok().map(Arc::new)))
 }
 
+/// Like [`changed_only`], without the first sight of each object: the objects its changes wake
+/// are reconciled at start-up anyway, and the initial listing would wake each of them once more.
+/// An object being deleted is forgotten.
+pub(super) fn changed_after_first<K>(
+    changes: impl futures::Stream<Item = Arc<K>> + Send + 'static,
+    hash: fn(&K) -> Option<u64>,
+) -> impl futures::Stream<Item = Arc<K>> + Send + 'static
+where
+    K: Resource + Send + Sync + 'static,
+{
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    changes.filter_map(move |obj| {
+        let meta = obj.meta();
+        let emit = match (meta.uid.clone(), hash(&obj)) {
+            (Some(uid), _) if meta.deletion_timestamp.is_some() => {
+                seen.remove(&uid);
+                false
+            }
+            (Some(uid), Some(h)) => seen.insert(uid, h).is_some_and(|before| before != h),
+            _ => false,
+        };
+        futures::future::ready(emit.then_some(obj))
+    })
+}
+
 /// Drops what the controllers never read from the objects they cache: `managedFields` (a real
 /// API server records one entry per field manager, often as large as the object itself) and the
 /// client-side `kubectl apply` annotation (a second copy of the whole manifest). Status writes
@@ -112,6 +138,23 @@ pub(super) fn trim_secret_meta(secret: &mut PartialObjectMeta<Secret>) {
 }
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What a binding counts of a Trust Product that uses it: how many of its numbers the product
+/// covers (attached while approved). Its other status changes, a batch attached during the
+/// onboarding among them, leave the binding asleep.
+pub(super) fn product_coverage_hash(product: &ShakenStirTrustProduct) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    product.metadata.uid.hash(&mut h);
+    product
+        .spec
+        .business_profile_binding_ref
+        .as_ref()
+        .map(|r| &r.name)
+        .hash(&mut h);
+    let covered = product.status.as_ref().and_then(|s| s.numbers.as_ref());
+    covered.map(|n| n.covered).hash(&mut h);
+    Some(h.finish())
+}
 
 /// What a Trust Product needs from its binding: the profile and the assigned numbers.
 pub(super) fn binding_outcome_hash(binding: &BusinessProfileBinding) -> Option<u64> {
@@ -164,4 +207,87 @@ where
         .filter(|o| o.namespace() == ns && credentials(o) == name)
         .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
+}
+
+/// The Trust Products of the cache that take their profile and numbers from `binding`.
+pub(super) fn products_using(
+    products: &Store<ShakenStirTrustProduct>,
+    binding: &BusinessProfileBinding,
+) -> Vec<ObjectRef<ShakenStirTrustProduct>> {
+    let (ns, name) = (binding.namespace(), binding.name_any());
+    products
+        .state()
+        .into_iter()
+        .filter(|p| {
+            p.namespace() == ns
+                && p.spec
+                    .business_profile_binding_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == name)
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// The binding a Trust Product takes its numbers from: woken when the product's coverage
+/// changes, to count it again (a binding counts the numbers on approved products using it).
+pub(super) fn binding_of(
+    product: &ShakenStirTrustProduct,
+) -> Option<ObjectRef<BusinessProfileBinding>> {
+    let name = &product.spec.business_profile_binding_ref.as_ref()?.name;
+    let binding = ObjectRef::new(name);
+    Some(match product.namespace() {
+        Some(ns) => binding.within(&ns),
+        None => binding,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::changed_after_first;
+
+    fn object(uid: &str, value: &str, deleting: bool) -> Arc<ConfigMap> {
+        let mut cm = ConfigMap::default();
+        cm.metadata.uid = Some(uid.into());
+        cm.metadata.deletion_timestamp =
+            deleting.then_some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        cm.data = Some([("v".to_string(), value.to_string())].into());
+        Arc::new(cm)
+    }
+
+    fn value_hash(cm: &ConfigMap) -> Option<u64> {
+        cm.data.as_ref()?.get("v")?.parse().ok()
+    }
+
+    #[tokio::test]
+    async fn only_changes_after_the_first_sight_pass() {
+        // (uid, value, deleting, passes)
+        let table = [
+            ("a", "1", false, false), // first sight: the start-up reconcile covers it
+            ("b", "1", false, false),
+            ("a", "1", false, false), // unchanged
+            ("a", "2", false, true),  // changed
+            ("b", "3", false, true),
+            ("a", "2", true, false),  // being deleted: forgotten
+            ("a", "5", false, false), // seen again as new
+            ("a", "6", false, true),
+        ];
+        let input: Vec<_> = table.iter().map(|(u, v, d, _)| object(u, v, *d)).collect();
+        let passed: Vec<_> = changed_after_first(futures::stream::iter(input), value_hash)
+            .map(|cm| (cm.metadata.uid.clone().unwrap(), value_hash(&cm).unwrap()))
+            .collect()
+            .await;
+        let expected: Vec<_> = table
+            .iter()
+            .filter(|row| row.3)
+            .map(|(u, v, _, _)| (u.to_string(), v.parse::<u64>().unwrap()))
+            .collect();
+        assert_eq!(passed, expected);
+    }
 }

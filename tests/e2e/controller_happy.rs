@@ -84,6 +84,28 @@ async fn onboarding_reaches_ready_with_the_minimum_writes() {
         assert_eq!(cond.observed_generation, product.metadata.generation);
     }
 
+    // Once the product is approved, its binding counts the numbers it covers: woken by the
+    // product's coverage, not an hour later at the resync, and without a Twilio call (the
+    // approved profile and the assignments are as recorded).
+    let profile_reads = || {
+        let counters = env.sim.counters();
+        counters.calls("FetchCustomerProfile") + counters.calls("ListCustomerProfile")
+    };
+    let before = profile_reads();
+    let binding = env
+        .wait_binding("acme-primary", "covered by the approved product", |b| {
+            let counts = b.status.as_ref().and_then(|s| s.numbers.as_ref());
+            counts.is_some_and(|c| c.covered == 3 && c.selected == 3)
+        })
+        .await;
+    let status = binding.status.unwrap();
+    assert_eq!(status.coverage.as_deref(), Some("3/3"), "{status:?}");
+    assert_eq!(
+        profile_reads(),
+        before,
+        "the coverage is counted again without reading the profile"
+    );
+
     let writes = env.writes();
     let expected = [
         ("CreateCustomerProfileChannelEndpointAssignment", 3),

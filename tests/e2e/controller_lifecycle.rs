@@ -1,6 +1,7 @@
 //! Rejection then resubmission through the annotation, Secret rotation, and deletion under
 //! both policies (and with the Secret deleted first).
 
+use std::sync::Arc;
 use std::time::Duration;
 use trusthub_operator::controller::SecretAccess;
 
@@ -270,27 +271,36 @@ async fn deletion_never_hangs_when_the_secret_is_gone() {
 
 /// In get-only mode the first check of a Secret after start-up finds the version the objects
 /// just read themselves: it wakes nobody. (It used to wake every object once, which the
-/// benchmark's idle run counted as one extra Twilio GET per object.)
+/// benchmark's idle run counted as one extra Twilio GET per object.) Nor does the initial
+/// listing of the products wake their bindings for coverage: the start-up reconcile counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_operator_reads_each_approved_object_once_in_get_mode() {
+async fn a_restarted_operator_reconciles_each_approved_binding_once_in_get_mode() {
     let mut env = Env::start(false).await;
     env.start_controller();
     env.apply_examples().await;
     env.wait_product("acme-shaken-stir", "Ready", ready).await;
-    env.wait_binding("acme-primary", "Ready", ready).await;
+    env.wait_binding("acme-primary", "covered", |b| {
+        let counts = b.status.as_ref().and_then(|s| s.numbers.as_ref());
+        ready(b) && counts.is_some_and(|c| c.covered == 3)
+    })
+    .await;
     env.stop_controller().await;
     env.sim.reset_counters();
     // Secrets checked every 500 ms (support::controller_config): several checks in this window.
-    env.start_controller();
+    let reconciles = Arc::new(Reconciles::default());
+    env.start_controller_observed(reconciles.clone());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let calls = env.sim.counters().by_operation;
-    let made = |op: &str| calls.get(op).copied().unwrap_or(0);
     // The binding is counted: nothing else wakes it (a product may also be woken once by its
     // binding's start-up status write, whatever the Secret check does).
     assert_eq!(
-        made("ListCustomerProfile"),
+        reconciles.all("BusinessProfileBinding"),
         1,
-        "one start-up reconcile, none woken by the Secret check: {calls:#?}"
+        "one start-up reconcile, none woken by the Secret check or the products' listing"
     );
+    // Approved, and listed within the resync period: the record stands, nothing is read.
+    let calls = env.sim.counters().by_operation;
+    for op in ["FetchCustomerProfile", "ListCustomerProfile"] {
+        assert_eq!(calls.get(op).copied().unwrap_or(0), 0, "{op}: {calls:#?}");
+    }
     env.shutdown().await;
 }

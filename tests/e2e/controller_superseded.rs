@@ -2,13 +2,11 @@
 //! write, based on the version it planned from, is refused (409), and the next reconcile plans
 //! from the newer copy. Nothing is written twice and nothing is lost.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use trusthub_operator::controller::ReconcileObserver;
 use trusthub_sim::Faults;
 
 use crate::controller_scale::{
@@ -16,25 +14,6 @@ use crate::controller_scale::{
 };
 use crate::sim_numbers::voice_numbers_of_subaccounts;
 use crate::support::*;
-
-/// Failure reasons of finished reconciles, by kind.
-#[derive(Default)]
-struct Failures(Mutex<BTreeMap<(&'static str, &'static str), u32>>);
-
-impl Failures {
-    fn count(&self, kind: &'static str, reason: &'static str) -> u32 {
-        let seen = self.0.lock().unwrap();
-        seen.get(&(kind, reason)).copied().unwrap_or(0)
-    }
-}
-
-impl ReconcileObserver for Failures {
-    fn reconciled(&self, kind: &'static str, _: Duration, failure: Option<&'static str>) {
-        if let Some(reason) = failure {
-            *self.0.lock().unwrap().entry((kind, reason)).or_default() += 1;
-        }
-    }
-}
 
 /// Sets a label on `NAME` (someone else's write: a new resourceVersion, the same spec and
 /// status) while a batch of `operation` writes runs: once at least 100 more writes were sent
@@ -80,8 +59,8 @@ async fn a_write_by_someone_else_mid_batch_supersedes_the_reconcile_without_dupl
     )
     .await;
     let voice = voice_numbers_of_subaccounts(&env);
-    let failures = Arc::new(Failures::default());
-    env.start_controller_observed(failures.clone());
+    let reconciles = Arc::new(Reconciles::default());
+    env.start_controller_observed(reconciles.clone());
     apply_objects(&env, "Delete").await;
 
     label_mid_batch(&env, &env.bindings(), ASSIGN).await;
@@ -90,7 +69,7 @@ async fn a_write_by_someone_else_mid_batch_supersedes_the_reconcile_without_dupl
     every_number_once(&env, &voice, voice.len()).await;
     for kind in ["BusinessProfileBinding", "ShakenStirTrustProduct"] {
         assert!(
-            failures.count(kind, "Superseded") >= 1,
+            reconciles.count(kind, Some("Superseded")) >= 1,
             "{kind}: a status write was refused as superseded"
         );
     }

@@ -48,6 +48,35 @@ pub fn fast_poll() -> PollSchedule {
     }
 }
 
+/// Counts the operator's finished reconciles by kind and failure reason (`None`: a success).
+#[derive(Default)]
+pub struct Reconciles(
+    std::sync::Mutex<std::collections::BTreeMap<(&'static str, Option<&'static str>), u32>>,
+);
+
+impl Reconciles {
+    /// Finished reconciles of `kind` that ended with `failure`.
+    pub fn count(&self, kind: &'static str, failure: Option<&'static str>) -> u32 {
+        let seen = self.0.lock().unwrap();
+        seen.get(&(kind, failure)).copied().unwrap_or(0)
+    }
+
+    /// Every finished reconcile of `kind`.
+    pub fn all(&self, kind: &'static str) -> u32 {
+        let seen = self.0.lock().unwrap();
+        seen.iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+impl ReconcileObserver for Reconciles {
+    fn reconciled(&self, kind: &'static str, _: Duration, failure: Option<&'static str>) {
+        *self.0.lock().unwrap().entry((kind, failure)).or_default() += 1;
+    }
+}
+
 pub struct Env {
     pub sim: SimServer,
     pub cluster: Cluster,
