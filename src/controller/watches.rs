@@ -151,8 +151,9 @@ pub(super) fn product_coverage_hash(product: &ShakenStirTrustProduct) -> Option<
         .as_ref()
         .map(|r| &r.name)
         .hash(&mut h);
-    let covered = product.status.as_ref().and_then(|s| s.numbers.as_ref());
-    covered.map(|n| n.covered).hash(&mut h);
+    // No count yet is no coverage: the product's first status write wakes nobody.
+    let counts = product.status.as_ref().and_then(|s| s.numbers.as_ref());
+    counts.map_or(0, |n| n.covered).hash(&mut h);
     Some(h.finish())
 }
 
