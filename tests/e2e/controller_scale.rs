@@ -214,14 +214,37 @@ async fn kill_when(
     created(env, kind)
 }
 
+/// Kills `operator` (SIGKILL) once [`KILL_AT`] objects of `kind` were created, and checks that
+/// it died mid-way through them (fewer than `total` made); shows how many creates the status
+/// marked in flight (`pending` reads them).
+async fn kill_mid_batch(
+    env: &Env,
+    writes: &mut tokio::sync::broadcast::Receiver<trusthub_sim::WriteEvent>,
+    operator: &mut tokio::process::Child,
+    kind: &str,
+    total: usize,
+    pending: impl AsyncFnOnce() -> usize,
+) {
+    let made = kill_when(env, writes, operator, kind, KILL_AT).await;
+    let pending = pending().await;
+    assert!(
+        (made as usize) < total,
+        "killed mid-batch: {made} {kind} made of {total}"
+    );
+    eprintln!("killed after {made} {kind} of {total}, {pending} creates marked pending");
+}
+
+/// Where the SIGKILL test kills the operator: mid-way through the second batch of 500.
+const KILL_AT: u64 = 700;
+
 /// SIGKILL after ~700 of 2,000 assignment creates (mid-way through the second batch of 500),
-/// restart, SIGKILL again after ~700 attachment creates, restart, Ready with every number assigned and attached exactly once; then deletion under
+/// restart, SIGKILL again after ~700 attachment creates, restart, Ready with every number
+/// assigned and attached exactly once; then deletion under
 /// `Delete` removes exactly what the operator made. Twilio held, before the operator ran, 20 of
 /// the numbers on the profile and 10 of them on a CNAM Trust Product: those stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_batch_of_2000_under_delete_then_deleted_leaves_only_what_was_there() {
     const NUMBERS: usize = 2_000;
-    const KILL_AT: u64 = 700;
     let started = Instant::now();
     let mut seed = scale_seed(20, NUMBERS);
     let preassigned: Vec<String> = (0..NUMBERS)
@@ -266,58 +289,42 @@ async fn killed_mid_batch_of_2000_under_delete_then_deleted_leaves_only_what_was
         .spawn()
         .expect("start trusthub-operator");
     apply_objects(&env, "Delete").await;
-    let assigned_at_kill = kill_when(
+    let binding_pending = async || {
+        let binding = env.bindings().get(NAME).await.expect("binding");
+        binding.status.map_or(0, |s| s.assignments_pending.len())
+    };
+    let assignments = "CustomerProfileChannelEndpointAssignment";
+    let to_assign = voice.len() - preassigned.len();
+    kill_mid_batch(
         &env,
         &mut writes,
         &mut operator,
-        "CustomerProfileChannelEndpointAssignment",
-        KILL_AT,
+        assignments,
+        to_assign,
+        binding_pending,
     )
     .await;
-    let binding_at_kill = env.bindings().get(NAME).await.expect("binding");
-    let pending_at_kill = binding_at_kill
-        .status
-        .as_ref()
-        .map_or(0, |s| s.assignments_pending.len());
-    assert!(
-        (assigned_at_kill as usize) < voice.len() - preassigned.len(),
-        "killed mid-batch: {assigned_at_kill} assignments made of {}",
-        voice.len() - preassigned.len()
-    );
-    eprintln!(
-        "killed after {assigned_at_kill} assignments, {pending_at_kill} assignment creates \
-         marked pending, at {:?}",
-        started.elapsed()
-    );
 
     // Once more, in the middle of the attachments.
     let mut restarted = env
         .operator_command()
         .spawn()
         .expect("restart trusthub-operator");
-    let attached_at_kill = kill_when(
+    let product_pending = async || {
+        let product = env.products().get(NAME).await.expect("product");
+        product.status.map_or(0, |s| s.attachments_pending.len())
+    };
+    let attachments = "TrustProductChannelEndpointAssignment";
+    kill_mid_batch(
         &env,
         &mut writes,
         &mut restarted,
-        "TrustProductChannelEndpointAssignment",
-        KILL_AT,
+        attachments,
+        voice.len(),
+        product_pending,
     )
     .await;
-    let product_at_kill = env.products().get(NAME).await.expect("product");
-    let attach_pending = product_at_kill
-        .status
-        .as_ref()
-        .map_or(0, |s| s.attachments_pending.len());
-    assert!(
-        (attached_at_kill as usize) < voice.len(),
-        "killed mid-batch: {attached_at_kill} attachments made of {}",
-        voice.len()
-    );
-    eprintln!(
-        "killed again after {attached_at_kill} attachments, {attach_pending} attachment creates \
-         marked pending, at {:?}",
-        started.elapsed()
-    );
+    eprintln!("killed twice by {:?}", started.elapsed());
     let mut restarted = env
         .operator_command()
         .spawn()
