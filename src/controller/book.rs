@@ -15,11 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use kube::Resource;
 use serde::Serialize;
 
 use super::status::Conditioned;
-use kube::Resource;
-
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, FULL_NUMBER_LIST_MAX, NumberState,
     PROBLEM_NUMBERS_MAX, PhoneNumberAssignmentStatus, ShakenStirTrustProduct,
@@ -317,17 +316,15 @@ impl<S: Abridge> Book<S> {
         if let Some(uid) = uid {
             let mut book = self.lock();
             match book.get_mut(uid) {
+                // The lineage stays: it follows the API's versions, not what the book keeps.
                 Some(e) => (e.stored, e.full) = (stored, full),
                 None => {
-                    let lineage = None;
-                    book.insert(
-                        uid.to_string(),
-                        Entry {
-                            stored,
-                            full,
-                            lineage,
-                        },
-                    );
+                    let entry = Entry {
+                        stored,
+                        full,
+                        lineage: None,
+                    };
+                    book.insert(uid.to_string(), entry);
                 }
             }
         }
@@ -341,19 +338,19 @@ impl<S: Abridge> Book<S> {
         let Some(entry) = book.get_mut(uid) else {
             return;
         };
-        let lineage = entry.lineage.get_or_insert_with(|| Lineage {
-            versions: VecDeque::new(),
-            stored: stored.clone(),
-        });
-        if lineage.versions.back().map(String::as_str) != Some(base) {
-            lineage.versions.clear();
-            lineage.versions.push_back(base.to_string());
+        match &mut entry.lineage {
+            Some(run) if run.versions.back().map(String::as_str) == Some(base) => {
+                run.versions.push_back(written);
+                if run.versions.len() > LINEAGE_MAX {
+                    run.versions.pop_front();
+                }
+                run.stored = stored;
+            }
+            lineage => {
+                let versions = VecDeque::from([base.to_string(), written]);
+                *lineage = Some(Lineage { versions, stored });
+            }
         }
-        lineage.versions.push_back(written);
-        if lineage.versions.len() > LINEAGE_MAX {
-            lineage.versions.pop_front();
-        }
-        lineage.stored = stored;
     }
 
     /// Where a reconcile of object `uid`'s copy at `resource_version` starts, when that copy is

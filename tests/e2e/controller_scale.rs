@@ -194,26 +194,6 @@ async fn assert_summary_events(env: &Env, reason: &str, numbers: usize) {
     );
 }
 
-/// Waits until the simulator has created `at` objects of `kind`, then kills `operator` with
-/// SIGKILL: how many of `kind` exist by then.
-async fn kill_when(
-    env: &Env,
-    writes: &mut tokio::sync::broadcast::Receiver<trusthub_sim::WriteEvent>,
-    operator: &mut tokio::process::Child,
-    kind: &str,
-    at: u64,
-) -> u64 {
-    while created(env, kind) < at {
-        match tokio::time::timeout(PATIENCE, writes.recv()).await {
-            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-            other => panic!("no Twilio write while waiting for {at} {kind}: {other:?}"),
-        }
-    }
-    operator.start_kill().expect("SIGKILL");
-    let _ = operator.wait().await;
-    created(env, kind)
-}
-
 /// Kills `operator` (SIGKILL) once [`KILL_AT`] objects of `kind` were created, and checks that
 /// it died mid-way through them (fewer than `total` made); shows how many creates the status
 /// marked in flight (`pending` reads them).
@@ -225,7 +205,15 @@ async fn kill_mid_batch(
     total: usize,
     pending: impl AsyncFnOnce() -> usize,
 ) {
-    let made = kill_when(env, writes, operator, kind, KILL_AT).await;
+    while created(env, kind) < KILL_AT {
+        match tokio::time::timeout(PATIENCE, writes.recv()).await {
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("no Twilio write while waiting for {KILL_AT} {kind}: {other:?}"),
+        }
+    }
+    operator.start_kill().expect("SIGKILL");
+    let _ = operator.wait().await;
+    let made = created(env, kind);
     let pending = pending().await;
     assert!(
         (made as usize) < total,

@@ -40,7 +40,6 @@ pub(super) fn vetting(
     memo: Option<&EvaluationMemo>,
 ) -> Vetting {
     let status = inputs.product.status.as_str();
-    let submitted = || ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting");
     match status {
         ts::DRAFT => draft_vetting(inputs.submit, in_place, memo),
         ts::PENDING_REVIEW | ts::IN_REVIEW => {
@@ -102,6 +101,11 @@ pub(super) fn vetting(
     }
 }
 
+/// `Submitted` once Twilio has the product (in review, approved or rejected).
+fn submitted() -> ConditionSpec {
+    ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting")
+}
+
 /// A draft: submitted once ready (`submit`), else held for review.
 fn draft_vetting(submit: bool, in_place: bool, memo: Option<&EvaluationMemo>) -> Vetting {
     if submit {
@@ -161,7 +165,7 @@ fn rejected_vetting(inputs: &TrustProductInputs<'_>) -> Vetting {
     Vetting {
         record_rejection: inputs.rejected_generation.is_none(),
         ..Vetting::of(
-            ConditionSpec::ok("Submitted", "Submitted", "submitted for vetting"),
+            submitted(),
             ConditionSpec::not("Approved", "Rejected", message.clone()),
             ConditionSpec::not("Ready", "Rejected", message),
         )
