@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{
     AC_SID_PATTERN, BU_SID_PATTERN, CredentialsRef, DeletionPolicy, E164_PATTERN, NumberCounts,
-    Ownership, PN_SID_PATTERN,
+    Ownership, PN_SID_PATTERN, Sid,
 };
 use super::shaken_stir_trust_product::NumberOrSid;
 
@@ -393,16 +393,16 @@ pub enum NumberState {
 pub struct PhoneNumberAssignmentStatus {
     /// E.164 number, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
+    pub phone_number: Option<Sid>,
     /// IncomingPhoneNumber SID (`PN…`), once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub sid: Option<Sid>,
     /// Owning (sub)account SID, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subaccount_sid: Option<String>,
+    pub subaccount_sid: Option<Sid>,
     /// Channel endpoint assignment SID (`RA…`) on the profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assignment_sid: Option<String>,
+    pub assignment_sid: Option<Sid>,
     /// Whether this object created the assignment (only those are removed under `Delete`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub created_by_operator: bool,

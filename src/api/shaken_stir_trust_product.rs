@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{
     BU_SID_PATTERN, CredentialsRef, DeletionPolicy, NumberCounts, Ownership, RN_SID_PATTERN,
-    SHAKEN_STIR_POLICY_SID, is_zero,
+    SHAKEN_STIR_POLICY_SID, Sid, is_zero,
 };
 
 /// A phone number in `spec.phoneNumbers`: a `PN…` SID, or an E.164 number of the binding.
@@ -259,12 +259,12 @@ pub struct ShakenStirTrustProductStatus {
 pub struct TrustProductNumberStatus {
     /// E.164 number, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
+    pub phone_number: Option<Sid>,
     /// IncomingPhoneNumber SID (`PN…`).
-    pub sid: String,
+    pub sid: Sid,
     /// Channel endpoint assignment SID (`RA…`) on the Trust Product.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assignment_sid: Option<String>,
+    pub assignment_sid: Option<Sid>,
     /// Whether this object created the assignment.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub created_by_operator: bool,

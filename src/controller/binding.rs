@@ -1,7 +1,7 @@
 //! Reconciles `BusinessProfileBinding`: resolve the Primary Business Profile and the numbers,
 //! assign the missing numbers to the profile (seed step 2), report, poll the profile's vetting.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
@@ -18,7 +18,7 @@ use super::status::{
 use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, BusinessProfileRef, NumberState,
-    ResolvedBusinessProfile, condition_is_true, find_condition,
+    ResolvedBusinessProfile, Sid, condition_is_true, find_condition,
 };
 use crate::planner::binding::{
     BindingAction, BindingInputs, NumberTarget, ProfileView, Released, plan,
@@ -113,18 +113,18 @@ fn recorded_assignments(
     recorded: &BusinessProfileBindingStatus,
     profile: &ProfileView,
     targets: &[NumberTarget],
-) -> Option<Vec<(String, String)>> {
+) -> Option<Vec<(Sid, Sid)>> {
     let same_profile = recorded.business_profile.as_ref().is_some_and(|p| {
         p.sid == profile.sid && p.status.as_deref() == Some(profile.status.as_str())
     });
     if recorded.observed_generation != obj.metadata.generation || !same_profile {
         return None;
     }
-    let assigned: BTreeMap<&str, &str> = recorded
+    let assigned: BTreeMap<&str, &Sid> = recorded
         .phone_numbers
         .iter()
         .filter(|n| n.state == NumberState::Assigned)
-        .filter_map(|n| Some((n.sid.as_deref()?, n.assignment_sid.as_deref()?)))
+        .filter_map(|n| Some((n.sid.as_deref()?, n.assignment_sid.as_ref()?)))
         .collect();
     targets
         .iter()
@@ -132,8 +132,8 @@ fn recorded_assignments(
             let NumberTarget::Resolved { number_sid, .. } = t else {
                 return None;
             };
-            let ra = assigned.get(number_sid.as_str())?;
-            Some((ra.to_string(), number_sid.clone()))
+            let ra = assigned.get(&**number_sid)?;
+            Some((Sid::clone(ra), number_sid.clone()))
         })
         .collect()
 }
@@ -141,16 +141,21 @@ fn recorded_assignments(
 /// The numbers whose assignments matter to this binding: those it wants, those it recorded
 /// (to release) and those whose create was in flight (to claim). Only these are listed, however
 /// many numbers the shared profile carries.
-fn relevant_numbers(
-    targets: &[NumberTarget],
-    recorded: &BusinessProfileBindingStatus,
-) -> Vec<String> {
-    let mut sids: BTreeSet<String> = targets
+fn relevant_numbers(targets: &[NumberTarget], recorded: &BusinessProfileBindingStatus) -> Vec<Sid> {
+    let mut sids: BTreeSet<Sid> = targets
         .iter()
-        .filter_map(|t| t.number_sid().map(str::to_owned))
+        .filter_map(|t| match t {
+            NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
+            NumberTarget::Unresolvable { .. } => None,
+        })
         .collect();
     sids.extend(recorded.phone_numbers.iter().filter_map(|n| n.sid.clone()));
-    sids.extend(recorded.assignments_pending.iter().cloned());
+    sids.extend(
+        recorded
+            .assignments_pending
+            .iter()
+            .map(|p| Sid::from(p.as_str())),
+    );
     sids.into_iter().collect()
 }
 
@@ -206,27 +211,29 @@ fn profile_status(profile: &CustomerProfile) -> ResolvedBusinessProfile {
 /// What one reconcile knows of the binding's numbers in Trust Hub, updated as its writes answer.
 struct Progress {
     /// `(RA…, PN…)` assignments on the profile.
-    assignments: Vec<(String, String)>,
+    assignments: Vec<(Sid, Sid)>,
     /// `RA…` SIDs this object created.
-    owned: BTreeSet<String>,
+    owned: BTreeSet<Sid>,
     /// What this reconcile's listing told of the ownership (`None` when it did not list).
     adopted: Option<provenance::Seen>,
     /// Numbers recorded in status that the spec dropped.
     released: Vec<Released>,
     /// Refused assignments of this reconcile, by `PN…`.
-    failures: BTreeMap<String, String>,
+    failures: BTreeMap<Sid, String>,
     /// `PN…` SIDs whose assignment create may have been made without its outcome recorded (the
     /// create-pending markers written to status before a batch starts).
-    in_flight: Vec<String>,
-    /// Writes tried by this reconcile: each is tried once, the next reconcile retries.
+    in_flight: Vec<Sid>,
+    /// Writes this reconcile tried that did not succeed: each is tried once, the next reconcile
+    /// retries. A write that succeeded is not planned again, so it need not be kept here (at
+    /// 50,000 numbers that set was one more copy of every number).
     attempted: BTreeSet<BindingAction>,
 }
 
 /// What a batch of writes did, for the Events and the error that ends the reconcile.
 #[derive(Default)]
 struct BatchReport {
-    assigned: Vec<String>,
-    unassigned: Vec<String>,
+    assigned: Vec<Sid>,
+    unassigned: Vec<Sid>,
     refused: Vec<String>,
     /// The first write that failed in a way a later reconcile retries (or a refused unassign).
     failed: Option<crate::twilio::TwilioError>,
@@ -234,9 +241,12 @@ struct BatchReport {
 
 impl Progress {
     /// Records the outcome of each write of a batch.
-    fn absorb(&mut self, outcomes: Vec<(BindingAction, Outcome<String>)>) -> BatchReport {
+    fn absorb(&mut self, outcomes: Vec<(BindingAction, Outcome<Sid>)>) -> BatchReport {
         let mut report = BatchReport::default();
         for (action, outcome) in outcomes {
+            if !matches!(outcome, Outcome::Done(_)) {
+                self.attempted.insert(action.clone());
+            }
             match (action, outcome) {
                 (BindingAction::Assign { number_sid }, Outcome::Done(ra)) => {
                     self.in_flight.retain(|p| *p != number_sid);
@@ -441,11 +451,12 @@ const LIST_WHOLE_FROM: usize = 100;
 pub(super) async fn list_assignments(
     twilio: &dyn TrustHub,
     profile_sid: &str,
-    numbers: &[String],
+    numbers: &[Sid],
 ) -> Result<Vec<Dated>, ReconcileError> {
     let listed = if numbers.len() < LIST_WHOLE_FROM {
+        let few: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
         twilio
-            .list_customer_profile_channel_endpoint_assignments_among(profile_sid, numbers)
+            .list_customer_profile_channel_endpoint_assignments_among(profile_sid, &few)
             .await
     } else {
         twilio
@@ -455,11 +466,15 @@ pub(super) async fn list_assignments(
     .map_err(ReconcileError::twilio(
         "list the profile's phone number assignments",
     ))?;
-    let wanted: HashSet<&str> = numbers.iter().map(String::as_str).collect();
+    // The listed `PN…` SIDs are replaced by the wanted ones they equal: one copy of each.
+    let wanted: HashMap<&str, &Sid> = numbers.iter().map(|n| (&**n, n)).collect();
     Ok(listed
         .into_iter()
         .filter_map(ChannelEndpointAssignment::dated)
-        .filter(|a| wanted.contains(a.number_sid.as_str()))
+        .filter_map(|mut a| {
+            a.number_sid = Sid::clone(wanted.get(&*a.number_sid)?);
+            Some(a)
+        })
         .collect())
 }
 
@@ -469,11 +484,11 @@ pub(super) async fn list_assignments(
 fn ownership(
     recorded: &BusinessProfileBindingStatus,
     targets: &[NumberTarget],
-    assignments: Vec<(String, String)>,
+    assignments: Vec<(Sid, Sid)>,
     listed: Option<&[Dated]>,
     now: k8s_openapi::jiff::Timestamp,
 ) -> Progress {
-    let mut owned: BTreeSet<String> = recorded
+    let mut owned: BTreeSet<Sid> = recorded
         .phone_numbers
         .iter()
         .filter(|n| n.created_by_operator)
@@ -487,18 +502,16 @@ fn ownership(
     }
     owned.extend(crate::planner::claimed(
         &recorded.assignments_pending,
-        assignments
-            .iter()
-            .map(|(ra, pn)| (ra.as_str(), pn.as_str())),
+        assignments.iter().map(|(ra, pn)| (&**ra, &**pn)),
     ));
     let wanted: BTreeSet<&str> = targets
         .iter()
         .filter_map(NumberTarget::number_sid)
         .collect();
-    let ours_by_number: BTreeMap<&str, &str> = assignments
+    let ours_by_number: BTreeMap<&str, &Sid> = assignments
         .iter()
         .filter(|(ra, _)| owned.contains(ra))
-        .map(|(ra, pn)| (pn.as_str(), ra.as_str()))
+        .map(|(ra, pn)| (&**pn, ra))
         .collect();
     let released: Vec<Released> = recorded
         .phone_numbers
@@ -506,12 +519,12 @@ fn ownership(
         .filter(|n| n.state != NumberState::Unresolvable)
         .filter_map(|n| {
             let sid = n.sid.clone()?;
-            if wanted.contains(sid.as_str()) {
+            if wanted.contains(&*sid) {
                 return None;
             }
             // A number dropped from the spec while its create was in flight: what the list
             // found for it is this object's.
-            let claimed = ours_by_number.get(sid.as_str()).map(|ra| ra.to_string());
+            let claimed = ours_by_number.get(&*sid).map(|ra| Sid::clone(ra));
             Some(Released {
                 number_sid: sid,
                 created_by_operator: n.created_by_operator || claimed.is_some(),
@@ -609,7 +622,6 @@ async fn sync(
             announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
             return Ok(ctx.requeue(sooner(planned.requeue, observed.next_listing)));
         }
-        progress.attempted.extend(batch.iter().cloned());
         let limit = ctx.config.twilio.max_in_flight;
         let outcomes = batch::run(batch, limit, |action| {
             write_one(twilio.as_ref(), &profile_sid, action)
@@ -671,7 +683,7 @@ fn recorded_status(
     };
     status.coverage = Some(counts.coverage());
     status.numbers = Some(counts);
-    status.assignments_pending = progress.in_flight.clone();
+    status.assignments_pending = progress.in_flight.iter().map(|p| p.to_string()).collect();
     status.assignments_listed_at = observed.listed_at.clone();
     status.discovery = observed.discovery.clone();
     let mut conditions = planned.conditions.clone();
@@ -710,14 +722,14 @@ async fn write_one(
     twilio: &dyn TrustHub,
     profile_sid: &str,
     action: BindingAction,
-) -> Result<String, crate::twilio::TwilioError> {
+) -> Result<Sid, crate::twilio::TwilioError> {
     match action {
         BindingAction::Assign { number_sid } => {
             let op = "CreateCustomerProfileChannelEndpointAssignment";
             let created = twilio
                 .create_customer_profile_channel_endpoint_assignment(profile_sid, &number_sid)
                 .await?;
-            crate::twilio::created_sid(created.sid, op)
+            crate::twilio::created_sid(created.sid, op).map(Sid::from)
         }
         BindingAction::Unassign { assignment_sid, .. } => super::deleted(
             twilio

@@ -10,7 +10,7 @@ use kube::runtime::events::EventType;
 use super::batch::{self, Outcome};
 use super::book::Abridge;
 use super::{Context, ReconcileError};
-use crate::api::{BusinessProfileBinding, BusinessProfileBindingStatus, DeletionPolicy};
+use crate::api::{BusinessProfileBinding, BusinessProfileBindingStatus, DeletionPolicy, Sid};
 use crate::planner::provenance::{self, Dated};
 use crate::twilio::TrustHub;
 
@@ -83,7 +83,7 @@ pub(super) async fn cleanup(
 }
 
 /// `(RA…, PN…)` of the assignments the status records as made by this object.
-fn recorded_assignments(status: &BusinessProfileBindingStatus) -> Vec<(String, String)> {
+fn recorded_assignments(status: &BusinessProfileBindingStatus) -> Vec<(Sid, Sid)> {
     status
         .phone_numbers
         .iter()
@@ -102,8 +102,12 @@ async fn scope(
     twilio: &dyn TrustHub,
     status: &BusinessProfileBindingStatus,
     derive: bool,
-) -> Vec<String> {
-    let mut numbers: BTreeSet<String> = status.assignments_pending.iter().cloned().collect();
+) -> Vec<Sid> {
+    let mut numbers: BTreeSet<Sid> = status
+        .assignments_pending
+        .iter()
+        .map(|p| Sid::from(p.as_str()))
+        .collect();
     numbers.extend(status.phone_numbers.iter().filter_map(|n| n.sid.clone()));
     if derive {
         let now = k8s_openapi::jiff::Timestamp::now();
@@ -112,7 +116,7 @@ async fn scope(
                 wanted
                     .targets
                     .iter()
-                    .filter_map(|t| t.number_sid().map(str::to_owned)),
+                    .filter_map(|t| t.number_sid().map(Sid::from)),
             ),
             Err(e) => {
                 let note = format!(
@@ -139,12 +143,10 @@ fn found_ours(
     status: &BusinessProfileBindingStatus,
     listed: &[Dated],
     derive: bool,
-) -> Vec<(String, String)> {
+) -> Vec<(Sid, Sid)> {
     let mut ours = crate::planner::claimed(
         &status.assignments_pending,
-        listed
-            .iter()
-            .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str())),
+        listed.iter().map(|a| (&*a.assignment_sid, &*a.number_sid)),
     );
     if derive {
         ours.extend(provenance::derived_owned(status.ownership.as_ref(), listed));
@@ -161,7 +163,7 @@ async fn unassign_all(
     ctx: &Context,
     twilio: &dyn TrustHub,
     profile_sid: &str,
-    ours: &[(String, String)],
+    ours: &[(Sid, Sid)],
 ) -> Result<Vec<String>, ReconcileError> {
     let limit = ctx.config.twilio.max_in_flight;
     let outcomes = batch::run(ours.to_vec(), limit, |(ra, _)| async move {
@@ -221,14 +223,14 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("RA-inflight".to_string(), "PN4".to_string()),
-                ("RA-mine".to_string(), "PN2".to_string())
+                (Sid::from("RA-inflight"), Sid::from("PN4")),
+                (Sid::from("RA-mine"), Sid::from("PN2"))
             ]
         );
         // A full record: only the marker adds anything.
         assert_eq!(
             found_ours(&status, &listed, false),
-            [("RA-inflight".to_string(), "PN4".to_string())]
+            [(Sid::from("RA-inflight"), Sid::from("PN4"))]
         );
     }
 }

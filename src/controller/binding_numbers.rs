@@ -13,7 +13,7 @@ use kube::ResourceExt;
 use super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, DISCOVER_ANNOTATION, DiscoveryStatus,
-    NumberState, PhoneNumberAssignmentStatus, PhoneNumberRef,
+    NumberState, PhoneNumberAssignmentStatus, PhoneNumberRef, Sid,
 };
 use crate::planner::binding::NumberTarget;
 use crate::planner::discovery::{self as select, Skipped};
@@ -57,7 +57,7 @@ pub(super) async fn wanted(
     };
     let interval = select::interval(spec)
         .map_err(|e| ReconcileError::terminal("InvalidDiscovery", e.to_string()))?;
-    let explicit: BTreeSet<String> = targets.iter().filter_map(resolved_sid).collect();
+    let explicit: BTreeSet<Sid> = targets.iter().filter_map(resolved_sid).collect();
     let before = recorded_selection(recorded, &explicit);
     let previous = recorded.discovery.as_ref();
     let annotation = obj
@@ -101,8 +101,8 @@ pub(super) async fn wanted(
         annotation,
     );
     let selected = keep_suspended(found.selection.numbers, &found.skipped, before.clone());
-    let was: BTreeSet<String> = before.iter().filter_map(resolved_sid).collect();
-    let now_sids: BTreeSet<String> = selected.iter().filter_map(resolved_sid).collect();
+    let was: BTreeSet<Sid> = before.iter().filter_map(resolved_sid).collect();
+    let now_sids: BTreeSet<Sid> = selected.iter().filter_map(resolved_sid).collect();
     let changes = (
         now_sids.difference(&was).count(),
         was.difference(&now_sids).count(),
@@ -130,15 +130,18 @@ pub(super) async fn wanted(
     })
 }
 
-fn resolved_sid(target: &NumberTarget) -> Option<String> {
-    target.number_sid().map(str::to_owned)
+fn resolved_sid(target: &NumberTarget) -> Option<Sid> {
+    match target {
+        NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
+        NumberTarget::Unresolvable { .. } => None,
+    }
 }
 
 /// The numbers discovery selected last time, as the status recorded them: every wanted number
 /// (not being released, not unresolvable) that the spec does not list explicitly.
 fn recorded_selection(
     recorded: &BusinessProfileBindingStatus,
-    explicit: &BTreeSet<String>,
+    explicit: &BTreeSet<Sid>,
 ) -> Vec<NumberTarget> {
     recorded
         .phone_numbers
@@ -171,7 +174,7 @@ fn keep_suspended(
     if suspended.is_empty() {
         return selected;
     }
-    let have: BTreeSet<String> = selected.iter().filter_map(resolved_sid).collect();
+    let have: BTreeSet<Sid> = selected.iter().filter_map(resolved_sid).collect();
     selected.extend(before.into_iter().filter(|t| {
         match t {
             NumberTarget::Resolved {
@@ -201,12 +204,15 @@ async fn resolve_numbers(
         .iter()
         .filter_map(|n| Some((n.sid.as_deref()?, n)))
         .collect();
-    let by_number: BTreeMap<(&str, &str), &str> = recorded
+    let by_number: BTreeMap<(&str, &str), &PhoneNumberAssignmentStatus> = recorded
         .phone_numbers
         .iter()
         .filter_map(|n| {
-            let key = (n.phone_number.as_deref()?, n.subaccount_sid.as_deref()?);
-            Some((key, n.sid.as_deref()?))
+            n.sid.as_ref()?;
+            Some((
+                (n.phone_number.as_deref()?, n.subaccount_sid.as_deref()?),
+                n,
+            ))
         })
         .collect();
     let mut targets: Vec<Option<NumberTarget>> = Vec::with_capacity(wanted.len());
@@ -215,7 +221,7 @@ async fn resolve_numbers(
         if let Some(sid) = &entry.sid {
             let known = by_sid.get(sid.as_str());
             targets.push(Some(NumberTarget::Resolved {
-                number_sid: sid.clone(),
+                number_sid: sid.as_str().into(),
                 phone_number: known.and_then(|n| n.phone_number.clone()),
                 subaccount_sid: known.and_then(|n| n.subaccount_sid.clone()),
             }));
@@ -224,11 +230,11 @@ async fn resolve_numbers(
         let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else {
             continue;
         };
-        if let Some(sid) = by_number.get(&(number.as_str(), account.as_str())) {
+        if let Some(known) = by_number.get(&(number.as_str(), account.as_str())) {
             targets.push(Some(NumberTarget::Resolved {
-                number_sid: sid.to_string(),
-                phone_number: Some(number.clone()),
-                subaccount_sid: Some(account.clone()),
+                number_sid: known.sid.clone().unwrap_or_default(),
+                phone_number: known.phone_number.clone(),
+                subaccount_sid: known.subaccount_sid.clone(),
             }));
             continue;
         }
@@ -292,9 +298,10 @@ async fn resolve_by_listing(
     account: &str,
     numbers: Vec<(usize, &str)>,
 ) -> Result<Vec<(usize, NumberTarget)>, crate::twilio::TwilioError> {
+    let account_sid = Sid::from(account);
     let unresolvable = |number: &str, message: String| NumberTarget::Unresolvable {
         shown: number.to_string(),
-        subaccount_sid: Some(account.to_string()),
+        subaccount_sid: Some(account_sid.clone()),
         message,
     };
     let listed = match twilio.list_incoming_phone_numbers(account, None).await {
@@ -317,9 +324,9 @@ async fn resolve_by_listing(
         .map(|(at, number)| {
             let target = match sids.get(number) {
                 Some(sid) => NumberTarget::Resolved {
-                    number_sid: sid.to_string(),
-                    phone_number: Some(number.to_string()),
-                    subaccount_sid: Some(account.to_string()),
+                    number_sid: (*sid).into(),
+                    phone_number: Some(number.into()),
+                    subaccount_sid: Some(account_sid.clone()),
                 },
                 None => unresolvable(
                     number,
@@ -340,7 +347,7 @@ async fn look_up_number(
 ) -> Result<NumberTarget, crate::twilio::TwilioError> {
     let unresolvable = |message: String| NumberTarget::Unresolvable {
         shown: number.to_string(),
-        subaccount_sid: Some(account.to_string()),
+        subaccount_sid: Some(account.into()),
         message,
     };
     match twilio
@@ -354,9 +361,9 @@ async fn look_up_number(
                 .and_then(|n| n.sid)
             {
                 Some(sid) => NumberTarget::Resolved {
-                    number_sid: sid,
-                    phone_number: Some(number.to_string()),
-                    subaccount_sid: Some(account.to_string()),
+                    number_sid: sid.into(),
+                    phone_number: Some(number.into()),
+                    subaccount_sid: Some(account.into()),
                 },
                 None => unresolvable(format!(
                     "not found among the IncomingPhoneNumbers of account {account}"

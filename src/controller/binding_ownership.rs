@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use kube::{Resource, ResourceExt};
 
 use super::{Context, ReconcileError};
-use crate::api::{BusinessProfileBinding, NumberState};
+use crate::api::{BusinessProfileBinding, NumberState, Sid};
 use crate::planner::binding::NumberTarget;
 use crate::planner::ownership::{Claimant, owner_other_than_me};
 
@@ -23,7 +23,7 @@ fn claimant(obj: &BusinessProfileBinding, recorded: bool) -> Claimant<'_> {
 
 /// The numbers `binding` records as assigned to `profile` (from its full record when this
 /// process wrote one, else its status, which above a few hundred numbers lists none).
-fn recorded_on(ctx: &Context, binding: &BusinessProfileBinding, profile: &str) -> HashSet<String> {
+fn recorded_on(ctx: &Context, binding: &BusinessProfileBinding, profile: &str) -> HashSet<Sid> {
     let status = ctx
         .books
         .bindings

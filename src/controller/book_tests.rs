@@ -3,9 +3,9 @@ use crate::api::{PhoneNumberAssignmentStatus, TrustProductNumberStatus};
 
 fn binding_entry(i: usize, state: NumberState) -> PhoneNumberAssignmentStatus {
     PhoneNumberAssignmentStatus {
-        phone_number: Some(format!("+1415555{i:04}")),
-        sid: Some(format!("PN{i:032x}")),
-        assignment_sid: (state == NumberState::Assigned).then(|| format!("RA{i:032x}")),
+        phone_number: Some(format!("+1415555{i:04}").into()),
+        sid: Some(format!("PN{i:032x}").into()),
+        assignment_sid: (state == NumberState::Assigned).then(|| format!("RA{i:032x}").into()),
         created_by_operator: state == NumberState::Assigned,
         state,
         ..Default::default()
@@ -75,8 +75,8 @@ fn a_product_stores_the_numbers_not_attached_refused_first() {
     let mut full = ShakenStirTrustProductStatus::default();
     for i in 0..2000 {
         full.phone_numbers.push(TrustProductNumberStatus {
-            sid: format!("PN{i:032x}"),
-            assignment_sid: (i >= 10).then(|| format!("RA{i:032x}")),
+            sid: format!("PN{i:032x}").into(),
+            assignment_sid: (i >= 10).then(|| format!("RA{i:032x}").into()),
             message: (i < 3).then(|| "refused".to_string()),
             ..Default::default()
         });

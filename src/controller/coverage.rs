@@ -22,7 +22,7 @@ pub(super) fn binding_covered(
         return 0;
     };
     let (namespace, name) = (binding.namespace(), binding.name_any());
-    let mut covered: BTreeSet<String> = BTreeSet::new();
+    let mut covered: BTreeSet<&str> = BTreeSet::new();
     let mut fallback = 0;
     for product in store.state() {
         let uses_binding = product.namespace() == namespace
@@ -52,8 +52,8 @@ pub(super) fn binding_covered(
             status
                 .phone_numbers
                 .iter()
-                .filter(|n| n.assignment_sid.is_some() && assigned.contains(n.sid.as_str()))
-                .map(|n| n.sid.clone()),
+                .filter(|n| n.assignment_sid.is_some())
+                .filter_map(|n| assigned.get(&*n.sid).copied()),
         );
     }
     u32::try_from(covered.len().max(fallback)).unwrap_or(u32::MAX)

@@ -163,10 +163,10 @@ fn number_views(numbers: &[IncomingPhoneNumber]) -> Vec<NumberView> {
     numbers
         .iter()
         .filter_map(|n| {
-            let sid = n.sid.clone().filter(|s| !s.is_empty())?;
+            let sid = n.sid.as_deref().filter(|s| !s.is_empty())?;
             Some(NumberView {
-                sid,
-                phone_number: n.phone_number.clone(),
+                sid: sid.into(),
+                phone_number: n.phone_number.as_deref().map(Into::into),
                 friendly_name: n.friendly_name.clone(),
                 voice: n.is_voice_capable(),
             })

@@ -129,7 +129,7 @@ fn selected(d: &Discovered) -> Vec<String> {
         .numbers
         .iter()
         .map(|t| match t {
-            NumberTarget::Resolved { number_sid, .. } => number_sid.clone(),
+            NumberTarget::Resolved { number_sid, .. } => number_sid.to_string(),
             NumberTarget::Unresolvable { shown, .. } => shown.clone(),
         })
         .collect()

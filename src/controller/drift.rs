@@ -13,7 +13,7 @@ use super::Context;
 use super::status::event;
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, NumberState, ShakenStirTrustProduct,
-    ShakenStirTrustProductStatus,
+    ShakenStirTrustProductStatus, Sid,
 };
 use crate::planner::text;
 use crate::planner::trust_product::Attachment;
@@ -70,12 +70,9 @@ pub(super) async fn announce_unassigned(
     ctx: &Context,
     obj: &BusinessProfileBinding,
     recorded: &BusinessProfileBindingStatus,
-    listed: &[(String, String)],
+    listed: &[(Sid, Sid)],
 ) {
-    let listed: Vec<(&str, &str)> = listed
-        .iter()
-        .map(|(ra, pn)| (ra.as_str(), pn.as_str()))
-        .collect();
+    let listed: Vec<(&str, &str)> = listed.iter().map(|(ra, pn)| (&**ra, &**pn)).collect();
     let was_assigned = recorded.phone_numbers.iter().filter_map(|n| {
         (n.state == NumberState::Assigned)
             .then_some((n.sid.as_deref()?, n.assignment_sid.as_deref()?))
@@ -103,12 +100,12 @@ pub(super) async fn announce_detached(
     }
     let listed: Vec<(&str, &str)> = listed
         .iter()
-        .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str()))
+        .map(|a| (&*a.assignment_sid, &*a.number_sid))
         .collect();
     let was_attached = recorded
         .phone_numbers
         .iter()
-        .filter_map(|n| Some((n.sid.as_str(), n.assignment_sid.as_deref()?)));
+        .filter_map(|n| Some((&*n.sid, n.assignment_sid.as_deref()?)));
     let removed = removed(was_attached, &listed);
     announce(ctx, obj, &removed, &format!("Trust Product {sid}")).await;
 }

@@ -8,7 +8,8 @@ use k8s_openapi::jiff::Timestamp;
 use super::expiry::Expiry;
 use super::{ConditionSpec, PollSchedule, Requeue, text};
 use crate::api::{
-    DeletionPolicy, NumberCounts, NumberState, PhoneNumberAssignmentStatus, twilio_status as ts,
+    DeletionPolicy, NumberCounts, NumberState, PhoneNumberAssignmentStatus, Sid,
+    twilio_status as ts,
 };
 
 /// The profile as fetched.
@@ -28,18 +29,18 @@ pub enum NumberTarget {
     /// The `PN…` SID is known.
     Resolved {
         /// `PN…`.
-        number_sid: String,
+        number_sid: Sid,
         /// E.164, when known.
-        phone_number: Option<String>,
+        phone_number: Option<Sid>,
         /// Owning (sub)account, when known.
-        subaccount_sid: Option<String>,
+        subaccount_sid: Option<Sid>,
     },
     /// The number could not be found; the message says where it was looked for.
     Unresolvable {
         /// E.164 or SID as written in the spec.
         shown: String,
         /// Subaccount the number was looked up in.
-        subaccount_sid: Option<String>,
+        subaccount_sid: Option<Sid>,
         /// Why.
         message: String,
     },
@@ -59,9 +60,9 @@ impl NumberTarget {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Released {
     /// `PN…`.
-    pub number_sid: String,
+    pub number_sid: Sid,
     /// The assignment, when one exists.
-    pub assignment_sid: Option<String>,
+    pub assignment_sid: Option<Sid>,
     /// Whether this object made it.
     pub created_by_operator: bool,
 }
@@ -76,9 +77,9 @@ pub struct BindingInputs<'a> {
     /// Spec entries, in spec order, resolved.
     pub targets: &'a [NumberTarget],
     /// `(RA…, PN…)` assignments on the profile, as listed.
-    pub assignments: &'a [(String, String)],
+    pub assignments: &'a [(Sid, Sid)],
     /// `RA…` SIDs this object created.
-    pub owned: &'a BTreeSet<String>,
+    pub owned: &'a BTreeSet<Sid>,
     /// Numbers recorded in status that the spec dropped.
     pub released: &'a [Released],
     /// `spec.deletionPolicy`.
@@ -87,7 +88,7 @@ pub struct BindingInputs<'a> {
     /// transition time), for polling with growing intervals.
     pub unapproved_since: Option<Timestamp>,
     /// Failures of earlier assignment attempts, by `PN…`.
-    pub failures: &'a BTreeMap<String, String>,
+    pub failures: &'a BTreeMap<Sid, String>,
     /// Since when some number has been refused or unresolvable (the `NumbersAssigned`
     /// condition's transition time while it reports problems): retries back off from it.
     pub failing_since: Option<Timestamp>,
@@ -99,11 +100,11 @@ pub struct BindingInputs<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BindingAction {
     /// CustomerProfile ChannelEndpointAssignments create (seed step 2).
-    Assign { number_sid: String },
+    Assign { number_sid: Sid },
     /// CustomerProfile ChannelEndpointAssignments delete (a dropped number, `Delete` policy).
     Unassign {
-        assignment_sid: String,
-        number_sid: String,
+        assignment_sid: Sid,
+        number_sid: Sid,
     },
 }
 
@@ -151,10 +152,10 @@ struct NumberPlan {
 /// Each wanted number (assigned, to assign, refused, unresolvable), then each dropped number
 /// this object assigned (to unassign under `Delete`).
 fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
-    let by_number: BTreeMap<&str, &str> = inputs
+    let by_number: BTreeMap<&str, &Sid> = inputs
         .assignments
         .iter()
-        .map(|(ra, pn)| (pn.as_str(), ra.as_str()))
+        .map(|(ra, pn)| (&**pn, ra))
         .collect();
     let mut actions = Vec::new();
     // Sized up front: grown by doubling, the list of 50,000 entries held up to twice its size.
@@ -180,7 +181,7 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
                 phone_number,
                 subaccount_sid,
             } => {
-                let assignment = by_number.get(number_sid.as_str()).map(|ra| ra.to_string());
+                let assignment = by_number.get(&**number_sid).map(|ra| Sid::clone(ra));
                 let failure = inputs.failures.get(number_sid);
                 let state = match (&assignment, failure) {
                     (Some(_), _) => NumberState::Assigned,
@@ -197,7 +198,7 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
                         counts.refused += 1;
                         problems.push(format!(
                             "{}: {f}",
-                            phone_number.as_deref().unwrap_or(number_sid)
+                            phone_number.as_deref().unwrap_or(&**number_sid)
                         ));
                     }
                 }
@@ -221,8 +222,8 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
                 counts.unresolvable += 1;
                 problems.push(format!("{shown}: {message}"));
                 numbers.push(PhoneNumberAssignmentStatus {
-                    phone_number: shown.starts_with('+').then(|| shown.clone()),
-                    sid: (!shown.starts_with('+')).then(|| shown.clone()),
+                    phone_number: shown.starts_with('+').then(|| shown.as_str().into()),
+                    sid: (!shown.starts_with('+')).then(|| shown.as_str().into()),
                     subaccount_sid: subaccount_sid.clone(),
                     state: NumberState::Unresolvable,
                     message: reason(message),
@@ -245,7 +246,7 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
 /// Each dropped number this object assigned, still assigned: unassigned under `Delete`.
 fn release(
     inputs: &BindingInputs<'_>,
-    by_number: &BTreeMap<&str, &str>,
+    by_number: &BTreeMap<&str, &Sid>,
     actions: &mut Vec<BindingAction>,
     numbers: &mut Vec<PhoneNumberAssignmentStatus>,
     counts: &mut NumberCounts,
@@ -257,7 +258,7 @@ fn release(
         let live = released
             .assignment_sid
             .as_ref()
-            .filter(|ra| by_number.get(released.number_sid.as_str()) == Some(&ra.as_str()));
+            .filter(|ra| by_number.get(&*released.number_sid) == Some(ra));
         let Some(ra) = live else { continue };
         actions.push(BindingAction::Unassign {
             assignment_sid: ra.clone(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::*;
-use crate::api::{DeletionPolicy, NumberState};
+use crate::api::{DeletionPolicy, NumberState, Sid};
 use crate::planner::{PollSchedule, Requeue, text};
 
 const PN1: &str = "PN00000000000000000000000000000001";
@@ -32,7 +32,7 @@ struct World {
 fn resolved(pn: &str) -> NumberTarget {
     NumberTarget::Resolved {
         number_sid: pn.into(),
-        phone_number: Some(format!("+1415555{}", &pn[30..])),
+        phone_number: Some(format!("+1415555{}", &pn[30..]).into()),
         subaccount_sid: None,
     }
 }
@@ -67,16 +67,16 @@ fn run(w: &World) -> BindingPlan {
         status: w.profile_status.into(),
         valid_until: w.valid_until.map(at),
     };
-    let assignments: Vec<(String, String)> = w
+    let assignments: Vec<(Sid, Sid)> = w
         .assignments
         .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .map(|(a, b)| ((*a).into(), (*b).into()))
         .collect();
-    let owned: BTreeSet<String> = w.owned.iter().map(|s| s.to_string()).collect();
-    let failures: BTreeMap<String, String> = w
+    let owned: BTreeSet<Sid> = w.owned.iter().map(|s| (*s).into()).collect();
+    let failures: BTreeMap<Sid, String> = w
         .failures
         .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .map(|(a, b)| ((*a).into(), b.to_string()))
         .collect();
     let poll = PollSchedule::default();
     plan(&BindingInputs {

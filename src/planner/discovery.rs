@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::binding::NumberTarget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::{DiscoveryStatus, NumberDiscovery, SkippedAccount};
+use crate::api::{DiscoveryStatus, NumberDiscovery, Sid, SkippedAccount};
 
 /// `spec.discovery.interval` when unset.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
@@ -55,13 +55,14 @@ pub struct AccountView {
     pub owner_account_sid: Option<String>,
 }
 
-/// A phone number as listed (API 2010 IncomingPhoneNumbers).
+/// A phone number as listed (API 2010 IncomingPhoneNumbers). Its SID and E.164 are the ones
+/// the selection keeps, not copies of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NumberView {
     /// `PN…`.
-    pub sid: String,
+    pub sid: Sid,
     /// E.164, when reported.
-    pub phone_number: Option<String>,
+    pub phone_number: Option<Sid>,
     /// Friendly name, when reported.
     pub friendly_name: Option<String>,
     /// `capabilities.voice == true`.
@@ -210,13 +211,15 @@ pub fn select(spec: &NumberDiscovery, listed: &[(String, Vec<NumberView>)]) -> S
     let mut found_includes: HashSet<&str> = HashSet::new();
     let mut numbers = Vec::new();
     for (account, views) in listed {
+        // One copy of the account's SID, shared by each of its numbers.
+        let account = Sid::from(account.as_str());
         for view in views {
-            if !seen.insert(view.sid.as_str()) {
+            if !seen.insert(&*view.sid) {
                 counts.duplicates += 1;
                 continue;
             }
             counts.seen += 1;
-            let keys = [Some(view.sid.as_str()), view.phone_number.as_deref()];
+            let keys = [Some(&*view.sid), view.phone_number.as_deref()];
             let named = |set: &HashSet<&str>| keys.iter().flatten().any(|k| set.contains(k));
             let included = named(&include);
             if included {

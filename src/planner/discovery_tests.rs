@@ -160,8 +160,8 @@ fn accounts_to_list_skips_and_reports_what_cannot_be_listed() {
 
 fn number(n: u32, name: &str, voice: bool) -> NumberView {
     NumberView {
-        sid: pn(n),
-        phone_number: Some(e164(n)),
+        sid: pn(n).into(),
+        phone_number: Some(e164(n).into()),
         friendly_name: Some(name.to_string()),
         voice,
     }
@@ -177,7 +177,7 @@ fn listing() -> Vec<(String, Vec<NumberView>)> {
                 number(2, "sales-west", false),
                 number(3, "support", true),
                 NumberView {
-                    sid: pn(4),
+                    sid: pn(4).into(),
                     phone_number: Some("+14085550004".into()),
                     friendly_name: None,
                     voice: true,
@@ -323,9 +323,9 @@ fn selected_numbers_carry_their_account_and_number() {
     assert_eq!(
         got.numbers[3],
         NumberTarget::Resolved {
-            number_sid: pn(6),
-            phone_number: Some(e164(6)),
-            subaccount_sid: Some(ac(2)),
+            number_sid: pn(6).into(),
+            phone_number: Some(e164(6).into()),
+            subaccount_sid: Some(ac(2).into()),
         }
     );
 }
@@ -385,8 +385,8 @@ fn fifty_thousand_numbers_over_500_accounts_are_selected_in_linear_time() {
                 .map(|i| {
                     let id = a * 100 + i;
                     NumberView {
-                        sid: pn(id),
-                        phone_number: Some(format!("+1{:010}", id)),
+                        sid: pn(id).into(),
+                        phone_number: Some(format!("+1{:010}", id).into()),
                         friendly_name: Some(format!("line-{id}")),
                         voice: id % 5 != 0,
                     }

@@ -161,12 +161,12 @@ pub enum Requeue {
 pub fn claimed<'a>(
     pending: &[String],
     found: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> std::collections::BTreeSet<String> {
+) -> std::collections::BTreeSet<crate::api::Sid> {
     let pending: std::collections::HashSet<&str> = pending.iter().map(String::as_str).collect();
     found
         .into_iter()
         .filter(|(_, target)| pending.contains(target))
-        .map(|(sid, _)| sid.to_string())
+        .map(|(sid, _)| sid.into())
         .collect()
 }
 
@@ -187,8 +187,8 @@ mod tests {
         for (pending, want) in table {
             let pending: Vec<String> = pending.iter().map(|s| s.to_string()).collect();
             let got = claimed(&pending, found.iter().copied());
-            let want: std::collections::BTreeSet<String> =
-                want.iter().map(|s| s.to_string()).collect();
+            let want: std::collections::BTreeSet<crate::api::Sid> =
+                want.iter().map(|s| (*s).into()).collect();
             assert_eq!(got, want, "pending {pending:?}");
         }
     }

@@ -11,15 +11,15 @@ use std::collections::{BTreeSet, HashSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::api::{ADOPTED_MAX, OWNERSHIP_MARGIN_SECONDS, Ownership};
+use crate::api::{ADOPTED_MAX, OWNERSHIP_MARGIN_SECONDS, Ownership, Sid};
 
 /// One assignment (or attachment) as a listing returned it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dated {
     /// `RA…`.
-    pub assignment_sid: String,
+    pub assignment_sid: Sid,
     /// `PN…`.
-    pub number_sid: String,
+    pub number_sid: Sid,
     /// Twilio's `date_created`, when given.
     pub created: Option<Timestamp>,
 }
@@ -27,7 +27,7 @@ pub struct Dated {
 /// The `RA…` SIDs of `listed` that are the object's by `ownership`. An assignment without a
 /// date, or any not recorded as adopted while the adopted list overflowed, is not: left in
 /// place rather than removed by mistake.
-pub fn derived_owned(ownership: Option<&Ownership>, listed: &[Dated]) -> BTreeSet<String> {
+pub fn derived_owned(ownership: Option<&Ownership>, listed: &[Dated]) -> BTreeSet<Sid> {
     let Some((ownership, since)) =
         ownership.and_then(|o| Some((o, o.since.as_ref().map(|t| t.0)?)))
     else {
@@ -40,19 +40,19 @@ pub fn derived_owned(ownership: Option<&Ownership>, listed: &[Dated]) -> BTreeSe
     listed
         .iter()
         .filter(|a| a.created.is_some_and(|c| c >= since))
-        .filter(|a| !adopted.contains(a.assignment_sid.as_str()))
+        .filter(|a| !adopted.contains(&*a.assignment_sid))
         .map(|a| a.assignment_sid.clone())
         .collect()
 }
 
 /// The assignments of `listed` that the object did not make (not in `owned`) dated from
 /// `cutoff` on: those the rule must be told are not the object's.
-pub fn adopted_since(listed: &[Dated], owned: &BTreeSet<String>, cutoff: Timestamp) -> Vec<String> {
+pub fn adopted_since(listed: &[Dated], owned: &BTreeSet<Sid>, cutoff: Timestamp) -> Vec<String> {
     listed
         .iter()
         .filter(|a| a.created.is_none_or(|c| c >= cutoff))
         .filter(|a| !owned.contains(&a.assignment_sid))
-        .map(|a| a.assignment_sid.clone())
+        .map(|a| a.assignment_sid.to_string())
         .collect()
 }
 
@@ -78,7 +78,7 @@ pub struct Seen {
 pub fn seen(
     previous: Option<&Ownership>,
     listed: &[Dated],
-    owned: &BTreeSet<String>,
+    owned: &BTreeSet<Sid>,
     now: Timestamp,
 ) -> Seen {
     let recorded = previous.and_then(|o| o.since.as_ref().map(|t| t.0));
@@ -144,7 +144,7 @@ mod tests {
     fn dated(ra: &str, created: Option<i64>) -> Dated {
         Dated {
             assignment_sid: ra.into(),
-            number_sid: format!("PN-{ra}"),
+            number_sid: format!("PN-{ra}").into(),
             created: created.map(at),
         }
     }
@@ -185,7 +185,7 @@ mod tests {
         ];
         for (o, want) in table {
             let got = derived_owned(o.as_ref(), &listed);
-            let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+            let want: BTreeSet<Sid> = want.iter().map(|s| (*s).into()).collect();
             assert_eq!(got, want, "{o:?}");
         }
     }
@@ -198,7 +198,7 @@ mod tests {
             dated("RA-hand", Some(6)),
             dated("RA-undated", None),
         ];
-        let owned: BTreeSet<String> = ["RA-mine".to_string()].into();
+        let owned: BTreeSet<Sid> = [Sid::from("RA-mine")].into();
         assert_eq!(
             adopted_since(&listed, &owned, at(0)),
             ["RA-hand", "RA-undated"]
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(o.since, Some(Time(at(0))));
         assert_eq!(
             derived_owned(Some(&o), &listed),
-            BTreeSet::from(["RA-mine".to_string()])
+            BTreeSet::from([Sid::from("RA-mine")])
         );
     }
 
@@ -282,7 +282,7 @@ mod tests {
             dated("RA-hand", Some(20)),
             dated("RA-b", Some(40)),
         ];
-        let owned: BTreeSet<String> = ["RA-a".to_string(), "RA-b".to_string()].into();
+        let owned: BTreeSet<Sid> = [Sid::from("RA-a"), Sid::from("RA-b")].into();
         assert!(needs_listing(None, true));
         assert!(!needs_listing(None, false));
         assert!(!needs_listing(Some(&ownership(Some(0), &[], 0)), true));

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::expiry::Expiry;
 use super::{ConditionSpec, PollSchedule, Requeue, text};
-use crate::api::{DeletionPolicy, twilio_status as ts};
+use crate::api::{DeletionPolicy, Sid, twilio_status as ts};
 use vetting::{Vetting, vetting};
 
 mod vetting;
@@ -74,9 +74,9 @@ pub struct ProductView {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attachment {
     /// `RA…`.
-    pub assignment_sid: String,
+    pub assignment_sid: Sid,
     /// `PN…`.
-    pub number_sid: String,
+    pub number_sid: Sid,
 }
 
 /// The last evaluation the operator recorded, with what it was computed for.
@@ -114,7 +114,7 @@ pub struct TrustProductInputs<'a> {
     /// The profile the product must be attached to.
     pub profile_sid: &'a str,
     /// The `PN…` SIDs to attach, every one checked to be on the profile.
-    pub desired_numbers: &'a BTreeSet<String>,
+    pub desired_numbers: &'a BTreeSet<Sid>,
     /// The product as fetched.
     pub product: &'a ProductView,
     /// `(BV…, object SID)` entity assignments of the product.
@@ -122,7 +122,7 @@ pub struct TrustProductInputs<'a> {
     /// Numbers attached to the product.
     pub attachments: &'a [Attachment],
     /// `RA…` SIDs of attachments this object created (only those are ever removed).
-    pub owned_attachments: &'a BTreeSet<String>,
+    pub owned_attachments: &'a BTreeSet<Sid>,
     /// Last recorded evaluation.
     pub evaluation: Option<&'a EvaluationMemo>,
     /// Generation at which a rejection was recorded.
@@ -144,11 +144,11 @@ pub enum TrustProductAction {
     /// EntityAssignments create with `ObjectSid` = the profile (seed step 4).
     AttachProfile { profile_sid: String },
     /// ChannelEndpointAssignments create (seed step 5).
-    AttachNumber { number_sid: String },
+    AttachNumber { number_sid: Sid },
     /// ChannelEndpointAssignments delete of an attachment this object made.
     DetachNumber {
-        assignment_sid: String,
-        number_sid: String,
+        assignment_sid: Sid,
+        number_sid: Sid,
     },
     /// Update the editable fields that drifted (draft or rejected products only).
     UpdateFields {
@@ -193,9 +193,9 @@ fn round_tag(value: &str) -> String {
 
 /// The numbers as they go into the evaluation key (kept in status): a short list as it is, a
 /// long one as its count and a 64-bit FNV-1a hash, so the key stays small at 50,000 numbers.
-fn numbers_tag(numbers: &BTreeSet<String>) -> String {
+fn numbers_tag(numbers: &BTreeSet<Sid>) -> String {
     const SHORT: usize = 256;
-    let joined: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let joined: Vec<&str> = numbers.iter().map(|n| &**n).collect();
     let joined = joined.join(",");
     if joined.len() <= SHORT {
         return joined;
@@ -258,15 +258,11 @@ impl TrustProductInputs<'_> {
     /// Every missing number's attach, else every detach of a number this object attached and
     /// no longer wants (`Delete` only).
     fn number_writes(&self) -> Vec<TrustProductAction> {
-        let attached: BTreeSet<&str> = self
-            .attachments
-            .iter()
-            .map(|a| a.number_sid.as_str())
-            .collect();
+        let attached: BTreeSet<&str> = self.attachments.iter().map(|a| &*a.number_sid).collect();
         let attach: Vec<TrustProductAction> = self
             .desired_numbers
             .iter()
-            .filter(|n| !attached.contains(n.as_str()))
+            .filter(|n| !attached.contains(&***n))
             .map(|n| TrustProductAction::AttachNumber {
                 number_sid: n.clone(),
             })
@@ -343,15 +339,11 @@ impl TrustProductInputs<'_> {
 pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
     let status = inputs.product.status.as_str();
     let profile_attached = inputs.profile_attached();
-    let attached: BTreeSet<&str> = inputs
-        .attachments
-        .iter()
-        .map(|a| a.number_sid.as_str())
-        .collect();
+    let attached: BTreeSet<&str> = inputs.attachments.iter().map(|a| &*a.number_sid).collect();
     let missing: Vec<&str> = inputs
         .desired_numbers
         .iter()
-        .map(String::as_str)
+        .map(|n| &**n)
         .filter(|n| !attached.contains(n))
         .collect();
     let key = inputs.evaluation_key();

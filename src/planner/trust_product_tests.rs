@@ -4,7 +4,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::*;
-use crate::api::DeletionPolicy;
+use crate::api::{DeletionPolicy, Sid};
 use crate::planner::{PollSchedule, Requeue};
 
 const PROFILE: &str = "BU00000000000000000000000000000aaa";
@@ -65,7 +65,7 @@ fn run(w: &World) -> TrustProductPlan {
 
 /// Like [`run`], with the memo recorded under `memo_key` when given.
 fn run_with_memo_key(w: &World, memo_key: Option<&str>) -> TrustProductPlan {
-    let desired: BTreeSet<String> = w.desired.iter().map(|s| s.to_string()).collect();
+    let desired: BTreeSet<Sid> = w.desired.iter().map(|s| (*s).into()).collect();
     let product = ProductView {
         sid: "BU00000000000000000000000000000ppp".into(),
         status: w.status.into(),
@@ -84,11 +84,11 @@ fn run_with_memo_key(w: &World, memo_key: Option<&str>) -> TrustProductPlan {
         .attached
         .iter()
         .map(|(ra, pn)| Attachment {
-            assignment_sid: ra.to_string(),
-            number_sid: pn.to_string(),
+            assignment_sid: (*ra).into(),
+            number_sid: (*pn).into(),
         })
         .collect();
-    let owned: BTreeSet<String> = w.owned.iter().map(|s| s.to_string()).collect();
+    let owned: BTreeSet<Sid> = w.owned.iter().map(|s| (*s).into()).collect();
     let poll = PollSchedule::default();
     let mut inputs = TrustProductInputs {
         now: at(w.now),
@@ -571,7 +571,7 @@ fn a_second_resubmit_at_the_same_generation_evaluates_again() {
         Some(TrustProductAction::Submit)
     );
     let first_key = {
-        let desired: BTreeSet<String> = first_round.desired.iter().map(|s| s.to_string()).collect();
+        let desired: BTreeSet<Sid> = first_round.desired.iter().map(|s| (*s).into()).collect();
         let product = ProductView {
             status: "twilio-rejected".into(),
             ..Default::default()
@@ -675,13 +675,13 @@ fn number_writes_are_planned_together() {
 /// still changes when one number changes.
 #[test]
 fn the_evaluation_key_of_many_numbers_is_small_and_distinct() {
-    let many: BTreeSet<String> = (0..50_000).map(|i| format!("PN{i:032x}")).collect();
+    let many: BTreeSet<Sid> = (0..50_000).map(|i| format!("PN{i:032x}").into()).collect();
     let mut fewer = many.clone();
     fewer.pop_last();
     let (a, b) = (numbers_tag(&many), numbers_tag(&fewer));
     assert!(a.len() < 64 && b.len() < 64, "{a} / {b}");
     assert_ne!(a, b);
-    let two: BTreeSet<String> = [PN1.to_string(), PN2.to_string()].into();
+    let two: BTreeSet<Sid> = [Sid::from(PN1), Sid::from(PN2)].into();
     assert_eq!(
         numbers_tag(&two),
         format!("{PN1},{PN2}"),

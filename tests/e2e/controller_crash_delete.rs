@@ -68,7 +68,7 @@ async fn killed_after_each_write_under_delete_removes_exactly_what_it_created() 
                 && status.phone_numbers.iter().all(|n| n.created_by_operator),
             "kill after {seen:?}: the attachments it made are recorded as its own: {status:#?}"
         );
-        let owned: Vec<(Option<String>, bool)> = binding
+        let owned: Vec<(Option<trusthub_operator::api::Sid>, bool)> = binding
             .status
             .iter()
             .flat_map(|s| &s.phone_numbers)

@@ -110,8 +110,8 @@ async fn discovery_assigns_every_voice_number_and_follows_buys_and_releases() {
         p.status.as_ref().is_some_and(|s| {
             s.phone_numbers
                 .iter()
-                .any(|n| n.sid == bought.sid && n.assignment_sid.is_some())
-                && !s.phone_numbers.iter().any(|n| n.sid == released)
+                .any(|n| *n.sid == *bought.sid && n.assignment_sid.is_some())
+                && !s.phone_numbers.iter().any(|n| *n.sid == *released)
         })
     })
     .await;

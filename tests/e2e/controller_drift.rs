@@ -63,7 +63,7 @@ async fn a_number_unassigned_in_the_console_is_assigned_again() {
         env.sim
             .channel_assignments()
             .iter()
-            .any(|a| a.sid == now && a.channel_endpoint_sid == WEST_1_SID),
+            .any(|a| *a.sid == *now && a.channel_endpoint_sid == WEST_1_SID),
         "the new assignment exists in Trust Hub"
     );
     assert!(
@@ -90,7 +90,7 @@ async fn a_number_detached_in_the_console_is_attached_again() {
             .as_ref()?
             .phone_numbers
             .iter()
-            .find(|n| n.sid == WEST_1_SID)?
+            .find(|n| &*n.sid == WEST_1_SID)?
             .assignment_sid
             .clone()
     };
@@ -111,7 +111,7 @@ async fn a_number_detached_in_the_console_is_attached_again() {
         env.sim
             .channel_assignments()
             .iter()
-            .any(|a| a.sid == now && a.bundle_sid == sid && a.channel_endpoint_sid == WEST_1_SID),
+            .any(|a| *a.sid == *now && a.bundle_sid == sid && a.channel_endpoint_sid == WEST_1_SID),
         "the new attachment exists in Trust Hub"
     );
     env.shutdown().await;

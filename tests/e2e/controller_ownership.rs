@@ -145,7 +145,7 @@ async fn a_number_on_a_product_outside_the_cluster_is_reported_with_its_sid() {
     let entry = refused
         .status
         .as_ref()
-        .and_then(|s| s.phone_numbers.iter().find(|n| n.sid == WEST_1_SID))
+        .and_then(|s| s.phone_numbers.iter().find(|n| &*n.sid == WEST_1_SID))
         .and_then(|n| n.message.clone())
         .unwrap_or_default();
     assert!(

@@ -452,7 +452,7 @@ async fn a_number_twilio_refuses_mid_batch_is_reported_once_and_retried_with_bac
     let entry = status
         .phone_numbers
         .iter()
-        .find(|n| n.sid == refused)
+        .find(|n| *n.sid == *refused)
         .expect("the refused number is listed");
     let message = entry.message.clone().unwrap_or_default();
     assert!(

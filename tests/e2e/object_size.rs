@@ -139,10 +139,10 @@ pub fn largest_binding(ns: &str) -> (BusinessProfileBinding, BusinessProfileBind
     );
     let numbers: Vec<PhoneNumberAssignmentStatus> = (0..STATUS_NUMBERS)
         .map(|i| PhoneNumberAssignmentStatus {
-            phone_number: Some(e164(i)),
-            sid: Some(sid("PN", i)),
-            subaccount_sid: Some(sid("AC", i)),
-            assignment_sid: Some(sid("RA", i)),
+            phone_number: Some(e164(i).into()),
+            sid: Some(sid("PN", i).into()),
+            subaccount_sid: Some(sid("AC", i).into()),
+            assignment_sid: Some(sid("RA", i).into()),
             created_by_operator: true,
             state: if i % 2 == 0 {
                 NumberState::Releasing
@@ -350,8 +350,8 @@ pub fn largest_trust_product(ns: &str) -> (ShakenStirTrustProduct, ShakenStirTru
         attachments_pending: (0..BATCH).map(|i| sid("PN", i)).collect(),
         phone_numbers: (0..STATUS_NUMBERS)
             .map(|i| TrustProductNumberStatus {
-                phone_number: Some(e164(i)),
-                sid: sid("PN", i),
+                phone_number: Some(e164(i).into()),
+                sid: sid("PN", i).into(),
                 // Not attached: every number needs attention.
                 assignment_sid: None,
                 created_by_operator: true,

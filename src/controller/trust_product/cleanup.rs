@@ -6,7 +6,7 @@
 use kube::runtime::controller::Action;
 
 use super::super::{Context, ReconcileError};
-use crate::api::{DeletionPolicy, ShakenStirTrustProduct, ShakenStirTrustProductStatus};
+use crate::api::{DeletionPolicy, ShakenStirTrustProduct, ShakenStirTrustProductStatus, Sid};
 use std::collections::HashSet;
 
 use super::super::batch::{self, Outcome};
@@ -17,8 +17,8 @@ use crate::twilio::TwilioError;
 
 /// One thing to delete, in order.
 enum Target {
-    Number { assignment_sid: String },
-    Profile { assignment_sid: String },
+    Number { assignment_sid: Sid },
+    Profile { assignment_sid: Sid },
     Product,
 }
 
@@ -141,7 +141,7 @@ async fn targets(
             .map(|assignment_sid| Target::Number { assignment_sid }),
     );
     if status.entity_assignment_created
-        && let Some(assignment_sid) = status.entity_assignment_sid.clone()
+        && let Some(assignment_sid) = status.entity_assignment_sid.as_deref().map(Sid::from)
     {
         targets.push(Target::Profile { assignment_sid });
     }
@@ -280,7 +280,7 @@ async fn listed_attachments(
     let numbers: Vec<Dated> = numbers
         .into_iter()
         .filter_map(crate::twilio::ChannelEndpointAssignment::dated)
-        .filter(|a| !recorded.contains(a.assignment_sid.as_str()))
+        .filter(|a| !recorded.contains(&*a.assignment_sid))
         .collect();
     let entities: Vec<(String, String)> = entities
         .into_iter()
@@ -289,9 +289,7 @@ async fn listed_attachments(
         .collect();
     let mut claimed_numbers = claimed(
         pending,
-        numbers
-            .iter()
-            .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str())),
+        numbers.iter().map(|a| (&*a.assignment_sid, &*a.number_sid)),
     );
     if derive {
         claimed_numbers.extend(provenance::derived_owned(

@@ -19,7 +19,8 @@ use super::batch;
 use super::status::{StatusWriter, announce_expiry, event, report_error};
 use super::{Context, ReconcileError};
 use crate::api::{
-    RESUBMIT_ANNOTATION, ShakenStirTrustProduct, ShakenStirTrustProductStatus, twilio_status as ts,
+    RESUBMIT_ANNOTATION, ShakenStirTrustProduct, ShakenStirTrustProductStatus, Sid,
+    twilio_status as ts,
 };
 use crate::planner::provenance::Dated;
 use crate::planner::trust_product::{Attachment, ProductView, TrustProductInputs, plan};
@@ -71,7 +72,7 @@ fn view(product: &TrustProduct) -> ProductView {
 /// Everything observed before planning that stays fixed during the reconcile.
 struct Observed {
     source: observe::Source,
-    desired: BTreeSet<String>,
+    desired: BTreeSet<Sid>,
     annotation: Option<String>,
     resubmit_requested: bool,
     listed_at: Option<Time>,
@@ -116,7 +117,6 @@ async fn sync(
             let requeue = refusal_retry(&recorded, &progress, poll, planned.requeue);
             return Ok(ctx.requeue(requeue));
         }
-        progress.attempted.extend(batch.iter().cloned());
         failed = if writes::is_number_batch(&batch) {
             let sid = progress.product.sid.clone();
             let limit = ctx.config.twilio.max_in_flight;
@@ -128,6 +128,7 @@ async fn sync(
             report.announce(ctx, obj, &sid).await;
             report.failed
         } else {
+            progress.attempted.extend(batch.iter().cloned());
             let step = batch.into_iter().next();
             let step = step
                 .map(|a| writes::run_step(obj, ctx, twilio.as_ref(), &observed, &mut progress, a));
@@ -181,7 +182,7 @@ async fn observe_all(
     let annotation = obj.annotations().get(RESUBMIT_ANNOTATION).cloned();
     let recorded = writer.written.clone();
     let resubmit_requested = annotation.is_some() && annotation != recorded.last_resubmit;
-    let desired: BTreeSet<String> = source.numbers.keys().cloned().collect();
+    let desired: BTreeSet<Sid> = source.numbers.keys().cloned().collect();
     // Frugal path: nothing changed on our side since the last complete sync, so one fetch of
     // the product tells whether anything changed on Twilio's.
     // An attachment create left in flight is only settled by listing what it may have made.
@@ -305,7 +306,7 @@ type Assignments = (Vec<(String, String)>, Vec<Attachment>);
 fn recorded_attachments(
     recorded: &ShakenStirTrustProductStatus,
     source: &observe::Source,
-    desired: &BTreeSet<String>,
+    desired: &BTreeSet<Sid>,
 ) -> Option<Assignments> {
     let entity = recorded.entity_assignment_sid.clone()?;
     if recorded.business_profile_sid.as_deref() != Some(source.profile_sid.as_str()) {
@@ -321,8 +322,9 @@ fn recorded_attachments(
             })
         })
         .collect::<Option<_>>()?;
-    let attached: BTreeSet<String> = attachments.iter().map(|a| a.number_sid.clone()).collect();
-    (attached == *desired).then(|| (vec![(entity, source.profile_sid.clone())], attachments))
+    let attached: BTreeSet<&str> = attachments.iter().map(|a| &*a.number_sid).collect();
+    let desired: BTreeSet<&str> = desired.iter().map(|d| &**d).collect();
+    (attached == desired).then(|| (vec![(entity, source.profile_sid.clone())], attachments))
 }
 
 /// Lists the product's entity and number assignments.

@@ -13,7 +13,7 @@ use super::super::status::StatusWriter;
 use super::super::{Context, ReconcileError};
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, NumberOrSid, NumberState,
-    PhoneNumberAssignmentStatus, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
+    PhoneNumberAssignmentStatus, ShakenStirTrustProduct, ShakenStirTrustProductStatus, Sid,
 };
 use crate::planner::text;
 use crate::planner::trust_product::{Identity, IdentityInputs, decide_identity};
@@ -25,7 +25,7 @@ pub(super) struct Source {
     /// `BU…` of the Business Profile.
     pub profile_sid: String,
     /// `PN…` → E.164 (when known), the numbers to attach.
-    pub numbers: BTreeMap<String, Option<String>>,
+    pub numbers: BTreeMap<Sid, Option<Sid>>,
     /// Whether a binding vouches that every number is assigned to the profile (its status says
     /// `Assigned`, from its own look-up of the profile's assignments). Numbers named directly in
     /// the spec are checked against Trust Hub instead.
@@ -43,7 +43,7 @@ pub(super) async fn source(
             .phone_numbers
             .iter()
             .flatten()
-            .map(|n| (n.0.clone(), None))
+            .map(|n| (Sid::from(n.0.as_str()), None))
             .collect();
         return Ok(Source {
             profile_sid: spec.business_profile_sid.clone().unwrap_or_default(),
@@ -118,7 +118,7 @@ pub(super) async fn source(
 }
 
 /// `PN…` → E.164 of the numbers taken, and the numbers still waiting to be assigned.
-type TakenNumbers = (BTreeMap<String, Option<String>>, Vec<String>);
+type TakenNumbers = (BTreeMap<Sid, Option<Sid>>, Vec<String>);
 
 /// The numbers a product takes from its binding's record: all it assigned, or the `subset` the
 /// product names; and those still waiting to be assigned. A named number the binding does not
@@ -139,7 +139,13 @@ fn numbers_from_binding(
                         numbers.insert(sid.clone(), n.phone_number.clone());
                     }
                     (_, NumberState::Releasing) => {}
-                    _ => pending.push(n.phone_number.clone().or(n.sid.clone()).unwrap_or_default()),
+                    _ => pending.push(
+                        n.phone_number
+                            .as_deref()
+                            .or(n.sid.as_deref())
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
                 }
             }
             if status.phone_numbers.is_empty() {
@@ -221,7 +227,11 @@ pub(super) async fn check_numbers_on_profile(
     let on_profile: BTreeSet<String> = twilio
         .list_customer_profile_channel_endpoint_assignments_among(
             &source.profile_sid,
-            &source.numbers.keys().cloned().collect::<Vec<_>>(),
+            &source
+                .numbers
+                .keys()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>(),
         )
         .await
         .map_err(|e| {
@@ -240,8 +250,8 @@ pub(super) async fn check_numbers_on_profile(
     let missing: Vec<&str> = source
         .numbers
         .keys()
+        .map(|n| &**n)
         .filter(|n| !on_profile.contains(*n))
-        .map(String::as_str)
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -282,7 +292,7 @@ pub(super) fn check_numbers_unclaimed(
         if let Some(n) = status
             .phone_numbers
             .iter()
-            .find(|n| n.assignment_sid.is_some() && source.numbers.contains_key(&n.sid))
+            .find(|n| n.assignment_sid.is_some() && source.numbers.contains_key(&*n.sid))
         {
             return Err(ReconcileError::terminal(
                 "NumberOnAnotherTrustProduct",

@@ -15,7 +15,7 @@ use super::super::{Context, ReconcileError};
 use super::evaluation::{evaluation_status, memo_of};
 use super::{Observed, ownership, view};
 use crate::api::{
-    EvaluationStatus, NumberCounts, ShakenStirTrustProduct, ShakenStirTrustProductStatus,
+    EvaluationStatus, NumberCounts, ShakenStirTrustProduct, ShakenStirTrustProductStatus, Sid,
     TrustProductNumberStatus, twilio_status as ts,
 };
 use crate::planner::provenance::{self, Dated};
@@ -32,22 +32,24 @@ pub(super) struct Progress {
     pub entity: Vec<(String, String)>,
     pub attachments: Vec<Attachment>,
     /// `RA…` SIDs of attachments this object created.
-    pub owned: BTreeSet<String>,
+    pub owned: BTreeSet<Sid>,
     /// What this reconcile's listing told of the ownership (`None` when it did not list).
     pub adopted: Option<provenance::Seen>,
     pub entity_created: bool,
     /// What a create was sent for whose outcome is not recorded yet (create-pending markers).
-    pub in_flight: Vec<String>,
+    pub in_flight: Vec<Sid>,
     pub last_evaluation: Option<EvaluationStatus>,
     pub memo: Option<EvaluationMemo>,
     pub submitted_at: Option<Time>,
     pub submitted_now: bool,
     pub last_resubmit: Option<String>,
     /// Numbers Twilio refused to attach in this reconcile, with why.
-    pub refused: BTreeMap<String, String>,
+    pub refused: BTreeMap<Sid, String>,
     /// The numbers to attach: those wanted, less those refused in this reconcile.
-    pub wanted: BTreeSet<String>,
-    /// Writes tried by this reconcile: each is tried once, the next reconcile retries.
+    pub wanted: BTreeSet<Sid>,
+    /// Writes this reconcile tried that did not succeed, and every single step it ran: each is
+    /// tried once, the next reconcile retries. A number write that succeeded is not planned
+    /// again, so it is not kept here (at 50,000 numbers, one more copy of every number).
     pub attempted: BTreeSet<TrustProductAction>,
 }
 
@@ -57,13 +59,13 @@ impl Progress {
     /// abridged, those its `ownership` tells from `listed`.
     pub fn new(
         recorded: &ShakenStirTrustProductStatus,
-        desired: &BTreeSet<String>,
+        desired: &BTreeSet<Sid>,
         profile_sid: &str,
         product: ProductView,
         (entity, attachments): (Vec<(String, String)>, Vec<Attachment>),
         listed: Option<&[Dated]>,
     ) -> Self {
-        let mut owned: BTreeSet<String> = recorded
+        let mut owned: BTreeSet<Sid> = recorded
             .phone_numbers
             .iter()
             .filter(|n| n.created_by_operator)
@@ -80,7 +82,7 @@ impl Progress {
             pending,
             attachments
                 .iter()
-                .map(|a| (a.assignment_sid.as_str(), a.number_sid.as_str())),
+                .map(|a| (&*a.assignment_sid, &*a.number_sid)),
         ));
         let entity_created = recorded.entity_assignment_created
             || !claimed(
@@ -127,7 +129,7 @@ impl Progress {
                     self.in_flight.push(number_sid.clone())
                 }
                 TrustProductAction::AttachProfile { profile_sid } => {
-                    self.in_flight.push(profile_sid.clone())
+                    self.in_flight.push(profile_sid.as_str().into())
                 }
                 _ => {}
             }
@@ -139,10 +141,13 @@ impl Progress {
         &mut self,
         obj: &ShakenStirTrustProduct,
         ctx: &Context,
-        outcomes: Vec<(TrustProductAction, Outcome<String>)>,
+        outcomes: Vec<(TrustProductAction, Outcome<Sid>)>,
     ) -> BatchReport {
         let mut report = BatchReport::default();
         for (action, outcome) in outcomes {
+            if !matches!(outcome, Outcome::Done(_)) {
+                self.attempted.insert(action.clone());
+            }
             match (action, outcome) {
                 (TrustProductAction::AttachNumber { number_sid }, Outcome::Done(ra)) => {
                     self.in_flight.retain(|p| *p != number_sid);
@@ -195,7 +200,7 @@ impl Progress {
 
 /// The refusals the last reconcile recorded (those with Twilio's reason), kept while they are
 /// retried so the conditions do not flap to `Attaching` in between.
-fn recorded_refusals(recorded: &ShakenStirTrustProductStatus) -> BTreeMap<String, String> {
+fn recorded_refusals(recorded: &ShakenStirTrustProductStatus) -> BTreeMap<Sid, String> {
     recorded
         .phone_numbers
         .iter()
@@ -207,8 +212,8 @@ fn recorded_refusals(recorded: &ShakenStirTrustProductStatus) -> BTreeMap<String
 /// What a batch of number writes did, for the Events and the error that ends the reconcile.
 #[derive(Default)]
 pub(super) struct BatchReport {
-    attached: Vec<String>,
-    detached: Vec<String>,
+    attached: Vec<Sid>,
+    detached: Vec<Sid>,
     refused: Vec<String>,
     /// The first write that failed in a way a later reconcile retries (or a refused detach).
     pub failed: Option<ReconcileError>,
@@ -287,13 +292,13 @@ pub(super) async fn write_number(
     twilio: &dyn TrustHub,
     product_sid: &str,
     action: TrustProductAction,
-) -> Result<String, TwilioError> {
+) -> Result<Sid, TwilioError> {
     match action {
         TrustProductAction::AttachNumber { number_sid } => {
             let created = twilio
                 .create_trust_product_channel_endpoint_assignment(product_sid, &number_sid)
                 .await?;
-            created_sid(created.sid, "CreateTrustProductChannelEndpointAssignment")
+            created_sid(created.sid, "CreateTrustProductChannelEndpointAssignment").map(Sid::from)
         }
         TrustProductAction::DetachNumber { assignment_sid, .. } => super::super::deleted(
             twilio
@@ -325,7 +330,7 @@ pub(super) async fn run_step(
                 .await
                 .and_then(|c| created_sid(c.sid, "CreateTrustProductEntityAssignment"));
             if !matches!(&created, Err(e) if e.is_ambiguous()) {
-                progress.in_flight.retain(|p| *p != profile_sid);
+                progress.in_flight.retain(|p| **p != *profile_sid);
             }
             let bv = created.map_err(ReconcileError::twilio("attach the Business Profile"))?;
             let note = format!("attached Business Profile {profile_sid} ({bv})");
@@ -450,14 +455,14 @@ pub(super) fn recorded_status(
     let creating_number = progress
         .in_flight
         .iter()
-        .any(|sid| *sid != observed.source.profile_sid);
+        .any(|sid| **sid != *observed.source.profile_sid);
     status.ownership = provenance::recorded_ownership(
         written.ownership.as_ref(),
         creating_number,
         Timestamp::now(),
         progress.adopted.as_ref(),
     );
-    status.attachments_pending = progress.in_flight.clone();
+    status.attachments_pending = progress.in_flight.iter().map(|p| p.to_string()).collect();
     status.phone_numbers = number_statuses(observed, progress);
     status.mark_full();
     let attached_count = status
@@ -522,10 +527,10 @@ pub(super) fn recorded_status(
 /// One entry per wanted number: its attachment, whether this object made it, why it is not
 /// attached.
 fn number_statuses(observed: &Observed, progress: &Progress) -> Vec<TrustProductNumberStatus> {
-    let attached: BTreeMap<&str, &str> = progress
+    let attached: BTreeMap<&str, &Sid> = progress
         .attachments
         .iter()
-        .map(|a| (a.number_sid.as_str(), a.assignment_sid.as_str()))
+        .map(|a| (&*a.number_sid, &a.assignment_sid))
         .collect();
     // Twilio's reason for the first refused numbers only (`text::NUMBER_MESSAGES_MAX`).
     let mut reasons_left = text::NUMBER_MESSAGES_MAX;
@@ -533,7 +538,7 @@ fn number_statuses(observed: &Observed, progress: &Progress) -> Vec<TrustProduct
         .desired
         .iter()
         .map(|pn| {
-            let ra = attached.get(pn.as_str());
+            let ra = attached.get(&**pn).copied();
             let refused = progress.refused.get(pn).filter(|_| reasons_left > 0);
             if refused.is_some() {
                 reasons_left -= 1;
@@ -541,8 +546,8 @@ fn number_statuses(observed: &Observed, progress: &Progress) -> Vec<TrustProduct
             TrustProductNumberStatus {
                 phone_number: observed.source.numbers.get(pn).cloned().flatten(),
                 sid: pn.clone(),
-                assignment_sid: ra.map(|ra| ra.to_string()),
-                created_by_operator: ra.is_some_and(|ra| progress.owned.contains(*ra)),
+                assignment_sid: ra.cloned(),
+                created_by_operator: ra.is_some_and(|ra| progress.owned.contains(ra)),
                 message: refused.cloned(),
             }
         })
