@@ -1,6 +1,7 @@
 //! trusthub-operator: a Kubernetes operator that automates Twilio Trust Hub SHAKEN/STIR
 //! onboarding for direct customers whose phone numbers live in subaccounts.
 
+pub mod allocator;
 pub mod api;
 pub mod controller;
 pub mod leader;

@@ -348,8 +348,22 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Before the runtime starts its threads (see `allocator`).
+    trusthub_operator::allocator::tune();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(e) => {
+            eprintln!("trusthub-operator: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn start() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args).await,

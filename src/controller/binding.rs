@@ -534,6 +534,10 @@ fn ownership(
         .collect();
     let adopted =
         listed.map(|listed| provenance::seen(recorded.ownership.as_ref(), listed, &owned, now));
+    // Room for every assignment this reconcile may make, taken once: grown batch by batch by
+    // doubling, the list of 50,000 would take up to twice that, and a copy at each growth.
+    let mut assignments = assignments;
+    assignments.reserve_exact(targets.len().saturating_sub(assignments.len()));
     Progress {
         assignments,
         owned,
@@ -572,6 +576,11 @@ async fn sync(
         .filter(|c| c.status != "True")
         .map(|c| c.last_transition_time.0);
     let failing_since = failing_since(&recorded);
+    // Only the conditions are needed from here on: the record the reconcile started from is
+    // let go, or its 50,000 entries would be held through every batch beside the last
+    // written and the next.
+    let conditions_before = recorded.conditions.clone();
+    drop(recorded);
     let mut failed: Option<crate::twilio::TwilioError> = None;
     loop {
         let mut planned = plan(&BindingInputs {
@@ -586,6 +595,7 @@ async fn sync(
             failures: &progress.failures,
             failing_since,
             poll: &ctx.config.poll,
+            actions_max: batch::BATCH_SIZE + progress.attempted.len(),
         });
         let batch = match failed {
             Some(_) => Vec::new(),
@@ -619,7 +629,7 @@ async fn sync(
                 let note = format!("profile approved; numbers {}", planned.summary);
                 event(ctx, obj, EventType::Normal, "Ready", "Reconcile", note).await;
             }
-            announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
+            announce_expiry(ctx, obj, &conditions_before, &writer.written.conditions).await;
             return Ok(ctx.requeue(sooner(planned.requeue, observed.next_listing)));
         }
         let limit = ctx.config.twilio.max_in_flight;

@@ -3,7 +3,7 @@
 //! `spec.discovery` selects (listed again once an interval has passed or on demand, else taken
 //! from the numbers the status recorded).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -83,7 +83,7 @@ pub(super) async fn wanted(
             ),
         )
         .unwrap_or(Duration::ZERO);
-        targets.extend(before);
+        append(&mut targets, before);
         return Ok(Wanted {
             targets,
             discovery: previous.cloned(),
@@ -92,7 +92,14 @@ pub(super) async fn wanted(
             changes: (0, 0),
         });
     }
-    let found = super::discovery::discover(twilio, spec, limit).await?;
+    let known: HashSet<Sid> = recorded
+        .phone_numbers
+        .iter()
+        .flat_map(|n| [n.sid.clone(), n.phone_number.clone()])
+        .flatten()
+        .collect();
+    let found = super::discovery::discover(twilio, spec, limit, &known).await?;
+    drop(known);
     let report = select::report(
         &found.selection,
         &found.skipped,
@@ -100,18 +107,22 @@ pub(super) async fn wanted(
         now,
         annotation,
     );
-    let selected = keep_suspended(found.selection.numbers, &found.skipped, before.clone());
+    let selected = keep_suspended(found.selection.numbers, &found.skipped, &before);
     let was: BTreeSet<Sid> = before.iter().filter_map(resolved_sid).collect();
     let now_sids: BTreeSet<Sid> = selected.iter().filter_map(resolved_sid).collect();
     let changes = (
         now_sids.difference(&was).count(),
         was.difference(&now_sids).count(),
     );
-    targets.extend(
+    drop(before);
+    let selected = if explicit.is_empty() {
         selected
-            .into_iter()
-            .filter(|t| resolved_sid(t).is_none_or(|sid| !explicit.contains(&sid))),
-    );
+    } else {
+        let mut selected = selected;
+        selected.retain(|t| resolved_sid(t).is_none_or(|sid| !explicit.contains(&sid)));
+        selected
+    };
+    append(&mut targets, selected);
     if targets.len() > MAX_NUMBERS {
         return Err(ReconcileError::terminal(
             "TooManyNumbers",
@@ -130,6 +141,18 @@ pub(super) async fn wanted(
     })
 }
 
+/// Appends `more` to `targets`, taking `more`'s list as it is when `targets` is empty (the
+/// usual case: discovery only): growing a second list of 50,000 entries by doubling held both,
+/// and up to twice the size, at once.
+fn append(targets: &mut Vec<NumberTarget>, mut more: Vec<NumberTarget>) {
+    if targets.is_empty() {
+        *targets = more;
+    } else {
+        targets.reserve_exact(more.len());
+        targets.append(&mut more);
+    }
+}
+
 fn resolved_sid(target: &NumberTarget) -> Option<Sid> {
     match target {
         NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
@@ -143,19 +166,23 @@ fn recorded_selection(
     recorded: &BusinessProfileBindingStatus,
     explicit: &BTreeSet<Sid>,
 ) -> Vec<NumberTarget> {
-    recorded
-        .phone_numbers
-        .iter()
-        .filter(|n| !matches!(n.state, NumberState::Releasing | NumberState::Unresolvable))
-        .filter_map(|n| {
-            let sid = n.sid.clone()?;
-            (!explicit.contains(&sid)).then(|| NumberTarget::Resolved {
-                number_sid: sid,
-                phone_number: n.phone_number.clone(),
-                subaccount_sid: n.subaccount_sid.clone(),
-            })
-        })
-        .collect()
+    // Sized up front: 50,000 entries grown by doubling would take up to twice the room.
+    let mut selection = Vec::with_capacity(recorded.phone_numbers.len());
+    selection.extend(
+        recorded
+            .phone_numbers
+            .iter()
+            .filter(|n| !matches!(n.state, NumberState::Releasing | NumberState::Unresolvable))
+            .filter_map(|n| {
+                let sid = n.sid.clone()?;
+                (!explicit.contains(&sid)).then(|| NumberTarget::Resolved {
+                    number_sid: sid,
+                    phone_number: n.phone_number.clone(),
+                    subaccount_sid: n.subaccount_sid.clone(),
+                })
+            }),
+    );
+    selection
 }
 
 /// The selection, plus the numbers selected before from subaccounts now suspended: a
@@ -164,7 +191,7 @@ fn recorded_selection(
 fn keep_suspended(
     mut selected: Vec<NumberTarget>,
     skipped: &[Skipped],
-    before: Vec<NumberTarget>,
+    before: &[NumberTarget],
 ) -> Vec<NumberTarget> {
     let suspended: BTreeSet<&str> = skipped
         .iter()
@@ -175,21 +202,24 @@ fn keep_suspended(
         return selected;
     }
     let have: BTreeSet<Sid> = selected.iter().filter_map(resolved_sid).collect();
-    selected.extend(before.into_iter().filter(|t| {
-        match t {
-            NumberTarget::Resolved {
-                number_sid,
-                subaccount_sid,
-                ..
-            } => {
-                !have.contains(number_sid)
-                    && subaccount_sid
-                        .as_deref()
-                        .is_some_and(|a| suspended.contains(a))
-            }
-            NumberTarget::Unresolvable { .. } => false,
-        }
-    }));
+    selected.extend(
+        before
+            .iter()
+            .filter(|t| match t {
+                NumberTarget::Resolved {
+                    number_sid,
+                    subaccount_sid,
+                    ..
+                } => {
+                    !have.contains(number_sid)
+                        && subaccount_sid
+                            .as_deref()
+                            .is_some_and(|a| suspended.contains(a))
+                }
+                NumberTarget::Unresolvable { .. } => false,
+            })
+            .cloned(),
+    );
     selected
 }
 

@@ -4,10 +4,12 @@
 //! concurrently up to the account's in-flight limit. The decisions are the planner's
 //! (`planner::discovery`); this module only reads Twilio and converts what it answers.
 
+use std::collections::HashSet;
+
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::error::ReconcileError;
-use crate::api::NumberDiscovery;
+use crate::api::{NumberDiscovery, Sid};
 use crate::planner::discovery::{
     AccountView, NumberView, REFUSED, Selection, Skipped, accounts_to_list, select,
 };
@@ -28,17 +30,21 @@ pub(super) struct Discovered {
 }
 
 /// Lists the accounts and numbers `spec` selects from and applies the selection, with at most
-/// `max_in_flight` (at least 1) Twilio operations at once.
+/// `max_in_flight` (at least 1) Twilio operations at once. A `PN…` SID or E.164 number found
+/// in `known` (those the binding already holds) is taken from there rather than copied: at
+/// each interval the listing would otherwise make a second copy of every number's strings,
+/// held beside the first until the binding's next write.
 pub(super) async fn discover(
     twilio: &dyn TrustHub,
     spec: &NumberDiscovery,
     max_in_flight: usize,
+    known: &HashSet<Sid>,
 ) -> Result<Discovered, ReconcileError> {
     let in_flight = max_in_flight.max(1);
     let parent = twilio.account_sid().to_string();
     let (accounts, mut calls) = observe_accounts(twilio, spec, in_flight).await?;
     let plan = accounts_to_list(spec, &parent, accounts.as_deref());
-    let listings = list_numbers(twilio, &plan.list, in_flight).await?;
+    let listings = list_numbers(twilio, &plan.list, in_flight, known).await?;
     calls += count(plan.list.len());
     let mut skipped = plan.skipped;
     let mut listed = Vec::with_capacity(listings.len());
@@ -118,6 +124,7 @@ async fn list_numbers(
     twilio: &dyn TrustHub,
     accounts: &[String],
     in_flight: usize,
+    known: &HashSet<Sid>,
 ) -> Result<Vec<(String, Option<Vec<NumberView>>)>, ReconcileError> {
     let lists: Vec<_> = accounts
         .iter()
@@ -126,7 +133,9 @@ async fn list_numbers(
             let pending = twilio.list_incoming_phone_numbers(account, None);
             async move {
                 match pending.await {
-                    Ok(numbers) => Ok((index, account.clone(), Some(number_views(&numbers)))),
+                    Ok(numbers) => {
+                        Ok((index, account.clone(), Some(number_views(&numbers, known))))
+                    }
                     Err(e) if e.is_not_found() || e.http_status() == Some(403) => {
                         Ok((index, account.clone(), None))
                     }
@@ -159,14 +168,15 @@ fn account_view(account: &Account) -> Option<AccountView> {
 }
 
 /// The planner's view of numbers; one without a SID cannot be assigned and is dropped.
-fn number_views(numbers: &[IncomingPhoneNumber]) -> Vec<NumberView> {
+fn number_views(numbers: &[IncomingPhoneNumber], known: &HashSet<Sid>) -> Vec<NumberView> {
+    let shared = |text: &str| known.get(text).cloned().unwrap_or_else(|| text.into());
     numbers
         .iter()
         .filter_map(|n| {
             let sid = n.sid.as_deref().filter(|s| !s.is_empty())?;
             Some(NumberView {
-                sid: sid.into(),
-                phone_number: n.phone_number.as_deref().map(Into::into),
+                sid: shared(sid),
+                phone_number: n.phone_number.as_deref().map(shared),
                 friendly_name: n.friendly_name.clone(),
                 voice: n.is_voice_capable(),
             })

@@ -140,7 +140,7 @@ async fn all_subaccounts_are_listed_concurrently_and_refusals_are_reported() {
     let twilio = fake();
     let mut spec = spec(true, &[]);
     spec.include_parent = true;
-    let got = discover(&twilio, &spec, 2).await.unwrap();
+    let got = discover(&twilio, &spec, 2, &HashSet::new()).await.unwrap();
     let want: Vec<String> = [900, 901, 10, 11, 20, 21, 30, 31].map(pn).into();
     let mut want = want;
     want.sort();
@@ -171,7 +171,7 @@ async fn all_subaccounts_are_listed_concurrently_and_refusals_are_reported() {
 async fn named_subaccounts_are_fetched_and_checked() {
     let twilio = fake();
     let spec = spec(false, &[ac(1), ac(4), ac(9)]);
-    let got = discover(&twilio, &spec, 10).await.unwrap();
+    let got = discover(&twilio, &spec, 10, &HashSet::new()).await.unwrap();
     assert_eq!(selected(&got), vec![pn(10), pn(11)]);
     assert_eq!(
         got.skipped,
@@ -181,11 +181,38 @@ async fn named_subaccounts_are_fetched_and_checked() {
     assert_eq!((got.calls, got.accounts_listed), (4, 1));
 }
 
+/// A number the binding already holds keeps its one copy: the selection shares the known
+/// SID rather than a copy made from the listing.
+#[tokio::test]
+async fn known_numbers_are_shared_not_copied() {
+    let twilio = fake();
+    let spec = spec(false, &[ac(1)]);
+    let known_sid = Sid::from(pn(10));
+    let known: HashSet<Sid> = [known_sid.clone()].into();
+    let got = discover(&twilio, &spec, 10, &known).await.unwrap();
+    let sids: Vec<&Sid> = got
+        .selection
+        .numbers
+        .iter()
+        .filter_map(|t| match t {
+            NumberTarget::Resolved { number_sid, .. } => Some(number_sid),
+            NumberTarget::Unresolvable { .. } => None,
+        })
+        .collect();
+    assert_eq!(sids.len(), 2);
+    assert!(
+        std::sync::Arc::ptr_eq(sids[0], &known_sid),
+        "PN10 is the known copy"
+    );
+    assert!(!std::sync::Arc::ptr_eq(sids[1], &known_sid));
+    assert_eq!(**sids[1], pn(11));
+}
+
 #[tokio::test]
 async fn named_subaccounts_are_listed_unchecked_when_accounts_are_unreadable() {
     let mut twilio = fake();
     twilio.accounts_error = Some(403);
-    let got = discover(&twilio, &spec(false, &[ac(2), ac(7)]), 0)
+    let got = discover(&twilio, &spec(false, &[ac(2), ac(7)]), 0, &HashSet::new())
         .await
         .unwrap();
     assert_eq!(selected(&got), vec![pn(20), pn(21)]);
@@ -197,12 +224,16 @@ async fn named_subaccounts_are_listed_unchecked_when_accounts_are_unreadable() {
 async fn failures_other_than_a_refused_account_fail_the_discovery() {
     let mut twilio = fake();
     twilio.accounts_error = Some(403);
-    let err = discover(&twilio, &spec(true, &[]), 4).await.unwrap_err();
+    let err = discover(&twilio, &spec(true, &[]), 4, &HashSet::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), "TwilioAuthenticationFailed");
 
     let mut twilio = fake();
     twilio.numbers.insert(ac(2), Err(503));
-    let err = discover(&twilio, &spec(true, &[]), 4).await.unwrap_err();
+    let err = discover(&twilio, &spec(true, &[]), 4, &HashSet::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), super::super::ErrorClass::Transient);
 }
 
@@ -226,7 +257,9 @@ async fn numbers_and_accounts_without_a_sid_are_dropped() {
     twilio
         .numbers
         .insert(ac(1), Ok(vec![number(10, true), nameless]));
-    let got = discover(&twilio, &spec(true, &[]), 4).await.unwrap();
+    let got = discover(&twilio, &spec(true, &[]), 4, &HashSet::new())
+        .await
+        .unwrap();
     assert!(got.skipped.contains(&skipped(ac(8), UNKNOWN_STATUS)));
     assert_eq!(got.selection.counts.seen, 1 + 3 + 3);
 }

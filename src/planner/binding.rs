@@ -94,6 +94,10 @@ pub struct BindingInputs<'a> {
     pub failing_since: Option<Timestamp>,
     /// Polling intervals.
     pub poll: &'a PollSchedule,
+    /// How many writes the plan lists at most: the controller runs one batch of those it has
+    /// not tried yet, so it passes the batch size plus the writes already tried. Listing every
+    /// write of 50,000 numbers at each batch cost a list of 50,000 for a batch of 500.
+    pub actions_max: usize,
 }
 
 /// A Twilio write for the binding.
@@ -112,7 +116,7 @@ pub enum BindingAction {
 /// per-number status, the conditions and when to look again.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BindingPlan {
-    /// Writes to perform, in order.
+    /// Writes to perform, in order: the first [`BindingInputs::actions_max`] of them.
     pub actions: Vec<BindingAction>,
     /// `.status.phoneNumbers`, spec order, then numbers being released.
     pub numbers: Vec<PhoneNumberAssignmentStatus>,
@@ -191,9 +195,11 @@ fn plan_numbers(inputs: &BindingInputs<'_>) -> NumberPlan {
                 if assignment.is_some() {
                     assigned += 1;
                 } else {
-                    actions.push(BindingAction::Assign {
-                        number_sid: number_sid.clone(),
-                    });
+                    if actions.len() < inputs.actions_max {
+                        actions.push(BindingAction::Assign {
+                            number_sid: number_sid.clone(),
+                        });
+                    }
                     if let Some(f) = failure {
                         counts.refused += 1;
                         problems.push(format!(
@@ -260,10 +266,12 @@ fn release(
             .as_ref()
             .filter(|ra| by_number.get(&*released.number_sid) == Some(ra));
         let Some(ra) = live else { continue };
-        actions.push(BindingAction::Unassign {
-            assignment_sid: ra.clone(),
-            number_sid: released.number_sid.clone(),
-        });
+        if actions.len() < inputs.actions_max {
+            actions.push(BindingAction::Unassign {
+                assignment_sid: ra.clone(),
+                number_sid: released.number_sid.clone(),
+            });
+        }
         numbers.push(PhoneNumberAssignmentStatus {
             sid: Some(released.number_sid.clone()),
             assignment_sid: Some(ra.clone()),

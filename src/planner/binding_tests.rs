@@ -27,6 +27,7 @@ struct World {
     failures: Vec<(&'static str, &'static str)>,
     failing_since: Option<i64>,
     valid_until: Option<i64>,
+    actions_max: usize,
 }
 
 fn resolved(pn: &str) -> NumberTarget {
@@ -58,6 +59,7 @@ fn approved() -> World {
         failures: vec![],
         failing_since: None,
         valid_until: None,
+        actions_max: usize::MAX,
     }
 }
 
@@ -91,6 +93,7 @@ fn run(w: &World) -> BindingPlan {
         failures: &failures,
         failing_since: w.failing_since.map(at),
         poll: &poll,
+        actions_max: w.actions_max,
     })
 }
 
@@ -426,6 +429,51 @@ fn refused_numbers_are_retried_with_growing_capped_backoff() {
 }
 
 /// The counts add up the numbers by state, each number once however often it is listed.
+/// The plan lists only as many writes as the controller can use (one batch beyond those it
+/// tried), while the status and counts still cover every number.
+#[test]
+fn lists_at_most_actions_max_writes_but_reports_every_number() {
+    let three = World {
+        targets: vec![resolved(PN1), resolved(PN2), resolved(PN3)],
+        actions_max: 2,
+        ..approved()
+    };
+    let p = run(&three);
+    assert_eq!(
+        p.actions,
+        vec![
+            BindingAction::Assign {
+                number_sid: PN1.into()
+            },
+            BindingAction::Assign {
+                number_sid: PN2.into()
+            },
+        ]
+    );
+    assert_eq!(p.numbers.len(), 3);
+    assert_eq!(p.summary, "0/3");
+    assert_eq!(p.counts.selected, 3);
+    let released = World {
+        targets: vec![],
+        assignments: vec![("RA1", PN1), ("RA2", PN2)],
+        owned: vec!["RA1", "RA2"],
+        released: [("RA1", PN1), ("RA2", PN2)]
+            .iter()
+            .map(|(ra, pn)| Released {
+                number_sid: (*pn).into(),
+                assignment_sid: Some((*ra).into()),
+                created_by_operator: true,
+            })
+            .collect(),
+        policy: DeletionPolicy::Delete,
+        actions_max: 1,
+        ..approved()
+    };
+    let p = run(&released);
+    assert_eq!(p.actions.len(), 1, "{:?}", p.actions);
+    assert_eq!(p.counts.releasing, 2, "both are still being released");
+}
+
 #[test]
 fn counts_every_number_once_by_state() {
     const PN3: &str = "PN00000000000000000000000000000003";

@@ -209,7 +209,8 @@ pub fn select(spec: &NumberDiscovery, listed: &[(String, Vec<NumberView>)]) -> S
     let mut counts = SelectionCounts::default();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut found_includes: HashSet<&str> = HashSet::new();
-    let mut numbers = Vec::new();
+    // Sized up front: 50,000 entries grown by doubling would take up to twice the room.
+    let mut numbers = Vec::with_capacity(listed.iter().map(|(_, views)| views.len()).sum());
     for (account, views) in listed {
         // One copy of the account's SID, shared by each of its numbers.
         let account = Sid::from(account.as_str());

@@ -136,6 +136,9 @@ pub struct TrustProductInputs<'a> {
     pub submitted_at: Option<Timestamp>,
     /// Polling intervals.
     pub poll: &'a PollSchedule,
+    /// How many number writes the plan lists at most (see
+    /// [`crate::planner::binding::BindingInputs::actions_max`]).
+    pub actions_max: usize,
 }
 
 /// A Twilio write the controller must perform next.
@@ -263,6 +266,7 @@ impl TrustProductInputs<'_> {
             .desired_numbers
             .iter()
             .filter(|n| !attached.contains(&***n))
+            .take(self.actions_max)
             .map(|n| TrustProductAction::AttachNumber {
                 number_sid: n.clone(),
             })
@@ -276,6 +280,7 @@ impl TrustProductInputs<'_> {
                 !self.desired_numbers.contains(&a.number_sid)
                     && self.owned_attachments.contains(&a.assignment_sid)
             })
+            .take(self.actions_max)
             .map(|extra| TrustProductAction::DetachNumber {
                 assignment_sid: extra.assignment_sid.clone(),
                 number_sid: extra.number_sid.clone(),

@@ -35,6 +35,7 @@ struct World {
     submitted_at: Option<i64>,
     valid_until: Option<i64>,
     errors: Vec<i64>,
+    actions_max: usize,
 }
 
 fn draft() -> World {
@@ -56,6 +57,7 @@ fn draft() -> World {
         submitted_at: None,
         valid_until: None,
         errors: vec![],
+        actions_max: usize::MAX,
     }
 }
 
@@ -110,6 +112,7 @@ fn run_with_memo_key(w: &World, memo_key: Option<&str>) -> TrustProductPlan {
         resubmit_annotation: w.annotation,
         submitted_at: w.submitted_at.map(at),
         poll: &poll,
+        actions_max: w.actions_max,
     };
     let memo = w
         .memo
@@ -597,6 +600,7 @@ fn a_second_resubmit_at_the_same_generation_evaluates_again() {
             resubmit_annotation: Some("first"),
             submitted_at: None,
             poll: &poll,
+            actions_max: usize::MAX,
         }
         .evaluation_key()
     };
@@ -656,6 +660,25 @@ fn number_writes_are_planned_together() {
                 number_sid: PN2.into()
             },
         ]
+    );
+    // Only as many as the controller can use (one batch beyond those it tried).
+    let capped = |w: &World| {
+        let mut w = w.clone();
+        w.actions_max = 1;
+        run(&w).actions
+    };
+    assert_eq!(
+        capped(&missing),
+        vec![TrustProductAction::AttachNumber {
+            number_sid: PN1.into()
+        }]
+    );
+    assert_eq!(
+        capped(&dropped),
+        vec![TrustProductAction::DetachNumber {
+            assignment_sid: "RA1".into(),
+            number_sid: PN1.into()
+        }]
     );
     let no_profile = World {
         entity: false,

@@ -19,8 +19,7 @@ use super::batch;
 use super::status::{StatusWriter, announce_expiry, event, report_error};
 use super::{Context, ReconcileError};
 use crate::api::{
-    RESUBMIT_ANNOTATION, ShakenStirTrustProduct, ShakenStirTrustProductStatus, Sid,
-    twilio_status as ts,
+    RESUBMIT_ANNOTATION, ShakenStirTrustProduct, ShakenStirTrustProductStatus, twilio_status as ts,
 };
 use crate::planner::provenance::Dated;
 use crate::planner::trust_product::{Attachment, ProductView, TrustProductInputs, plan};
@@ -71,8 +70,8 @@ fn view(product: &TrustProduct) -> ProductView {
 
 /// Everything observed before planning that stays fixed during the reconcile.
 struct Observed {
+    /// The numbers wanted are `source.numbers`' keys.
     source: observe::Source,
-    desired: BTreeSet<Sid>,
     annotation: Option<String>,
     resubmit_requested: bool,
     listed_at: Option<Time>,
@@ -92,7 +91,9 @@ async fn sync(
         .credentials
         .client_for(&ns, &obj.spec.credentials)
         .await?;
-    let recorded = writer.written.clone();
+    // Only the conditions of the record the reconcile starts from are needed at its end: its
+    // 50,000 entries are not held through every batch.
+    let conditions_before = writer.written.conditions.clone();
     let (observed, mut progress) = observe_all(obj, ctx, twilio.as_ref(), writer).await?;
     let mut failed: Option<ReconcileError> = None;
     loop {
@@ -112,9 +113,9 @@ async fn sync(
         if batch.is_empty() {
             let before = observed.previous_twilio_status.as_deref();
             announce_transition(obj, ctx, before, &progress.product).await;
-            announce_expiry(ctx, obj, &recorded.conditions, &writer.written.conditions).await;
+            announce_expiry(ctx, obj, &conditions_before, &writer.written.conditions).await;
             let poll = &ctx.config.poll;
-            let requeue = refusal_retry(&recorded, &progress, poll, planned.requeue);
+            let requeue = refusal_retry(&conditions_before, &progress, poll, planned.requeue);
             return Ok(ctx.requeue(requeue));
         }
         failed = if writes::is_number_batch(&batch) {
@@ -145,7 +146,7 @@ async fn sync(
 /// condition's transition time while its reason is `AttachmentRefused`. Without this an
 /// approved product would retry them only at its next resync, hours later.
 fn refusal_retry(
-    recorded: &ShakenStirTrustProductStatus,
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
     progress: &writes::Progress,
     poll: &PollSchedule,
     planned: Requeue,
@@ -153,7 +154,7 @@ fn refusal_retry(
     if progress.refused.is_empty() {
         return planned;
     }
-    let since = crate::api::find_condition(&recorded.conditions, "NumbersAttached")
+    let since = crate::api::find_condition(conditions, "NumbersAttached")
         .filter(|c| c.status == "False" && c.reason == "AttachmentRefused")
         .map(|c| c.last_transition_time.0);
     let retry = PollSchedule::growing(
@@ -182,7 +183,6 @@ async fn observe_all(
     let annotation = obj.annotations().get(RESUBMIT_ANNOTATION).cloned();
     let recorded = writer.written.clone();
     let resubmit_requested = annotation.is_some() && annotation != recorded.last_resubmit;
-    let desired: BTreeSet<Sid> = source.numbers.keys().cloned().collect();
     // Frugal path: nothing changed on our side since the last complete sync, so one fetch of
     // the product tells whether anything changed on Twilio's.
     // An attachment create left in flight is only settled by listing what it may have made.
@@ -192,7 +192,7 @@ async fn observe_all(
         && recorded.observed_generation == generation
         && recorded.attachments_pending.is_empty()
         && !crate::planner::provenance::needs_listing(recorded.ownership.as_ref(), records_owned))
-    .then(|| recorded_attachments(&recorded, &source, &desired))
+    .then(|| recorded_attachments(&recorded, &source))
     .flatten();
     if quiet.is_none() {
         observe::check_numbers_on_profile(twilio, &source).await?;
@@ -249,7 +249,7 @@ async fn observe_all(
     };
     let progress = writes::Progress::new(
         &recorded,
-        &desired,
+        source.numbers.keys(),
         &source.profile_sid,
         product,
         (entity, attachments),
@@ -257,7 +257,6 @@ async fn observe_all(
     );
     let observed = Observed {
         source,
-        desired,
         annotation,
         resubmit_requested,
         listed_at,
@@ -295,6 +294,7 @@ fn inputs<'a>(
         resubmit_annotation: observed.annotation.as_deref(),
         submitted_at: progress.submitted_at.as_ref().map(|t| t.0),
         poll: &ctx.config.poll,
+        actions_max: batch::BATCH_SIZE + progress.attempted.len(),
     }
 }
 
@@ -306,7 +306,6 @@ type Assignments = (Vec<(String, String)>, Vec<Attachment>);
 fn recorded_attachments(
     recorded: &ShakenStirTrustProductStatus,
     source: &observe::Source,
-    desired: &BTreeSet<Sid>,
 ) -> Option<Assignments> {
     let entity = recorded.entity_assignment_sid.clone()?;
     if recorded.business_profile_sid.as_deref() != Some(source.profile_sid.as_str()) {
@@ -323,8 +322,9 @@ fn recorded_attachments(
         })
         .collect::<Option<_>>()?;
     let attached: BTreeSet<&str> = attachments.iter().map(|a| &*a.number_sid).collect();
-    let desired: BTreeSet<&str> = desired.iter().map(|d| &**d).collect();
-    (attached == desired).then(|| (vec![(entity, source.profile_sid.clone())], attachments))
+    let same = attached.len() == source.numbers.len()
+        && source.numbers.keys().all(|n| attached.contains(&**n));
+    same.then(|| (vec![(entity, source.profile_sid.clone())], attachments))
 }
 
 /// Lists the product's entity and number assignments.

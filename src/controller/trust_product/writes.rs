@@ -57,9 +57,9 @@ impl Progress {
     /// What the observation found, with the attachments this object owns: those recorded as
     /// made by it, those found for a create left in flight, and, when the status came back
     /// abridged, those its `ownership` tells from `listed`.
-    pub fn new(
+    pub fn new<'d>(
         recorded: &ShakenStirTrustProductStatus,
-        desired: &BTreeSet<Sid>,
+        desired: impl Iterator<Item = &'d Sid>,
         profile_sid: &str,
         product: ProductView,
         (entity, attachments): (Vec<(String, String)>, Vec<Attachment>),
@@ -116,7 +116,7 @@ impl Progress {
             submitted_now: false,
             last_resubmit: recorded.last_resubmit.clone(),
             refused: recorded_refusals(recorded),
-            wanted: desired.clone(),
+            wanted: desired.cloned().collect(),
             attempted: BTreeSet::new(),
         }
     }
@@ -470,10 +470,11 @@ pub(super) fn recorded_status(
         .iter()
         .filter(|n| n.assignment_sid.is_some())
         .count();
-    status.numbers_summary = Some(format!("{attached_count}/{}", observed.desired.len()));
+    let wanted = observed.source.numbers.len();
+    status.numbers_summary = Some(format!("{attached_count}/{wanted}"));
     let attached = u32::try_from(attached_count).unwrap_or(u32::MAX);
     let counts = NumberCounts {
-        selected: u32::try_from(observed.desired.len()).unwrap_or(u32::MAX),
+        selected: u32::try_from(wanted).unwrap_or(u32::MAX),
         done: attached,
         refused: u32::try_from(progress.refused.len()).unwrap_or(u32::MAX),
         covered: super::super::coverage::product_covered(&product.status, attached),
@@ -535,16 +536,17 @@ fn number_statuses(observed: &Observed, progress: &Progress) -> Vec<TrustProduct
     // Twilio's reason for the first refused numbers only (`text::NUMBER_MESSAGES_MAX`).
     let mut reasons_left = text::NUMBER_MESSAGES_MAX;
     observed
-        .desired
+        .source
+        .numbers
         .iter()
-        .map(|pn| {
+        .map(|(pn, phone_number)| {
             let ra = attached.get(&**pn).copied();
             let refused = progress.refused.get(pn).filter(|_| reasons_left > 0);
             if refused.is_some() {
                 reasons_left -= 1;
             }
             TrustProductNumberStatus {
-                phone_number: observed.source.numbers.get(pn).cloned().flatten(),
+                phone_number: phone_number.clone(),
                 sid: pn.clone(),
                 assignment_sid: ra.cloned(),
                 created_by_operator: ra.is_some_and(|ra| progress.owned.contains(ra)),
