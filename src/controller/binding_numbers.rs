@@ -3,7 +3,7 @@
 //! `spec.discovery` selects (listed again once an interval has passed or on demand, else taken
 //! from the numbers the status recorded).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -92,12 +92,13 @@ pub(super) async fn wanted(
             changes: (0, 0),
         });
     }
-    let known: HashSet<Sid> = recorded
-        .phone_numbers
-        .iter()
-        .flat_map(|n| [n.sid.clone(), n.phone_number.clone()])
-        .flatten()
-        .collect();
+    let known = super::discovery::Known::new(
+        recorded
+            .phone_numbers
+            .iter()
+            .flat_map(|n| [n.sid.as_ref(), n.phone_number.as_ref()])
+            .flatten(),
+    );
     let found = super::discovery::discover(twilio, spec, limit, &known).await?;
     drop(known);
     let report = select::report(

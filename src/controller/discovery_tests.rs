@@ -140,7 +140,9 @@ async fn all_subaccounts_are_listed_concurrently_and_refusals_are_reported() {
     let twilio = fake();
     let mut spec = spec(true, &[]);
     spec.include_parent = true;
-    let got = discover(&twilio, &spec, 2, &HashSet::new()).await.unwrap();
+    let got = discover(&twilio, &spec, 2, &Known::default())
+        .await
+        .unwrap();
     let want: Vec<String> = [900, 901, 10, 11, 20, 21, 30, 31].map(pn).into();
     let mut want = want;
     want.sort();
@@ -171,7 +173,9 @@ async fn all_subaccounts_are_listed_concurrently_and_refusals_are_reported() {
 async fn named_subaccounts_are_fetched_and_checked() {
     let twilio = fake();
     let spec = spec(false, &[ac(1), ac(4), ac(9)]);
-    let got = discover(&twilio, &spec, 10, &HashSet::new()).await.unwrap();
+    let got = discover(&twilio, &spec, 10, &Known::default())
+        .await
+        .unwrap();
     assert_eq!(selected(&got), vec![pn(10), pn(11)]);
     assert_eq!(
         got.skipped,
@@ -188,7 +192,8 @@ async fn known_numbers_are_shared_not_copied() {
     let twilio = fake();
     let spec = spec(false, &[ac(1)]);
     let known_sid = Sid::from(pn(10));
-    let known: HashSet<Sid> = [known_sid.clone()].into();
+    let held = [known_sid.clone()];
+    let known = Known::new(held.iter());
     let got = discover(&twilio, &spec, 10, &known).await.unwrap();
     let sids: Vec<&Sid> = got
         .selection
@@ -212,7 +217,7 @@ async fn known_numbers_are_shared_not_copied() {
 async fn named_subaccounts_are_listed_unchecked_when_accounts_are_unreadable() {
     let mut twilio = fake();
     twilio.accounts_error = Some(403);
-    let got = discover(&twilio, &spec(false, &[ac(2), ac(7)]), 0, &HashSet::new())
+    let got = discover(&twilio, &spec(false, &[ac(2), ac(7)]), 0, &Known::default())
         .await
         .unwrap();
     assert_eq!(selected(&got), vec![pn(20), pn(21)]);
@@ -224,14 +229,14 @@ async fn named_subaccounts_are_listed_unchecked_when_accounts_are_unreadable() {
 async fn failures_other_than_a_refused_account_fail_the_discovery() {
     let mut twilio = fake();
     twilio.accounts_error = Some(403);
-    let err = discover(&twilio, &spec(true, &[]), 4, &HashSet::new())
+    let err = discover(&twilio, &spec(true, &[]), 4, &Known::default())
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "TwilioAuthenticationFailed");
 
     let mut twilio = fake();
     twilio.numbers.insert(ac(2), Err(503));
-    let err = discover(&twilio, &spec(true, &[]), 4, &HashSet::new())
+    let err = discover(&twilio, &spec(true, &[]), 4, &Known::default())
         .await
         .unwrap_err();
     assert_eq!(err.class(), super::super::ErrorClass::Transient);
@@ -257,7 +262,7 @@ async fn numbers_and_accounts_without_a_sid_are_dropped() {
     twilio
         .numbers
         .insert(ac(1), Ok(vec![number(10, true), nameless]));
-    let got = discover(&twilio, &spec(true, &[]), 4, &HashSet::new())
+    let got = discover(&twilio, &spec(true, &[]), 4, &Known::default())
         .await
         .unwrap();
     assert!(got.skipped.contains(&skipped(ac(8), UNKNOWN_STATUS)));

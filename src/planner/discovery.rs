@@ -64,6 +64,7 @@ pub struct NumberView {
     /// E.164, when reported.
     pub phone_number: Option<Sid>,
     /// Friendly name, when reported.
+    /// Friendly name, when reported and a `friendlyNamePattern` needs it.
     pub friendly_name: Option<String>,
     /// `capabilities.voice == true`.
     pub voice: bool,
@@ -198,7 +199,9 @@ pub struct Selection {
 }
 
 /// Applies the selection rules to the numbers listed per account (`(account SID, numbers)`).
-pub fn select(spec: &NumberDiscovery, listed: &[(String, Vec<NumberView>)]) -> Selection {
+/// Takes the listing, so each selected number's strings move into the selection and each
+/// account's list is let go once read: 50,000 numbers are not held twice.
+pub fn select(spec: &NumberDiscovery, listed: Vec<(String, Vec<NumberView>)>) -> Selection {
     let include: HashSet<&str> = spec.include.iter().map(|n| n.0.as_str()).collect();
     let exclude: HashSet<&str> = spec.exclude.iter().map(|n| n.0.as_str()).collect();
     let prefix = spec.phone_number_prefix.as_deref();
@@ -207,7 +210,7 @@ pub fn select(spec: &NumberDiscovery, listed: &[(String, Vec<NumberView>)]) -> S
         .as_deref()
         .map(|p| p.chars().collect());
     let mut counts = SelectionCounts::default();
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<Sid> = HashSet::new();
     let mut found_includes: HashSet<&str> = HashSet::new();
     // Sized up front: 50,000 entries grown by doubling would take up to twice the room.
     let mut numbers = Vec::with_capacity(listed.iter().map(|(_, views)| views.len()).sum());
@@ -215,16 +218,20 @@ pub fn select(spec: &NumberDiscovery, listed: &[(String, Vec<NumberView>)]) -> S
         // One copy of the account's SID, shared by each of its numbers.
         let account = Sid::from(account.as_str());
         for view in views {
-            if !seen.insert(&*view.sid) {
+            if !seen.insert(view.sid.clone()) {
                 counts.duplicates += 1;
                 continue;
             }
             counts.seen += 1;
             let keys = [Some(&*view.sid), view.phone_number.as_deref()];
-            let named = |set: &HashSet<&str>| keys.iter().flatten().any(|k| set.contains(k));
+            let named = |set: &HashSet<&str>| keys.iter().flatten().any(|k| set.contains(*k));
             let included = named(&include);
             if included {
-                found_includes.extend(keys.iter().flatten().filter(|k| include.contains(*k)));
+                found_includes.extend(
+                    keys.iter()
+                        .flatten()
+                        .filter_map(|k| include.get(*k).copied()),
+                );
             }
             if named(&exclude) {
                 counts.excluded += 1;
@@ -253,8 +260,8 @@ pub fn select(spec: &NumberDiscovery, listed: &[(String, Vec<NumberView>)]) -> S
                 (None, _) => {}
             }
             numbers.push(NumberTarget::Resolved {
-                number_sid: view.sid.clone(),
-                phone_number: view.phone_number.clone(),
+                number_sid: view.sid,
+                phone_number: view.phone_number,
                 subaccount_sid: Some(account.clone()),
             });
         }

@@ -285,7 +285,7 @@ fn select_applies_every_rule() {
     for (case, edit, want, [excluded, not_voice, prefix, name, included]) in table {
         let mut spec = spec();
         edit(&mut spec);
-        let got = select(&spec, &listing());
+        let got = select(&spec, listing());
         assert_eq!(
             sids(&got),
             want.iter().map(|&i| pn(i)).collect::<Vec<_>>(),
@@ -319,7 +319,7 @@ fn select_applies_every_rule() {
 
 #[test]
 fn selected_numbers_carry_their_account_and_number() {
-    let got = select(&spec(), &listing());
+    let got = select(&spec(), listing());
     assert_eq!(
         got.numbers[3],
         NumberTarget::Resolved {
@@ -334,7 +334,7 @@ fn selected_numbers_carry_their_account_and_number() {
 fn includes_no_listed_account_owns_are_reported() {
     let mut spec = spec();
     spec.include = n(&[pn(9), e164(1), "+15005550000".to_string(), pn(3)]);
-    let got = select(&spec, &listing());
+    let got = select(&spec, listing());
     assert_eq!(
         got.include_not_found,
         vec![pn(9), "+15005550000".to_string()]
@@ -342,7 +342,7 @@ fn includes_no_listed_account_owns_are_reported() {
     assert_eq!(got.counts.selected, 5);
     // An excluded include was found: it is not reported as missing.
     spec.exclude = n(&[pn(3)]);
-    let got = select(&spec, &listing());
+    let got = select(&spec, listing());
     assert_eq!(
         got.include_not_found,
         vec![pn(9), "+15005550000".to_string()]
@@ -356,7 +356,7 @@ fn a_number_listed_by_two_accounts_is_selected_once_under_the_first() {
         (ac(1), vec![number(1, "a", true), number(2, "b", true)]),
         (ac(2), vec![number(2, "b", true), number(3, "c", true)]),
     ];
-    let got = select(&spec(), &listed);
+    let got = select(&spec(), listed);
     assert_eq!(sids(&got), vec![pn(1), pn(2), pn(3)]);
     assert_eq!((got.counts.seen, got.counts.duplicates), (3, 1));
     let NumberTarget::Resolved { subaccount_sid, .. } = &got.numbers[1] else {
@@ -368,12 +368,12 @@ fn a_number_listed_by_two_accounts_is_selected_once_under_the_first() {
 #[test]
 fn no_numbers_select_nothing() {
     for listed in [vec![], vec![(ac(1), vec![]), (ac(2), vec![])]] {
-        let got = select(&spec(), &listed);
+        let got = select(&spec(), listed);
         assert_eq!(got, Selection::default());
     }
     let mut spec = spec();
     spec.include = n(&[pn(1)]);
-    assert_eq!(select(&spec, &[]).include_not_found, vec![pn(1)]);
+    assert_eq!(select(&spec, Vec::new()).include_not_found, vec![pn(1)]);
 }
 
 #[test]
@@ -400,7 +400,7 @@ fn fifty_thousand_numbers_over_500_accounts_are_selected_in_linear_time() {
     spec.exclude = (0..1000u32).map(|i| NumberOrSid(pn(i * 10 + 1))).collect();
     spec.include = (0..1000u32).map(|i| NumberOrSid(pn(i * 5))).collect();
     let started = Instant::now();
-    let got = select(&spec, &listed);
+    let got = select(&spec, listed);
     let elapsed = started.elapsed();
     let c = got.counts;
     assert_eq!(c.seen, 50_000);
@@ -513,7 +513,7 @@ fn listing_is_due_each_interval_and_on_a_new_annotation() {
 
 #[test]
 fn the_report_lists_the_first_skipped_accounts_and_counts_the_rest() {
-    let selection = select(&spec(), &listing());
+    let selection = select(&spec(), listing());
     // (skipped accounts, shown, omitted)
     for (total, shown, omitted) in [(0, 0, 0), (3, 3, 0), (20, 20, 0), (500, 20, 480)] {
         let skipped: Vec<Skipped> = (0..total).map(|i| skipped(&ac(i), "closed")).collect();

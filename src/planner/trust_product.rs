@@ -233,11 +233,12 @@ impl TrustProductInputs<'_> {
         self.generation > rejected_at || self.resubmit_requested
     }
 
-    fn next_writes(&self) -> Vec<TrustProductAction> {
+    /// `attached`: the `PN…` SIDs attached now (made once per plan: a set of 50,000).
+    fn next_writes(&self, attached: &BTreeSet<&str>) -> Vec<TrustProductAction> {
         if let Some(profile) = self.attach_profile() {
             return vec![profile];
         }
-        let numbers = self.number_writes();
+        let numbers = self.number_writes(attached);
         if !numbers.is_empty() {
             return numbers;
         }
@@ -260,8 +261,7 @@ impl TrustProductInputs<'_> {
 
     /// Every missing number's attach, else every detach of a number this object attached and
     /// no longer wants (`Delete` only).
-    fn number_writes(&self) -> Vec<TrustProductAction> {
-        let attached: BTreeSet<&str> = self.attachments.iter().map(|a| &*a.number_sid).collect();
+    fn number_writes(&self, attached: &BTreeSet<&str>) -> Vec<TrustProductAction> {
         let attach: Vec<TrustProductAction> = self
             .desired_numbers
             .iter()
@@ -384,7 +384,7 @@ pub fn plan(inputs: &TrustProductInputs<'_>) -> TrustProductPlan {
         expiry.condition(&what, inputs.now),
     ]);
 
-    let actions = inputs.next_writes();
+    let actions = inputs.next_writes(&attached);
     if actions.is_empty()
         && let Some(m) = memo.filter(|m| !m.compliant && m.key == key)
         && editable(status)

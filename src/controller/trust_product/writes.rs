@@ -65,6 +65,7 @@ impl Progress {
         (entity, attachments): (Vec<(String, String)>, Vec<Attachment>),
         listed: Option<&[Dated]>,
     ) -> Self {
+        let wanted: BTreeSet<Sid> = desired.cloned().collect();
         let mut owned: BTreeSet<Sid> = recorded
             .phone_numbers
             .iter()
@@ -101,6 +102,9 @@ impl Progress {
                 Timestamp::now(),
             )
         });
+        // Room for every attachment this reconcile may make, taken once (see the binding's).
+        let mut attachments = attachments;
+        attachments.reserve_exact(wanted.len().saturating_sub(attachments.len()));
         Self {
             product,
             entity,
@@ -116,7 +120,7 @@ impl Progress {
             submitted_now: false,
             last_resubmit: recorded.last_resubmit.clone(),
             refused: recorded_refusals(recorded),
-            wanted: desired.cloned().collect(),
+            wanted,
             attempted: BTreeSet::new(),
         }
     }
