@@ -11,9 +11,11 @@
 //!   keeping its own free memory.
 //!
 //! A fixed threshold of 128 KiB gives each large list its own mapping, returned whole when
-//! freed, and two arenas serve the two-core pod. Measured at 50,000 numbers
-//! (docs/benchmarks.md, item 11): peak RSS about 20 MiB lower, at no cost in time. An operator
-//! who sets `MALLOC_MMAP_THRESHOLD_` or `MALLOC_ARENA_MAX` keeps their value.
+//! freed, and one arena serves every thread: the reconciles run on the runtime's few worker
+//! threads and mostly wait on Twilio, so they seldom contend for it. Measured at 50,000
+//! numbers (docs/benchmarks.md, item 11): peak RSS 89.5 MiB with the defaults, 69.5 with the
+//! threshold and two arenas, 58.3 with one, and no slower. An operator who sets
+//! `MALLOC_MMAP_THRESHOLD_` or `MALLOC_ARENA_MAX` keeps their value.
 
 /// Applies the settings (glibc only; elsewhere nothing).
 pub fn tune() {
@@ -27,6 +29,6 @@ pub fn tune() {
             }
         };
         set("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 128 * 1024);
-        set("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 2);
+        set("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 1);
     }
 }

@@ -144,10 +144,7 @@ fn recorded_assignments(
 fn relevant_numbers(targets: &[NumberTarget], recorded: &BusinessProfileBindingStatus) -> Vec<Sid> {
     let mut sids: BTreeSet<Sid> = targets
         .iter()
-        .filter_map(|t| match t {
-            NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
-            NumberTarget::Unresolvable { .. } => None,
-        })
+        .filter_map(|t| t.number_sid().cloned())
         .collect();
     sids.extend(recorded.phone_numbers.iter().filter_map(|n| n.sid.clone()));
     sids.extend(
@@ -506,7 +503,7 @@ fn ownership(
     ));
     let wanted: BTreeSet<&str> = targets
         .iter()
-        .filter_map(NumberTarget::number_sid)
+        .filter_map(|t| t.number_sid().map(|sid| &**sid))
         .collect();
     let ours_by_number: BTreeMap<&str, &Sid> = assignments
         .iter()

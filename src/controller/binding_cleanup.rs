@@ -116,7 +116,7 @@ async fn scope(
                 wanted
                     .targets
                     .iter()
-                    .filter_map(|t| t.number_sid().map(Sid::from)),
+                    .filter_map(|t| t.number_sid().cloned()),
             ),
             Err(e) => {
                 let note = format!(

@@ -155,10 +155,7 @@ fn append(targets: &mut Vec<NumberTarget>, mut more: Vec<NumberTarget>) {
 }
 
 fn resolved_sid(target: &NumberTarget) -> Option<Sid> {
-    match target {
-        NumberTarget::Resolved { number_sid, .. } => Some(number_sid.clone()),
-        NumberTarget::Unresolvable { .. } => None,
-    }
+    target.number_sid().cloned()
 }
 
 /// The numbers discovery selected last time, as the status recorded them: every wanted number
@@ -235,15 +232,12 @@ async fn resolve_numbers(
         .iter()
         .filter_map(|n| Some((n.sid.as_deref()?, n)))
         .collect();
-    let by_number: BTreeMap<(&str, &str), &PhoneNumberAssignmentStatus> = recorded
+    let by_number: BTreeMap<(&str, &str), (&Sid, &PhoneNumberAssignmentStatus)> = recorded
         .phone_numbers
         .iter()
         .filter_map(|n| {
-            n.sid.as_ref()?;
-            Some((
-                (n.phone_number.as_deref()?, n.subaccount_sid.as_deref()?),
-                n,
-            ))
+            let key = (n.phone_number.as_deref()?, n.subaccount_sid.as_deref()?);
+            Some((key, (n.sid.as_ref()?, n)))
         })
         .collect();
     let mut targets: Vec<Option<NumberTarget>> = Vec::with_capacity(wanted.len());
@@ -252,7 +246,10 @@ async fn resolve_numbers(
         if let Some(sid) = &entry.sid {
             let known = by_sid.get(sid.as_str());
             targets.push(Some(NumberTarget::Resolved {
-                number_sid: sid.as_str().into(),
+                // The recorded copy when there is one: one copy of each SID.
+                number_sid: known
+                    .and_then(|n| n.sid.clone())
+                    .unwrap_or_else(|| sid.as_str().into()),
                 phone_number: known.and_then(|n| n.phone_number.clone()),
                 subaccount_sid: known.and_then(|n| n.subaccount_sid.clone()),
             }));
@@ -261,9 +258,9 @@ async fn resolve_numbers(
         let (Some(number), Some(account)) = (&entry.phone_number, &entry.subaccount_sid) else {
             continue;
         };
-        if let Some(known) = by_number.get(&(number.as_str(), account.as_str())) {
+        if let Some((sid, known)) = by_number.get(&(number.as_str(), account.as_str())) {
             targets.push(Some(NumberTarget::Resolved {
-                number_sid: known.sid.clone().unwrap_or_default(),
+                number_sid: Sid::clone(sid),
                 phone_number: known.phone_number.clone(),
                 subaccount_sid: known.subaccount_sid.clone(),
             }));

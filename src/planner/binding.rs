@@ -48,7 +48,7 @@ pub enum NumberTarget {
 
 impl NumberTarget {
     /// The `PN…` SID, once resolved.
-    pub fn number_sid(&self) -> Option<&str> {
+    pub fn number_sid(&self) -> Option<&Sid> {
         match self {
             NumberTarget::Resolved { number_sid, .. } => Some(number_sid),
             NumberTarget::Unresolvable { .. } => None,
