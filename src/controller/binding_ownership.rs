@@ -27,7 +27,7 @@ fn recorded_on(ctx: &Context, binding: &BusinessProfileBinding, profile: &str) -
     let status = ctx
         .books
         .bindings
-        .recall(binding.meta().uid.as_deref(), binding.status.as_ref());
+        .recall_ref(binding.meta().uid.as_deref(), binding.status.as_ref());
     if status
         .business_profile
         .as_ref()

@@ -116,6 +116,42 @@ fn the_full_status_is_recalled_only_while_the_api_holds_its_abridged_copy() {
     assert_eq!(*books.bindings.recall(Some("uid-1"), Some(&stored)), stored);
 }
 
+/// A status stored whole is read as it is: no look-up, no copy. A kept record for the same
+/// object is not consulted (its hash could only match an identical status).
+#[test]
+fn a_status_stored_whole_is_recalled_without_a_copy() {
+    use NumberState::*;
+    let book: Book<BusinessProfileBindingStatus> = Book::default();
+    let mut small = binding_with(&[(Assigned, 3)]);
+    let stored = small.abridged();
+    assert!(!stored.is_abridged());
+    book.keep(
+        Some("uid-1"),
+        0,
+        Arc::new(binding_with(&[(Assigned, 2000)])),
+    );
+    match book.recall_ref(Some("uid-1"), Some(&stored)) {
+        Recalled::Stored(s) => assert!(std::ptr::eq(s, &stored)),
+        _ => panic!("the stored status itself"),
+    }
+    assert!(matches!(
+        book.recall_ref(Some("uid-1"), None),
+        Recalled::Empty(_)
+    ));
+    // An abridged one is still looked up.
+    let mut large = binding_with(&[(Assigned, 2000)]);
+    let abridged = large.abridged();
+    book.keep(
+        Some("uid-2"),
+        stored_hash(&abridged),
+        Arc::new(large.clone()),
+    );
+    match book.recall_ref(Some("uid-2"), Some(&abridged)) {
+        Recalled::Kept(full) => assert_eq!(*full, large),
+        _ => panic!("the kept full record"),
+    }
+}
+
 #[test]
 fn another_objects_view_is_the_full_record_only_for_the_copy_it_was_written_as() {
     use NumberState::*;

@@ -37,7 +37,7 @@ pub(super) fn binding_covered(
         let status = ctx
             .books
             .products
-            .recall(product.metadata.uid.as_deref(), Some(stored));
+            .recall_ref(product.metadata.uid.as_deref(), Some(stored));
         if status.twilio_status.as_deref() != Some(ts::TWILIO_APPROVED) {
             continue;
         }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::book::{Book, Booked, stored_hash};
+use super::book::{Book, Booked, Recalled, stored_hash};
 use super::events::EventNote;
 use super::{Context, ErrorClass, ReconcileError};
 use crate::api::{find_condition, set_condition};
@@ -226,13 +226,19 @@ where
     /// status is `stored`; each write is kept in the context's books.
     pub fn new(api: &'a Api<K>, obj: &'a K, stored: Option<&S>, ctx: &'a Context) -> Self {
         let book = S::book(&ctx.books);
+        let stored_copy = Arc::new(stored.cloned().unwrap_or_default());
+        // The stored status is the full one unless it is abridged: then one copy serves both.
+        let written = match book.recall_ref(obj.meta().uid.as_deref(), stored) {
+            Recalled::Kept(full) => full,
+            Recalled::Stored(_) | Recalled::Empty(_) => stored_copy.clone(),
+        };
         Self {
             api,
             obj,
             book,
             resource_version: obj.meta().resource_version.clone(),
-            stored: Arc::new(stored.cloned().unwrap_or_default()),
-            written: book.recall(obj.meta().uid.as_deref(), stored),
+            stored: stored_copy,
+            written,
         }
     }
 
@@ -242,7 +248,13 @@ where
         // Kept before the write, so the watch event of the write never finds the book older
         // than itself; a write that fails puts back what the API still holds.
         let uid = self.obj.meta().uid.as_deref();
-        let full = Arc::new(new);
+        // A status stored whole is its own full record: one copy, not two, for each of
+        // 1,000 small objects.
+        let full = if stored.is_abridged() {
+            Arc::new(new)
+        } else {
+            stored.clone()
+        };
         self.book.keep(uid, stored_hash(&*stored), full.clone());
         let rv = self.resource_version.as_deref();
         match patch_status(self.api, self.obj, rv, &*self.stored, &*stored).await {

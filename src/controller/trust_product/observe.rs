@@ -79,7 +79,7 @@ pub(super) async fn source(
     let status = ctx
         .books
         .bindings
-        .recall(binding.metadata.uid.as_deref(), binding.status.as_ref());
+        .recall_ref(binding.metadata.uid.as_deref(), binding.status.as_ref());
     if status.is_abridged() {
         return Err(ReconcileError::Recalling {
             reason: "WaitingForBinding",
@@ -288,7 +288,7 @@ pub(super) fn check_numbers_unclaimed(
         let status = ctx
             .books
             .products
-            .recall(other.metadata.uid.as_deref(), Some(stored));
+            .recall_ref(other.metadata.uid.as_deref(), Some(stored));
         if let Some(n) = status
             .phone_numbers
             .iter()
