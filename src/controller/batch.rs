@@ -28,6 +28,25 @@ pub fn next<A: Ord + Clone>(planned: &[A], attempted: &std::collections::BTreeSe
         .collect()
 }
 
+/// How many writes a plan must list for [`next`] to find a whole batch: one batch beyond those
+/// `attempted` (the planners' `actions_max`). Listing every write of 50,000 numbers at each
+/// batch cost a list of 50,000 for a batch of 500.
+pub fn planned_max<A>(attempted: &std::collections::BTreeSet<A>) -> usize {
+    BATCH_SIZE + attempted.len()
+}
+
+/// Records `action` among those `attempted` unless it succeeded: a write that succeeded is
+/// never planned again, so keeping it would only be one more copy of every number.
+pub fn note_tried<A: Ord + Clone, T>(
+    attempted: &mut std::collections::BTreeSet<A>,
+    action: &A,
+    outcome: &Outcome<T>,
+) {
+    if !matches!(outcome, Outcome::Done(_)) {
+        attempted.insert(action.clone());
+    }
+}
+
 /// What became of one write of a batch.
 #[derive(Debug)]
 pub enum Outcome<T> {
@@ -141,6 +160,29 @@ mod tests {
         assert_eq!(batch[..3], [1, 3, 4]);
         let all: std::collections::BTreeSet<usize> = planned.iter().copied().collect();
         assert!(next(&planned, &all).is_empty());
+    }
+
+    /// Only writes that did not succeed are kept as tried, and a plan cut at `planned_max`
+    /// still holds a whole batch beyond them.
+    #[test]
+    fn only_unfinished_writes_are_kept_and_a_cut_plan_still_fills_a_batch() {
+        let mut tried = std::collections::BTreeSet::new();
+        note_tried(&mut tried, &0usize, &Outcome::Done(()));
+        note_tried(
+            &mut tried,
+            &1,
+            &Outcome::<()>::Refused(TwilioError::InvalidArgument("refused".into())),
+        );
+        note_tried(
+            &mut tried,
+            &2,
+            &Outcome::<()>::Retry(TwilioError::InvalidArgument("refused".into())),
+        );
+        assert_eq!(tried, [1, 2].into());
+        let planned: Vec<usize> = (1..1 + planned_max(&tried)).collect();
+        let batch = next(&planned, &tried);
+        assert_eq!(batch.len(), BATCH_SIZE);
+        assert_eq!(batch[0], 3);
     }
 
     #[test]

@@ -241,9 +241,7 @@ impl Progress {
     fn absorb(&mut self, outcomes: Vec<(BindingAction, Outcome<Sid>)>) -> BatchReport {
         let mut report = BatchReport::default();
         for (action, outcome) in outcomes {
-            if !matches!(outcome, Outcome::Done(_)) {
-                self.attempted.insert(action.clone());
-            }
+            batch::note_tried(&mut self.attempted, &action, &outcome);
             match (action, outcome) {
                 (BindingAction::Assign { number_sid }, Outcome::Done(ra)) => {
                     self.in_flight.retain(|p| *p != number_sid);
@@ -592,7 +590,7 @@ async fn sync(
             failures: &progress.failures,
             failing_since,
             poll: &ctx.config.poll,
-            actions_max: batch::BATCH_SIZE + progress.attempted.len(),
+            actions_max: batch::planned_max(&progress.attempted),
         });
         let batch = match failed {
             Some(_) => Vec::new(),

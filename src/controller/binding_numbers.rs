@@ -116,13 +116,8 @@ pub(super) async fn wanted(
         was.difference(&now_sids).count(),
     );
     drop(before);
-    let selected = if explicit.is_empty() {
-        selected
-    } else {
-        let mut selected = selected;
-        selected.retain(|t| resolved_sid(t).is_none_or(|sid| !explicit.contains(&sid)));
-        selected
-    };
+    let mut selected = selected;
+    selected.retain(|t| t.number_sid().is_none_or(|sid| !explicit.contains(sid)));
     append(&mut targets, selected);
     if targets.len() > MAX_NUMBERS {
         return Err(ReconcileError::terminal(

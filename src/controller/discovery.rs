@@ -199,14 +199,13 @@ fn number_views(
     known: &Known<'_>,
     names: bool,
 ) -> Vec<NumberView> {
-    let shared = |text: &str| known.shared(text);
     numbers
         .iter()
         .filter_map(|n| {
             let sid = n.sid.as_deref().filter(|s| !s.is_empty())?;
             Some(NumberView {
-                sid: shared(sid),
-                phone_number: n.phone_number.as_deref().map(shared),
+                sid: known.shared(sid),
+                phone_number: n.phone_number.as_deref().map(|p| known.shared(p)),
                 friendly_name: n.friendly_name.clone().filter(|_| names),
                 voice: n.is_voice_capable(),
             })

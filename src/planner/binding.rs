@@ -95,8 +95,8 @@ pub struct BindingInputs<'a> {
     /// Polling intervals.
     pub poll: &'a PollSchedule,
     /// How many writes the plan lists at most: the controller runs one batch of those it has
-    /// not tried yet, so it passes the batch size plus the writes already tried. Listing every
-    /// write of 50,000 numbers at each batch cost a list of 50,000 for a batch of 500.
+    /// not tried yet, so it passes the batch size plus the writes already tried
+    /// (`controller::batch::planned_max`).
     pub actions_max: usize,
 }
 

@@ -294,7 +294,7 @@ fn inputs<'a>(
         resubmit_annotation: observed.annotation.as_deref(),
         submitted_at: progress.submitted_at.as_ref().map(|t| t.0),
         poll: &ctx.config.poll,
-        actions_max: batch::BATCH_SIZE + progress.attempted.len(),
+        actions_max: batch::planned_max(&progress.attempted),
     }
 }
 

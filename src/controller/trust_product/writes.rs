@@ -149,9 +149,7 @@ impl Progress {
     ) -> BatchReport {
         let mut report = BatchReport::default();
         for (action, outcome) in outcomes {
-            if !matches!(outcome, Outcome::Done(_)) {
-                self.attempted.insert(action.clone());
-            }
+            batch::note_tried(&mut self.attempted, &action, &outcome);
             match (action, outcome) {
                 (TrustProductAction::AttachNumber { number_sid }, Outcome::Done(ra)) => {
                     self.in_flight.retain(|p| *p != number_sid);
