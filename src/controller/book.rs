@@ -16,8 +16,10 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kube::Resource;
+use kube::runtime::reflector::Store;
 use serde::Serialize;
 
+use super::Context;
 use super::status::Conditioned;
 use crate::api::{
     BusinessProfileBinding, BusinessProfileBindingStatus, FULL_NUMBER_LIST_MAX, NumberState,
@@ -248,17 +250,31 @@ pub fn stored_hash<S: Serialize>(status: &S) -> u64 {
 }
 
 struct Entry<S> {
+    /// The full status kept for the abridged copy the API stores; `None` while the API stores
+    /// the status whole (then it is its own full record, and the informer cache holds it).
+    full: Option<Kept<S>>,
+    /// This process's unbroken run of status writes the informer cache has not caught up
+    /// with yet, if any.
+    lineage: Option<Lineage<S>>,
+}
+
+impl<S> Entry<S> {
+    fn is_empty(&self) -> bool {
+        self.full.is_none() && self.lineage.is_none()
+    }
+}
+
+struct Kept<S> {
     /// [`stored_hash`] of the abridged copy written with it.
     stored: u64,
     full: Arc<S>,
-    /// This process's unbroken run of status writes, if any.
-    lineage: Option<Lineage<S>>,
 }
 
 /// A run of status writes this process made one after the other, each carrying the
 /// resourceVersion of the one before as its precondition: nobody else changed the object in
 /// between, so an informer copy at any of these versions differs from the latest only by the
-/// status this process wrote.
+/// status this process wrote. Kept only until the informer cache shows the last version: from
+/// then on no reconcile can start from an earlier copy, and the cache holds the status itself.
 struct Lineage<S> {
     /// resourceVersions, oldest first: the copy the run started from, then each write's.
     versions: VecDeque<String>,
@@ -340,39 +356,67 @@ impl<S: Abridge> Book<S> {
             return Recalled::Stored(stored);
         };
         let book = self.lock();
-        match book.get(uid) {
-            Some(e) if e.stored == stored_hash(stored) => Recalled::Kept(e.full.clone()),
+        match book.get(uid).and_then(|e| e.full.as_ref()) {
+            Some(kept) if kept.stored == stored_hash(stored) => Recalled::Kept(kept.full.clone()),
             _ => Recalled::Stored(stored),
         }
     }
 
-    /// Keeps `full`, written to the API as the status hashing to `stored`.
-    pub fn keep(&self, uid: Option<&str>, stored: u64, full: Arc<S>) {
-        if let Some(uid) = uid {
-            let mut book = self.lock();
-            match book.get_mut(uid) {
-                // The lineage stays: it follows the API's versions, not what the book keeps.
-                Some(e) => (e.stored, e.full) = (stored, full),
-                None => {
-                    let entry = Entry {
-                        stored,
-                        full,
-                        lineage: None,
-                    };
-                    book.insert(uid.to_string(), entry);
-                }
+    /// Keeps `full` as the full record of `stored`, the copy written to the API, when that copy
+    /// is abridged; when it is whole, drops any full record kept before (the stored copy is
+    /// its own, and a second copy of each of 1,000 small statuses is what the book must not
+    /// hold).
+    pub fn keep(&self, uid: Option<&str>, stored: &S, full: &Arc<S>) {
+        let Some(uid) = uid else { return };
+        let mut book = self.lock();
+        if stored.is_abridged() {
+            let kept = Kept {
+                stored: stored_hash(stored),
+                full: full.clone(),
+            };
+            // The lineage stays: it follows the API's versions, not what the book keeps.
+            book.entry(uid.to_string())
+                .or_insert_with(|| Entry {
+                    full: None,
+                    lineage: None,
+                })
+                .full = Some(kept);
+        } else if let Some(entry) = book.get_mut(uid) {
+            entry.full = None;
+            if entry.is_empty() {
+                book.remove(uid);
             }
         }
     }
 
     /// Records that a status write based on the copy at `base` succeeded, storing `stored` at
     /// `written`: the lineage goes on when `base` is its last version, else starts at `base`.
-    pub fn confirm(&self, uid: Option<&str>, base: &str, written: String, stored: Arc<S>) {
+    /// `cached` is the version the informer cache holds now, read under the book's lock so
+    /// that [`Book::cached`] cannot run between: when it already is `written`, there is no
+    /// lineage to keep.
+    pub fn confirm(
+        &self,
+        uid: Option<&str>,
+        base: &str,
+        written: String,
+        stored: Arc<S>,
+        cached: impl FnOnce() -> Option<String>,
+    ) {
         let Some(uid) = uid else { return };
         let mut book = self.lock();
-        let Some(entry) = book.get_mut(uid) else {
+        if cached().as_deref() == Some(written.as_str()) {
+            if let Some(entry) = book.get_mut(uid) {
+                entry.lineage = None;
+                if entry.is_empty() {
+                    book.remove(uid);
+                }
+            }
             return;
-        };
+        }
+        let entry = book.entry(uid.to_string()).or_insert_with(|| Entry {
+            full: None,
+            lineage: None,
+        });
         match &mut entry.lineage {
             Some(run) if run.versions.back().map(String::as_str) == Some(base) => {
                 run.versions.push_back(written);
@@ -384,6 +428,25 @@ impl<S: Abridge> Book<S> {
             lineage => {
                 let versions = VecDeque::from([base.to_string(), written]);
                 *lineage = Some(Lineage { versions, stored });
+            }
+        }
+    }
+
+    /// Records that the informer cache now holds object `uid` at `resource_version`: once that
+    /// is the last version of its lineage, the lineage has served its purpose.
+    pub fn cached(&self, uid: Option<&str>, resource_version: Option<&str>) {
+        let (Some(uid), Some(resource_version)) = (uid, resource_version) else {
+            return;
+        };
+        let mut book = self.lock();
+        let Some(entry) = book.get_mut(uid) else {
+            return;
+        };
+        let last = entry.lineage.as_ref().and_then(|l| l.versions.back());
+        if last.map(String::as_str) == Some(resource_version) {
+            entry.lineage = None;
+            if entry.is_empty() {
+                book.remove(uid);
             }
         }
     }
@@ -412,6 +475,12 @@ impl<S: Abridge> Book<S> {
     fn forget(&self, uid: &str) {
         self.lock().remove(uid);
     }
+
+    /// Objects the book holds anything for.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
 }
 
 /// The books of both kinds.
@@ -422,6 +491,21 @@ pub struct Books {
 }
 
 impl Books {
+    /// Records what the informer cache of a kind now holds (called once the cache has applied
+    /// `event`): a copy at the last version of its lineage ends the lineage, and a deleted
+    /// object is forgotten.
+    pub fn cached<K: BookedObject>(&self, event: &kube::runtime::watcher::Event<K>) {
+        use kube::runtime::watcher::Event;
+        match event {
+            Event::Apply(obj) => {
+                let meta = obj.meta();
+                K::Status::book(self).cached(meta.uid.as_deref(), meta.resource_version.as_deref())
+            }
+            Event::Delete(obj) => self.forget(obj.meta().uid.as_deref()),
+            Event::Init | Event::InitApply(_) | Event::InitDone => {}
+        }
+    }
+
     /// Forgets object `uid` (it is gone).
     pub fn forget(&self, uid: Option<&str>) {
         if let Some(uid) = uid {
@@ -449,11 +533,13 @@ impl Booked for ShakenStirTrustProductStatus {
 }
 
 /// A custom resource whose status is kept in the books.
-pub trait BookedObject: Resource + Clone {
+pub trait BookedObject: Resource<DynamicType = ()> + Clone + 'static {
     /// Its status.
     type Status: Booked;
     /// `.status`.
     fn status_mut(&mut self) -> &mut Option<Self::Status>;
+    /// The informer cache of its kind, once it runs.
+    fn cache(ctx: &Context) -> Option<&Store<Self>>;
 }
 
 impl BookedObject for BusinessProfileBinding {
@@ -461,12 +547,18 @@ impl BookedObject for BusinessProfileBinding {
     fn status_mut(&mut self) -> &mut Option<Self::Status> {
         &mut self.status
     }
+    fn cache(ctx: &Context) -> Option<&Store<Self>> {
+        ctx.bindings.get()
+    }
 }
 
 impl BookedObject for ShakenStirTrustProduct {
     type Status = ShakenStirTrustProductStatus;
     fn status_mut(&mut self) -> &mut Option<Self::Status> {
         &mut self.status
+    }
+    fn cache(ctx: &Context) -> Option<&Store<Self>> {
+        ctx.products.get()
     }
 }
 

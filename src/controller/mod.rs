@@ -449,7 +449,7 @@ fn secret_source(
         named,
         known,
     );
-    let (reader, handles, watch) = shared_watch(events, trim_secret_meta)?;
+    let (reader, handles, watch) = shared_watch(events, trim_secret_meta, |_| {})?;
     // Only a watch keeps the versions current enough to skip reading a Secret: a periodic check
     // would let a reconcile use a Secret deleted or rotated since, for up to a recheck. In `get`
     // mode each reconcile reads its Secret by name (one GET; the client is reused while the
@@ -458,6 +458,14 @@ fn secret_source(
         ctx.credentials.watch_versions(reader);
     }
     Some((handles, watch))
+}
+
+/// Tells the books what an informer cache of kind `K` holds now.
+fn book_follows<K: book::BookedObject>(
+    ctx: &Arc<Context>,
+) -> impl Fn(&watcher::Event<K>) + Send + 'static {
+    let ctx = ctx.clone();
+    move |event| ctx.books.cached(event)
 }
 
 /// Resolves once both informer caches hold their initial list, then calls `on_synced`
@@ -495,6 +503,7 @@ pub async fn run_with(
         shared_watch(
             watcher(bindings, watcher::Config::default()).default_backoff(),
             trim_for_cache,
+            book_follows(&ctx),
         )
     else {
         tracing::error!("the binding cache cannot be shared; controllers not started");
@@ -505,6 +514,7 @@ pub async fn run_with(
         shared_watch(
             watcher(products, watcher::Config::default()).default_backoff(),
             trim_for_cache,
+            book_follows(&ctx),
         )
     else {
         tracing::error!("the product cache cannot be shared; controllers not started");

@@ -7,12 +7,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::book::{Book, Booked, Recalled, stored_hash};
+use super::book::{Book, Booked, BookedObject, Recalled};
 use super::events::EventNote;
 use super::{Context, ErrorClass, ReconcileError};
 use crate::api::{find_condition, set_condition};
@@ -203,10 +204,12 @@ impl Conditioned for crate::api::ShakenStirTrustProductStatus {
 /// version the reconcile planned from (then the write fails with [`ReconcileError::Superseded`]
 /// and the next reconcile plans from the newer copy). The API gets the abridged copy
 /// ([`Abridge`]); the full status is kept in the operator's [`Book`].
-pub struct StatusWriter<'a, K, S> {
+pub struct StatusWriter<'a, K: BookedObject, S> {
     api: &'a Api<K>,
     obj: &'a K,
     book: &'a Book<S>,
+    /// The informer cache of `K`: the book keeps a run of writes only while it lags.
+    cache: Option<&'a Store<K>>,
     /// The resourceVersion the next write is based on: the planned copy's, then each write's.
     resource_version: Option<String>,
     /// The status as the API holds it.
@@ -219,7 +222,7 @@ pub struct StatusWriter<'a, K, S> {
 
 impl<'a, K, S> StatusWriter<'a, K, S>
 where
-    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+    K: BookedObject<Status = S> + DeserializeOwned + Serialize + Debug,
     S: Booked,
 {
     /// A writer for `obj` (as [`super::book::Books::caught_up`] returned it), whose stored
@@ -236,6 +239,7 @@ where
             api,
             obj,
             book,
+            cache: K::cache(ctx),
             resource_version: obj.meta().resource_version.clone(),
             stored: stored_copy,
             written,
@@ -255,26 +259,37 @@ where
         } else {
             stored.clone()
         };
-        self.book.keep(uid, stored_hash(&*stored), full.clone());
+        self.book.keep(uid, &stored, &full);
         let rv = self.resource_version.as_deref();
         match patch_status(self.api, self.obj, rv, &*self.stored, &*stored).await {
             Ok(Some(written)) => {
                 let written_rv = written.meta().resource_version.clone();
                 if let (Some(base), Some(now)) = (rv, written_rv.clone()) {
-                    self.book.confirm(uid, base, now, stored.clone());
+                    let cached = || self.cached_version();
+                    self.book.confirm(uid, base, now, stored.clone(), cached);
                 }
                 self.resource_version = written_rv;
             }
             Ok(None) => {}
             Err(e) => {
-                self.book
-                    .keep(uid, stored_hash(&*self.stored), self.written.clone());
+                self.book.keep(uid, &self.stored, &self.written);
                 return Err(superseded_or(e));
             }
         }
         self.stored = stored;
         self.written = full;
         Ok(())
+    }
+}
+
+impl<K, S> StatusWriter<'_, K, S>
+where
+    K: BookedObject<Status = S>,
+{
+    /// The resourceVersion of the informer cache's copy of the object.
+    fn cached_version(&self) -> Option<String> {
+        let cached = self.cache?.get(&ObjectRef::from_obj(self.obj))?;
+        cached.meta().resource_version.clone()
     }
 }
 
@@ -296,7 +311,7 @@ pub async fn report_error<K, S>(
     err: ReconcileError,
 ) -> Result<kube::runtime::controller::Action, ReconcileError>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
+    K: BookedObject<Status = S> + DeserializeOwned + Serialize + Debug,
     S: Booked,
 {
     if let ReconcileError::Superseded = err {

@@ -47,11 +47,13 @@ pub(super) fn trigger_hash<K: Resource>(obj: &K) -> Option<u64> {
 const SHARED_BUFFER: usize = 256;
 
 /// One watch (`events`), its objects trimmed by `trim`, feeding one cache shared by two
-/// subscribers, each of which sees an object only once the cache holds it. The future drives
-/// the watch; it ends only if the watch does. `None` if the cache cannot be subscribed to.
+/// subscribers, each of which sees an object only once the cache holds it; `cached` sees each
+/// event once the cache has applied it. The future drives the watch; it ends only if the watch
+/// does. `None` if the cache cannot be subscribed to.
 pub(super) fn shared_watch<K>(
     events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     trim: fn(&mut K),
+    cached: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> Option<(
     Store<K>,
     [ReflectHandle<K>; 2],
@@ -71,7 +73,12 @@ where
     let watch = events
         .modify(trim)
         .reflect_shared(writer)
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |event| {
+            if let Ok(event) = &event {
+                cached(event);
+            }
+            futures::future::ready(())
+        });
     Some((reader, subscribers, watch))
 }
 
