@@ -337,7 +337,8 @@ impl Transport {
         classify(call.operation, idempotent, result)
     }
 
-    /// GETs every page of a list, following next links on the configured origin.
+    /// GETs every page of a list, following next links on the configured origin, and keeps
+    /// the items `keep` accepts (each page is decoded item by item).
     pub async fn list<T: DeserializeOwned>(
         &self,
         operation: &'static str,
@@ -345,6 +346,7 @@ impl Transport {
         path: &str,
         filters: Vec<(&'static str, String)>,
         key: &'static str,
+        keep: &(dyn Fn(&T) -> bool + Send + Sync),
     ) -> Result<Vec<T>, TwilioError> {
         let mut query = filters;
         query.push(("PageSize", self.config.page_size.to_string()));
@@ -361,8 +363,8 @@ impl Transport {
                     form: None,
                 })
                 .await?;
-            let mut page: super::page::Page<T> =
-                super::page::decode(&body, key).map_err(|e| TwilioError::Decode {
+            let mut page: super::page::Page<T> = super::page::decode_where(&body, key, keep)
+                .map_err(|e| TwilioError::Decode {
                     operation,
                     status: status.as_u16(),
                     detail: format!("list key {key:?}: {e}"),

@@ -6,9 +6,8 @@
 //! ten pages at once during discovery.
 
 use std::fmt;
-use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 /// A decoded page.
@@ -20,21 +19,54 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// Decodes `body` as a page whose items are under `key`; a page without that key is an error.
-pub fn decode<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<Page<T>, serde_json::Error> {
+/// Decodes `body` as a page whose items are under `key` (a page without that key is an error),
+/// keeping only the items `keep` accepts, each dropped as soon as it is decoded: a page of
+/// 1,000 products of which the caller wants two never becomes a list of 1,000.
+pub fn decode_where<T: DeserializeOwned>(
+    body: &[u8],
+    key: &str,
+    keep: &dyn Fn(&T) -> bool,
+) -> Result<Page<T>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let page = PageSeed::<T> {
-        key,
-        item: PhantomData,
-    }
-    .deserialize(&mut de)?;
+    let page = PageSeed { key, keep }.deserialize(&mut de)?;
     de.end()?;
     Ok(page)
 }
 
 struct PageSeed<'k, T> {
     key: &'k str,
-    item: PhantomData<T>,
+    keep: &'k dyn Fn(&T) -> bool,
+}
+
+/// The list under the key, decoded item by item.
+struct KeptItems<'k, T> {
+    keep: &'k dyn Fn(&T) -> bool,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for KeptItems<'_, T> {
+    type Value = Vec<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for KeptItems<'_, T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element::<T>()? {
+            if (self.keep)(&item) {
+                items.push(item);
+            }
+        }
+        Ok(items)
+    }
 }
 
 #[derive(Deserialize)]
@@ -63,7 +95,7 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for PageSeed<'_, T> {
         let mut next = None;
         while let Some(field) = map.next_key::<String>()? {
             if field == self.key {
-                items = Some(map.next_value::<Vec<T>>()?);
+                items = Some(map.next_value_seed(KeptItems { keep: self.keep })?);
             } else if field == "meta" {
                 next = next.or(map
                     .next_value::<Option<Meta>>()?
@@ -83,6 +115,10 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for PageSeed<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode<T: DeserializeOwned>(body: &[u8], key: &str) -> Result<Page<T>, serde_json::Error> {
+        decode_where(body, key, &|_| true)
+    }
 
     #[derive(Debug, Deserialize, PartialEq)]
     struct Item {
@@ -115,5 +151,21 @@ mod tests {
         assert!(decode::<Item>(br#"{"results": null}"#, "results").is_err());
         assert!(decode::<Item>(b"<html>", "results").is_err());
         assert!(decode::<Item>(br#"{"results": []} trailing"#, "results").is_err());
+    }
+
+    #[test]
+    fn only_the_items_asked_for_are_kept_and_the_page_is_still_checked() {
+        let body = br#"{"results": [{"sid": "A"}, {"sid": "B"}, {"sid": "C"}],
+            "meta": {"next_page_url": "/v1/x?Page=1"}}"#;
+        let keep = |i: &Item| i.sid != "B";
+        let page: Page<Item> = decode_where(body, "results", &keep).unwrap();
+        assert_eq!(
+            page.items,
+            [Item { sid: "A".into() }, Item { sid: "C".into() }]
+        );
+        assert_eq!(page.next.as_deref(), Some("/v1/x?Page=1"));
+        let none = |_: &Item| false;
+        assert!(decode_where(br#"{"results": [{"sid": 1}]}"#, "results", &none).is_err());
+        assert!(decode_where(br#"{"meta": {}}"#, "results", &none).is_err());
     }
 }

@@ -62,6 +62,18 @@ pub trait TrustHub: Send + Sync {
     // --- TrustProducts ---
     async fn create_trust_product(&self, request: &CreateTrustProduct) -> Result<TrustProduct>;
     async fn list_trust_products(&self, filter: &BundleFilter) -> Result<Vec<TrustProduct>>;
+    /// [`TrustHub::list_trust_products`], keeping only the products `keep` accepts, each
+    /// dropped as soon as it is decoded: an account may hold thousands of SHAKEN/STIR products,
+    /// of which a caller looks for the few it does not know.
+    async fn list_trust_products_where(
+        &self,
+        filter: &BundleFilter,
+        keep: &(dyn for<'p> Fn(&'p TrustProduct) -> bool + Send + Sync),
+    ) -> Result<Vec<TrustProduct>> {
+        let mut products = self.list_trust_products(filter).await?;
+        products.retain(|p| keep(p));
+        Ok(products)
+    }
     async fn fetch_trust_product(&self, sid: &str) -> Result<TrustProduct>;
     async fn update_trust_product(
         &self,
@@ -279,7 +291,24 @@ impl TwilioClient {
         filters: Vec<(&'static str, String)>,
         key: &'static str,
     ) -> Result<Vec<T>> {
-        let items: Vec<T> = self.transport.list(op, api, path, filters, key).await?;
+        self.list_where(op, api, path, filters, key, &|_| true)
+            .await
+    }
+
+    /// [`TwilioClient::list`], keeping the items `keep` accepts.
+    async fn list_where<T: DeserializeOwned + Identified>(
+        &self,
+        op: &'static str,
+        api: Api,
+        path: &str,
+        filters: Vec<(&'static str, String)>,
+        key: &'static str,
+        keep: &(dyn Fn(&T) -> bool + Send + Sync),
+    ) -> Result<Vec<T>> {
+        let items: Vec<T> = self
+            .transport
+            .list(op, api, path, filters, key, keep)
+            .await?;
         if items.iter().any(Identified::sid_is_missing) {
             return Err(TwilioError::Decode {
                 operation: op,
@@ -412,15 +441,24 @@ impl TrustHub for TwilioClient {
     }
 
     async fn list_trust_products(&self, filter: &BundleFilter) -> Result<Vec<TrustProduct>> {
+        self.list_trust_products_where(filter, &|_| true).await
+    }
+
+    async fn list_trust_products_where(
+        &self,
+        filter: &BundleFilter,
+        keep: &(dyn for<'p> Fn(&'p TrustProduct) -> bool + Send + Sync),
+    ) -> Result<Vec<TrustProduct>> {
         if let Some(policy) = &filter.policy_sid {
             sid("PolicySid", policy, "RN")?;
         }
-        self.list(
+        self.list_where(
             "ListTrustProduct",
             Api::TrustHub,
             "/v1/TrustProducts",
             filter.params(),
             "results",
+            keep,
         )
         .await
     }
