@@ -121,6 +121,8 @@ pub struct Context {
     /// The full status of each object as this process last wrote it (the API holds it
     /// abridged above a few hundred numbers).
     pub books: book::Books,
+    /// The account's SHAKEN/STIR products, listed before creates, one listing at a time.
+    pub product_listings: trust_product::listings::ProductListings,
 }
 
 /// How often an object waiting for this process to rebuild another object's record looks again.
@@ -181,6 +183,7 @@ impl Context {
             reconcile_observer: reconciles,
             policies_seen: Mutex::new(HashMap::new()),
             books: book::Books::default(),
+            product_listings: Default::default(),
         })
     }
 

@@ -40,10 +40,12 @@ pub fn minimum_writes(products: usize, k: usize) -> BTreeMap<String, u64> {
 /// - `ListCustomerProfileChannelEndpointAssignment`, one per binding: Twilio has no idempotency
 ///   key, so the numbers already on the profile are looked up (in one filtered call) before
 ///   assigning, or a retry after a crash would assign a number twice;
-/// - `ListTrustProduct`, two per product: the same for the Trust Product, looked up by name and
-///   policy before the create (and adopted when found), then, when none has the name, among the
-///   SHAKEN/STIR products for one attached to the profile by someone else (Twilio adds one to
-///   approved Primary Customer Profiles by itself), to adopt instead of creating a second one.
+/// - `ListTrustProduct`, one per product and one more: the same for the Trust Product, looked up
+///   by name and policy before the create (and adopted when found); then, when none has the
+///   name, the SHAKEN/STIR products are listed for one attached to the profile by someone else
+///   (Twilio adds one to approved Primary Customer Profiles by itself), to adopt instead of
+///   creating a second one. That listing covers the whole account, so creates that ask for it
+///   at once share one: at least one in all, at most one per product.
 ///
 /// Vetting polls are not in it: they come after submission, on a schedule, not per onboarding.
 pub fn minimum_reads(products: usize, k: usize) -> BTreeMap<String, u64> {
@@ -52,7 +54,7 @@ pub fn minimum_reads(products: usize, k: usize) -> BTreeMap<String, u64> {
         ("ListCustomerProfile", n),
         ("ListIncomingPhoneNumber", n * k),
         ("ListCustomerProfileChannelEndpointAssignment", n),
-        ("ListTrustProduct", 2 * n),
+        ("ListTrustProduct", n + 1),
     ]
     .into_iter()
     .map(|(op, count)| (op.to_string(), count))

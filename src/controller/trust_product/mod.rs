@@ -2,6 +2,7 @@
 
 mod cleanup;
 mod evaluation;
+pub(super) mod listings;
 mod observe;
 mod ownership;
 mod writes;

@@ -110,7 +110,8 @@ impl ClusterMade {
 /// assignments are listed only for products the cluster did not make, so the cost does not grow
 /// with the number of products the operator manages (nor does a product another object of the
 /// cluster manages count: several objects may each manage a product of one profile). Only done
-/// before a create, so about once per object.
+/// before a create, so about once per object; the listing keeps only the products the cluster
+/// did not make, and creates that ask at once share one (see [`super::listings`]).
 pub(super) async fn products_on_profile(
     ctx: &Context,
     twilio: &dyn TrustHub,
@@ -121,15 +122,22 @@ pub(super) async fn products_on_profile(
         policy_sid: Some(policy_sid.to_string()),
         ..Default::default()
     };
-    let products = twilio
-        .list_trust_products(&filter)
+    let list = || async {
+        let cluster_made = ClusterMade::read(ctx);
+        let keep = move |p: &TrustProduct| !cluster_made.contains(p);
+        twilio.list_trust_products_where(&filter, &keep).await
+    };
+    let products = ctx
+        .product_listings
+        .listed(twilio.account_sid(), policy_sid, list)
         .await
         .map_err(ReconcileError::twilio(
             "list the SHAKEN/STIR Trust Products",
         ))?;
+    // Read again once listed: a product recorded since the listing started is the cluster's.
     let cluster_made = ClusterMade::read(ctx);
     let mut attached = Vec::new();
-    for product in products {
+    for product in products.iter().cloned() {
         let Some(sid) = product.sid.as_deref() else {
             continue;
         };

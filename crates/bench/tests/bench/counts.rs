@@ -60,10 +60,15 @@ async fn small_onboarding_makes_the_minimum_writes_and_is_silent_when_idle() {
     );
     let made = |op: &str| calls.requests.get(op).copied().unwrap_or(0);
     for (op, minimum) in minimum_reads(PRODUCTS, NUMBERS) {
-        assert_eq!(
-            made(&op),
-            minimum,
-            "{op}: each look-up exactly once per onboarding: {:#?}",
+        // The account-wide SHAKEN/STIR listing before a create is shared by the creates that
+        // ask for it at once: from one in all to one per product.
+        let most = match op.as_str() {
+            "ListTrustProduct" => minimum + PRODUCTS as u64 - 1,
+            _ => minimum,
+        };
+        assert!(
+            (minimum..=most).contains(&made(&op)),
+            "{op}: each look-up once per onboarding ({minimum}..={most}): {:#?}",
             calls.requests
         );
     }
