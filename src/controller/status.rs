@@ -218,6 +218,9 @@ pub struct StatusWriter<'a, K: BookedObject, S> {
     /// book, else the API's copy, then possibly abridged), shared with the book: at 50,000
     /// numbers a copy is tens of MiB.
     pub written: Arc<S>,
+    /// When the reconcile began (this writer is made at its start): observations made since
+    /// then are this reconcile's.
+    pub started: std::time::Instant,
 }
 
 impl<'a, K, S> StatusWriter<'a, K, S>
@@ -243,6 +246,7 @@ where
             resource_version: obj.meta().resource_version.clone(),
             stored: stored_copy,
             written,
+            started: std::time::Instant::now(),
         }
     }
 

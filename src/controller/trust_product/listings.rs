@@ -4,10 +4,10 @@
 //! The listing holds every SHAKEN/STIR product of the account. Onboarding 1,000 products made
 //! 1,000 listings of up to 1,000 products each, eight at once: the controller parsed about
 //! 400 MB of JSON and held several pages at a time. Now a caller waits for the listing in
-//! flight, and then takes the next one if it started after the caller asked: that listing is
-//! as fresh as one of its own would have been, so nothing is missed that a listing per caller
-//! would have seen. A burst of creates shares a few listings instead of one each; a lone create
-//! lists as before.
+//! flight, and then takes the last one if it started after the caller's reconcile did: like
+//! every other observation of that reconcile, it shows Trust Hub as it is since the reconcile
+//! began, so nothing is missed that a listing of its own would have been sure to see. Creates
+//! that run at once share a few listings instead of one each; a lone create lists as before.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,22 +38,22 @@ impl ProductListings {
     }
 
     /// The products `list` returns for `account` and `policy`, from a listing that started no
-    /// earlier than this call: the last one if it did, else a new one. Callers keep what
-    /// `list` keeps (only the products they may need), so the slot holds little.
+    /// earlier than `since` (the caller's reconcile): the last one if it did, else a new one.
+    /// Callers keep what `list` keeps (only the products they may need), so the slot holds
+    /// little.
     pub async fn listed<F, Fut>(
         &self,
-        account: &str,
-        policy: &str,
+        (account, policy): (&str, &str),
+        since: Instant,
         list: F,
     ) -> Result<Arc<Vec<TrustProduct>>, TwilioError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<TrustProduct>, TwilioError>>,
     {
-        let asked = Instant::now();
         let slot = self.slot(account, policy);
         let mut last = slot.lock().await;
-        if let Some(fresh) = last.as_ref().filter(|l| l.started >= asked) {
+        if let Some(fresh) = last.as_ref().filter(|l| l.started >= since) {
             return Ok(fresh.products.clone());
         }
         let started = Instant::now();
@@ -81,8 +81,10 @@ mod tests {
         }
     }
 
-    /// Callers that ask while a listing runs share the next one; a caller that asks after a
-    /// listing finished never takes it; a failed listing is not shared.
+    const KEY: (&str, &str) = ("AC1", "RN1");
+
+    /// Callers that ask while a listing runs share the next one; a caller whose reconcile began
+    /// after a listing started never takes it; a failed listing is not shared.
     #[tokio::test]
     async fn callers_waiting_on_a_listing_share_the_next_one_never_an_older_one() {
         let listings = Arc::new(ProductListings::default());
@@ -98,7 +100,7 @@ mod tests {
         let (open, gate) = oneshot::channel();
         let a = tokio::spawn({
             let (l, c) = (listings.clone(), calls.clone());
-            async move { l.listed("AC1", "RN1", || list(c, Some(gate))).await }
+            async move { l.listed(KEY, Instant::now(), || list(c, Some(gate))).await }
         });
         while calls.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
@@ -106,7 +108,7 @@ mod tests {
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let (l, c) = (listings.clone(), calls.clone());
-                tokio::spawn(async move { l.listed("AC1", "RN1", || list(c, None)).await })
+                tokio::spawn(async move { l.listed(KEY, Instant::now(), || list(c, None)).await })
             })
             .collect();
         for _ in 0..4 {
@@ -128,21 +130,29 @@ mod tests {
             "one listing for both waiters"
         );
 
-        // Asked after the last listing finished: a listing of its own.
-        let after = listings.listed("AC1", "RN1", || list(calls.clone(), None));
+        // A reconcile that began after the last listing started: a listing of its own.
+        let after = listings.listed(KEY, Instant::now(), || list(calls.clone(), None));
         assert_eq!(sid(after.await), Some("BU3".into()));
+        // One that began before it takes the last listing, started after it began.
+        let began = Instant::now();
+        let own = listings.listed(KEY, began, || list(calls.clone(), None));
+        assert_eq!(sid(own.await), Some("BU4".into()));
+        let shared = listings.listed(KEY, began, || list(calls.clone(), None));
+        assert_eq!(sid(shared.await), Some("BU4".into()));
         // Another account or policy never shares.
-        let other = listings.listed("AC2", "RN1", || list(calls.clone(), None));
-        assert_eq!(sid(other.await), Some("BU4".into()));
+        let other = listings.listed(("AC2", "RN1"), began, || list(calls.clone(), None));
+        assert_eq!(sid(other.await), Some("BU5".into()));
 
         // A failure is the caller's alone; the next caller lists again.
-        let failed = listings
-            .listed("AC1", "RN1", || async {
-                Err(TwilioError::Setup("down".into()))
-            })
-            .await;
-        assert!(failed.is_err());
-        let again = listings.listed("AC1", "RN1", || list(calls.clone(), None));
-        assert_eq!(sid(again.await), Some("BU5".into()));
+        let down = || async { Err(TwilioError::Setup("down".into())) };
+        assert!(listings.listed(KEY, Instant::now(), down).await.is_err());
+        let again = listings.listed(KEY, began, || list(calls.clone(), None));
+        assert_eq!(
+            sid(again.await),
+            Some("BU4".into()),
+            "the last success stays"
+        );
+        let later = listings.listed(KEY, Instant::now(), || list(calls.clone(), None));
+        assert_eq!(sid(later.await), Some("BU6".into()));
     }
 }

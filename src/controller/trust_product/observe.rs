@@ -505,8 +505,9 @@ async fn adopt_from_profile(
     profile_sid: &str,
 ) -> Result<Option<TrustProduct>, ReconcileError> {
     let spec = &obj.spec;
+    let on_profile = (profile_sid, spec.policy_sid.as_str());
     let mut found =
-        super::ownership::products_on_profile(ctx, twilio, profile_sid, &spec.policy_sid).await?;
+        super::ownership::products_on_profile(ctx, twilio, on_profile, writer.started).await?;
     match found.len() {
         0 => Ok(None),
         1 => {

@@ -115,8 +115,8 @@ impl ClusterMade {
 pub(super) async fn products_on_profile(
     ctx: &Context,
     twilio: &dyn TrustHub,
-    profile_sid: &str,
-    policy_sid: &str,
+    (profile_sid, policy_sid): (&str, &str),
+    since: std::time::Instant,
 ) -> Result<Vec<TrustProduct>, ReconcileError> {
     let filter = BundleFilter {
         policy_sid: Some(policy_sid.to_string()),
@@ -129,7 +129,7 @@ pub(super) async fn products_on_profile(
     };
     let products = ctx
         .product_listings
-        .listed(twilio.account_sid(), policy_sid, list)
+        .listed((twilio.account_sid(), policy_sid), since, list)
         .await
         .map_err(ReconcileError::twilio(
             "list the SHAKEN/STIR Trust Products",
