@@ -258,9 +258,33 @@ struct Entry<S> {
     lineage: Option<Lineage<S>>,
 }
 
+impl<S> Default for Entry<S> {
+    fn default() -> Self {
+        Self {
+            full: None,
+            lineage: None,
+        }
+    }
+}
+
 impl<S> Entry<S> {
     fn is_empty(&self) -> bool {
         self.full.is_none() && self.lineage.is_none()
+    }
+}
+
+/// Lets `clear` drop what it will of object `uid`'s entry, and the entry itself once it holds
+/// nothing: an object with neither a full record nor a lineage costs the book nothing.
+fn clear_entry<S>(
+    book: &mut HashMap<String, Entry<S>>,
+    uid: &str,
+    clear: impl FnOnce(&mut Entry<S>),
+) {
+    if let Some(entry) = book.get_mut(uid) {
+        clear(entry);
+        if entry.is_empty() {
+            book.remove(uid);
+        }
     }
 }
 
@@ -375,17 +399,9 @@ impl<S: Abridge> Book<S> {
                 full: full.clone(),
             };
             // The lineage stays: it follows the API's versions, not what the book keeps.
-            book.entry(uid.to_string())
-                .or_insert_with(|| Entry {
-                    full: None,
-                    lineage: None,
-                })
-                .full = Some(kept);
-        } else if let Some(entry) = book.get_mut(uid) {
-            entry.full = None;
-            if entry.is_empty() {
-                book.remove(uid);
-            }
+            book.entry(uid.to_string()).or_default().full = Some(kept);
+        } else {
+            clear_entry(&mut book, uid, |e| e.full = None);
         }
     }
 
@@ -405,18 +421,10 @@ impl<S: Abridge> Book<S> {
         let Some(uid) = uid else { return };
         let mut book = self.lock();
         if cached().as_deref() == Some(written.as_str()) {
-            if let Some(entry) = book.get_mut(uid) {
-                entry.lineage = None;
-                if entry.is_empty() {
-                    book.remove(uid);
-                }
-            }
+            clear_entry(&mut book, uid, |e| e.lineage = None);
             return;
         }
-        let entry = book.entry(uid.to_string()).or_insert_with(|| Entry {
-            full: None,
-            lineage: None,
-        });
+        let entry = book.entry(uid.to_string()).or_default();
         match &mut entry.lineage {
             Some(run) if run.versions.back().map(String::as_str) == Some(base) => {
                 run.versions.push_back(written);
@@ -438,17 +446,12 @@ impl<S: Abridge> Book<S> {
         let (Some(uid), Some(resource_version)) = (uid, resource_version) else {
             return;
         };
-        let mut book = self.lock();
-        let Some(entry) = book.get_mut(uid) else {
-            return;
-        };
-        let last = entry.lineage.as_ref().and_then(|l| l.versions.back());
-        if last.map(String::as_str) == Some(resource_version) {
-            entry.lineage = None;
-            if entry.is_empty() {
-                book.remove(uid);
+        clear_entry(&mut self.lock(), uid, |entry| {
+            let last = entry.lineage.as_ref().and_then(|l| l.versions.back());
+            if last.map(String::as_str) == Some(resource_version) {
+                entry.lineage = None;
             }
-        }
+        });
     }
 
     /// Where a reconcile of object `uid`'s copy at `resource_version` starts, when that copy is
